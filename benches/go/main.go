@@ -1,0 +1,172 @@
+// Command ergo-bench runs the Go Ergo half of the ergors side-by-side
+// benchmarks. Each subcommand builds a fresh local node (networking
+// disabled), runs one scenario and prints exactly one machine-readable line
+// per metric on stdout:
+//
+//	RESULT name=<bench> value=<number> unit=<unit>
+//
+// Everything else (progress, details) goes to stderr. The Rust example
+// `bench` prints the same lines for the same subcommands, so the driver
+// script (scripts/bench-vs-go.sh) can put the two side by side.
+//
+// Usage:
+//
+//	ergo-bench <subcommand> [flags]
+//
+// Subcommands: ping11, pingNN, call, callNN, memusage, pubsub.
+// Run `ergo-bench <subcommand> -h` for the flags and their defaults.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"ergo.services/ergo"
+	"ergo.services/ergo/gen"
+)
+
+type subcommand struct {
+	about string
+	run   func(args []string) error
+}
+
+var subcommands = map[string]subcommand{
+	"ping11":   {"1 sender -> 1 receiver, one-way sends, msg/s measured at the receiver", runPing11},
+	"pingNN":   {"N independent sender->receiver pairs in parallel (N = CPUs), total msg/s", runPingNN},
+	"call":     {"1 caller doing sequential synchronous Calls to 1 server, calls/s", runCall},
+	"callNN":   {"N caller->server pairs in parallel (N = CPUs), total calls/s", runCallNN},
+	"memusage": {"spawn 1M idle actors: RSS bytes per process and spawns/s", runMemusage},
+	"pubsub":   {"1 producer publishes events to S local event subscribers, deliveries/s", runPubsub},
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "usage: %s <subcommand> [flags]\n\nsubcommands:\n", os.Args[0])
+	names := make([]string, 0, len(subcommands))
+	for name := range subcommands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(os.Stderr, "  %-9s %s\n", name, subcommands[name].about)
+	}
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	name := os.Args[1]
+	if name == "-h" || name == "--help" || name == "help" {
+		usage()
+		return
+	}
+	cmd, ok := subcommands[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "unknown subcommand %q\n", name)
+		usage()
+		os.Exit(2)
+	}
+	if err := cmd.run(os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+// common holds the flags shared by every subcommand.
+type common struct {
+	verbose bool
+	timeout time.Duration
+}
+
+func newFlags(name string) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	c := &common{}
+	fs.BoolVar(&c.verbose, "v", false, "let the node log at info level (to stderr)")
+	fs.DurationVar(&c.timeout, "timeout", 120*time.Second, "give up if the scenario has not finished after this long")
+	return fs, c
+}
+
+// startNode starts a node with default options except: networking is off
+// (every scenario is node-local, and nothing should listen on a port or look
+// for a registrar), and the default logger writes to stderr at warning level
+// so that stdout only carries RESULT lines.
+func startNode(name string, c *common) (gen.Node, error) {
+	var options gen.NodeOptions
+	options.Network.Mode = gen.NetworkModeDisabled
+	options.Log.DefaultLogger.Output = os.Stderr
+	options.Log.Level = gen.LogLevelWarning
+	if c.verbose {
+		options.Log.Level = gen.LogLevelInfo
+	}
+	return ergo.StartNode(gen.Atom(name+"@localhost"), options)
+}
+
+func info(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "# "+format+"\n", args...)
+}
+
+func result(name string, value float64, unit string) {
+	fmt.Printf("RESULT name=%s value=%s unit=%s\n", name, strconv.FormatFloat(value, 'f', 2, 64), unit)
+}
+
+// waitAll waits until every channel in chans is closed, or the deadline passes.
+func waitAll(chans []chan struct{}, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for i, ch := range chans {
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return fmt.Errorf("timed out after %s (%d of %d finished)", timeout, i, len(chans))
+		}
+	}
+	return nil
+}
+
+// waitOne waits for a single channel to be closed, or the deadline to pass.
+func waitOne(ch chan struct{}, timeout time.Duration, what string) error {
+	select {
+	case <-ch:
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
+	}
+}
+
+// rssBytes returns the resident set size of this process (VmRSS).
+func rssBytes() (uint64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "VmRSS:") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			break
+		}
+		kb, err := strconv.ParseUint(fields[1], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		return kb * 1024, nil
+	}
+	return 0, fmt.Errorf("VmRSS not found in /proc/self/status")
+}
+
+func describeRuntime() {
+	info("%s, GOMAXPROCS=%d, NumCPU=%d", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+}

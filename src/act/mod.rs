@@ -1,0 +1,136 @@
+//! Actors: the [`Actor`] trait (Ergo's `act.Actor`) and the loop that runs one as a process.
+
+mod catch;
+
+use crate::message::{ExitReason, Message, Payload};
+use crate::process::context::Context;
+use crate::process::pid::{From, Pid};
+use catch::CatchUnwind;
+use std::future::Future;
+
+/// The behaviour of a process. Every callback is `async`: awaiting inside one (a `call`, say)
+/// suspends only this process, never its worker.
+///
+/// Returning `Err(reason)` from a callback stops the process with that reason;
+/// `Err(ExitReason::Normal)` is a normal stop (Ergo's `gen.TerminateReasonNormal`).
+/// A panic in a callback stops the process with [`ExitReason::Panic`]; other processes go on.
+///
+/// # Examples
+/// ```no_run
+/// use ergors::{Actor, Context, ExitReason, From, Message, Node, NodeOptions, Pid, SpawnOptions};
+///
+/// struct Counter(u64);
+///
+/// impl Actor for Counter {
+///     async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+///         if let Ok(n) = msg.downcast::<u64>() { self.0 += n; }
+///         Ok(())
+///     }
+///     async fn handle_call(&mut self, _ctx: &mut Context, _from: From, _req: Message) -> Result<Option<Message>, ExitReason> {
+///         Ok(Some(Message::new(self.0)))
+///     }
+/// }
+///
+/// let node = Node::start("demo@localhost", NodeOptions::from_env()?)?;
+/// let pid = node.spawn(Counter(0), SpawnOptions::default())?;
+/// node.send(pid, 5u64)?;
+/// let total = node.call(pid, ())?.downcast::<u64>().ok();
+/// assert_eq!(total, Some(5));
+/// node.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Actor: Send + 'static {
+    /// Runs first, before any message is handled. An error ends the process with that reason
+    /// (and, as in Ergo, `terminate` is not called).
+    fn init(&mut self, ctx: &mut Context) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        let _ = ctx;
+        async { Ok(()) }
+    }
+
+    /// A message sent with `send` (any priority).
+    fn handle_message(
+        &mut self,
+        ctx: &mut Context,
+        from: Pid,
+        msg: Message,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        let pid = ctx.pid();
+        async move {
+            tracing::warn!(%pid, %from, ?msg, "handle_message: unhandled message");
+            Ok(())
+        }
+    }
+
+    /// A request made with `call`. Return `Ok(Some(reply))` to reply now, or `Ok(None)` and keep
+    /// `from` to reply later with [`Context::send_response`].
+    fn handle_call(
+        &mut self,
+        ctx: &mut Context,
+        from: From,
+        request: Message,
+    ) -> impl Future<Output = Result<Option<Message>, ExitReason>> + Send {
+        let pid = ctx.pid();
+        async move {
+            tracing::warn!(%pid, from = %from.pid, ?request, "handle_call: unhandled request");
+            Ok(None)
+        }
+    }
+
+    /// Runs last, with the reason the process is ending (not after a failed `init`).
+    fn terminate(
+        &mut self,
+        ctx: &mut Context,
+        reason: &ExitReason,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (ctx, reason);
+        async {}
+    }
+}
+
+/// The whole life of an actor process; this future is what the worker polls.
+pub(crate) async fn run_actor<A: Actor>(mut actor: A, mut ctx: Context) {
+    let reason = match CatchUnwind::new(actor.init(&mut ctx)).await {
+        Ok(Ok(())) => {
+            let reason = serve(&mut actor, &mut ctx).await;
+            // A panic in terminate changes nothing: the process is ending anyway.
+            let _ = CatchUnwind::new(actor.terminate(&mut ctx, &reason)).await;
+            reason
+        }
+        Ok(Err(reason)) => reason,
+        Err(panic) => ExitReason::Panic(panic),
+    };
+    ctx.finish(&reason);
+}
+
+/// Handles messages until a callback or an exit signal ends the process.
+async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
+    loop {
+        let envelope = ctx.recv().await;
+        let from = envelope.from;
+        match envelope.payload {
+            Payload::Message(msg) => {
+                match CatchUnwind::new(actor.handle_message(ctx, from, msg)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(reason)) => return reason,
+                    Err(panic) => return ExitReason::Panic(panic),
+                }
+            }
+            Payload::Request(reference, req) => {
+                let from = From {
+                    pid: from,
+                    reference,
+                };
+                match CatchUnwind::new(actor.handle_call(ctx, from, req)).await {
+                    Ok(Ok(Some(reply))) => {
+                        // The caller may have ended or given up; that is its business.
+                        let _ = ctx.send_response(from, reply);
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(reason)) => return reason,
+                    Err(panic) => return ExitReason::Panic(panic),
+                }
+            }
+            Payload::Exit(reason) => return reason,
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! The node: starts the workers, owns the process table, routes messages, answers embedding
+//! calls from plain threads, and stops everything in order.
+//!
+//! [`Node`] owns a running node (dropping it stops the node); [`NodeHandle`] is a cheap clone for
+//! processes and other threads. Blocking methods (`call`, `stop`, `wait`) refuse to block a
+//! worker thread.
+
+use crate::act::{Actor, run_actor};
+use crate::error::{Error, StartError};
+use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
+use crate::process::context::Context;
+use crate::process::entry::{EntryInit, ProcessEntry};
+use crate::process::pid::{Atom, From, Pid, Ref};
+use crate::process::table::ProcessTable;
+use crate::runtime::options::NodeOptions;
+use crate::runtime::waker::notify;
+use crate::runtime::worker::{Worker, WorkerShared, on_worker_thread, schedule};
+use crate::sys::affinity;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How to spawn a process.
+#[derive(Clone, Debug, Default)]
+pub struct SpawnOptions {
+    /// Capacity of each of the process's mailbox queues (default: the node's `mailbox_size`;
+    /// `Some(0)` = unbounded).
+    pub mailbox_size: Option<usize>,
+    /// Priority of the messages this process sends (default Main).
+    pub send_priority: Priority,
+    /// Environment entries, added to (and overriding) what the process inherits.
+    pub env: Vec<(String, String)>,
+    /// The worker to run on (default: the spawner's worker; round-robin for the node).
+    pub worker: Option<usize>,
+}
+
+impl SpawnOptions {
+    /// Sets the mailbox capacity per queue.
+    pub fn mailbox_size(mut self, n: usize) -> Self {
+        self.mailbox_size = Some(n);
+        self
+    }
+    /// Sets the default priority of the process's sends.
+    pub fn send_priority(mut self, p: Priority) -> Self {
+        self.send_priority = p;
+        self
+    }
+    /// Adds an environment entry.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+    /// Places the process on worker `index` (modulo the worker count).
+    pub fn worker(mut self, index: usize) -> Self {
+        self.worker = Some(index);
+        self
+    }
+}
+
+pub(crate) struct NodeInner {
+    pub(crate) name: Atom,
+    pub(crate) creation: u64,
+    pub(crate) options: NodeOptions,
+    pub(crate) table: ProcessTable,
+    workers: Vec<Arc<WorkerShared>>,
+    next_worker: AtomicUsize,
+    next_ref: AtomicU64,
+    stopping: AtomicBool,
+    /// Replies to `Node::call` from plain threads, by ref id.
+    external_calls: Mutex<HashMap<u64, SyncSender<Result<Message, Error>>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    stopped: Mutex<bool>,
+    stopped_cv: Condvar,
+    started: Instant,
+}
+
+impl NodeInner {
+    /// The Pid that stands for the node itself (parent of node-spawned processes and sender of
+    /// the node's own messages). Slot 0, generation 0: never a table entry.
+    pub(crate) fn core_pid(&self) -> Pid {
+        Pid::from_parts(self.name, self.creation, 0, 0)
+    }
+
+    pub(crate) fn make_ref(&self) -> Ref {
+        Ref {
+            node: self.name,
+            creation: self.creation,
+            id: self.next_ref.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Queues an envelope into a live process's mailbox and wakes it.
+    pub(crate) fn push(
+        &self,
+        target: &Arc<ProcessEntry>,
+        priority: Priority,
+        envelope: Envelope,
+    ) -> Result<(), Error> {
+        if !target.is_alive() {
+            return Err(Error::ProcessUnknown);
+        }
+        target
+            .mailbox
+            .push(priority, envelope)
+            .map_err(|_| Error::MailboxFull)?;
+        notify(target);
+        Ok(())
+    }
+
+    /// Resolves `to` and delivers.
+    pub(crate) fn deliver(
+        &self,
+        from: Pid,
+        to: &Pid,
+        priority: Priority,
+        payload: Payload,
+    ) -> Result<(), Error> {
+        let target = self.table.get(to).ok_or(Error::ProcessUnknown)?;
+        self.push(&target, priority, Envelope { from, payload })
+    }
+
+    /// Routes a reply to whoever made the request: a waiting process or an embedding thread.
+    pub(crate) fn respond(&self, to: From, outcome: Result<Message, Error>) -> Result<(), Error> {
+        if to.pid == self.core_pid() {
+            let waiter = self
+                .external_calls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&to.reference.id);
+            if let Some(tx) = waiter {
+                let _ = tx.try_send(outcome);
+            }
+            return Ok(());
+        }
+        let caller = self.table.get(&to.pid).ok_or(Error::ProcessUnknown)?;
+        if caller.complete_call(to.reference.id, outcome) {
+            notify(&caller);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn spawn_process<A: Actor>(
+        self: &Arc<Self>,
+        actor: A,
+        opts: &SpawnOptions,
+        env: HashMap<String, String>,
+        parent: Option<&ProcessEntry>,
+        worker: usize,
+    ) -> Result<Pid, Error> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(Error::NodeStopped);
+        }
+        let core = self.core_pid();
+        let (parent_pid, leader, depth) = match parent {
+            Some(p) => (p.pid, p.leader, p.depth + 1),
+            None => (core, core, 0),
+        };
+        let worker = self.workers[worker % self.workers.len()].clone();
+        let mailbox_size = opts.mailbox_size.unwrap_or(self.options.mailbox_size);
+        let entry = self
+            .table
+            .insert(|pid| {
+                ProcessEntry::new(EntryInit {
+                    pid,
+                    worker,
+                    parent: parent_pid,
+                    leader,
+                    depth,
+                    mailbox_size,
+                })
+            })
+            .ok_or(Error::NotAllowed("process table is full"))?;
+        let ctx = Context::new(
+            entry.clone(),
+            NodeHandle {
+                inner: self.clone(),
+            },
+            opts.send_priority,
+            env,
+        );
+        entry.set_task(Box::pin(run_actor(actor, ctx)));
+        let pid = entry.pid;
+        schedule(entry);
+        Ok(pid)
+    }
+
+    /// Releases what a process held. Called once per process, on its worker, by the process's
+    /// own future as it ends (or by the worker if a panic escaped the future).
+    pub(crate) fn process_ended(&self, entry: &ProcessEntry, reason: &ExitReason) {
+        if !entry.mark_dead() {
+            return;
+        }
+        self.table.remove(&entry.pid);
+        match reason {
+            ExitReason::Normal | ExitReason::Shutdown => {
+                tracing::trace!(pid = %entry.pid, %reason, "process terminated")
+            }
+            _ => tracing::warn!(pid = %entry.pid, %reason, "process terminated abnormally"),
+        }
+        // Whoever still waits on a request to this process learns now that no reply will come.
+        // SAFETY: we run on the process's worker, inside its run (its own future or the worker's
+        // panic path), so we are the mailbox's single consumer.
+        while let Some(envelope) = unsafe { entry.mailbox.pop() } {
+            if let Payload::Request(reference, _) = envelope.payload {
+                let _ = self.respond(
+                    From {
+                        pid: envelope.from,
+                        reference,
+                    },
+                    Err(Error::Terminated),
+                );
+            }
+        }
+    }
+
+    fn next_worker(&self) -> usize {
+        self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len()
+    }
+
+    /// Terminates every process (deepest in the spawn tree first, so children end before their
+    /// parents), then stops and joins the workers. Idempotent.
+    fn stop(self: &Arc<Self>) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            self.wait_stopped();
+            return;
+        }
+        let core = self.core_pid();
+        // New spawns are refused from now on; a spawn already past that check may still land,
+        // so repeat until the table stays empty.
+        while self.table.len() > 0 {
+            let mut by_depth: Vec<Arc<ProcessEntry>> = self.table.entries();
+            by_depth.sort_by_key(|e| std::cmp::Reverse(e.depth));
+            let mut i = 0;
+            while i < by_depth.len() {
+                let depth = by_depth[i].depth;
+                let end = by_depth[i..]
+                    .iter()
+                    .position(|e| e.depth != depth)
+                    .map_or(by_depth.len(), |n| i + n);
+                let level = &by_depth[i..end];
+                for e in level {
+                    let exit = Envelope {
+                        from: core,
+                        payload: Payload::Exit(ExitReason::Shutdown),
+                    };
+                    // A full Urgent queue still gets the exit: the process is told to stop first.
+                    if e.mailbox.push(Priority::Urgent, exit).is_err() {
+                        tracing::warn!(pid = %e.pid, "urgent queue full; shutdown waits for it to drain");
+                    }
+                    notify(e);
+                }
+                while level.iter().any(|e| e.is_alive()) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                i = end;
+            }
+        }
+        for w in &self.workers {
+            w.request_shutdown();
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+        self.external_calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.stopped_cv.notify_all();
+    }
+
+    fn wait_stopped(&self) {
+        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        while !*stopped {
+            stopped = self
+                .stopped_cv
+                .wait(stopped)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// A cheap, cloneable handle to a running node, usable from processes and any thread.
+#[derive(Clone)]
+pub struct NodeHandle {
+    pub(crate) inner: Arc<NodeInner>,
+}
+
+impl NodeHandle {
+    /// The node's name (`name@host`).
+    pub fn name(&self) -> Atom {
+        self.inner.name
+    }
+
+    /// The node's creation (start time, nanoseconds since the Unix epoch).
+    pub fn creation(&self) -> u64 {
+        self.inner.creation
+    }
+
+    /// The options the node runs with.
+    pub fn options(&self) -> &NodeOptions {
+        &self.inner.options
+    }
+
+    /// Number of live processes.
+    pub fn process_count(&self) -> usize {
+        self.inner.table.len()
+    }
+
+    /// How long the node has been running.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// True if `pid` names a live process of this node.
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.inner.table.get(&pid).is_some_and(|e| e.is_alive())
+    }
+
+    /// Spawns a process with the node as its parent, on the next worker round-robin (or
+    /// `opts.worker`).
+    ///
+    /// # Errors
+    /// [`Error::NodeStopped`] when the node is stopping.
+    pub fn spawn<A: Actor>(&self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
+        let worker = opts.worker.unwrap_or_else(|| self.inner.next_worker());
+        let env: HashMap<String, String> = opts.env.iter().cloned().collect();
+        self.inner.spawn_process(actor, &opts, env, None, worker)
+    }
+
+    /// Sends `msg` to `to` (Main priority) from the node itself.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`], [`Error::MailboxFull`].
+    pub fn send<M: Any + Send>(&self, to: Pid, msg: M) -> Result<(), Error> {
+        self.send_with_priority(to, msg, Priority::Main)
+    }
+
+    /// Sends `msg` to `to` into the queue of `priority`.
+    ///
+    /// # Errors
+    /// As for [`NodeHandle::send`].
+    pub fn send_with_priority<M: Any + Send>(
+        &self,
+        to: Pid,
+        msg: M,
+        priority: Priority,
+    ) -> Result<(), Error> {
+        self.inner.deliver(
+            self.inner.core_pid(),
+            &to,
+            priority,
+            Payload::Message(Message::new(msg)),
+        )
+    }
+
+    /// Makes a request from a plain thread and blocks it until the reply (default timeout).
+    ///
+    /// # Errors
+    /// As [`Context::call`], plus [`Error::WouldBlockWorker`] when called on a worker thread.
+    pub fn call<M: Any + Send>(&self, to: Pid, request: M) -> Result<Message, Error> {
+        self.call_timeout(to, request, self.inner.options.call_timeout)
+    }
+
+    /// As [`NodeHandle::call`] with an explicit timeout.
+    ///
+    /// # Errors
+    /// As for [`NodeHandle::call`].
+    pub fn call_timeout<M: Any + Send>(
+        &self,
+        to: Pid,
+        request: M,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        if on_worker_thread() {
+            return Err(Error::WouldBlockWorker("call"));
+        }
+        let target = self.inner.table.get(&to).ok_or(Error::ProcessUnknown)?;
+        let reference = self.inner.make_ref();
+        let (tx, rx) = sync_channel(1);
+        self.inner
+            .external_calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(reference.id, tx);
+        let envelope = Envelope {
+            from: self.inner.core_pid(),
+            payload: Payload::Request(reference, Message::new(request)),
+        };
+        let forget = || {
+            self.inner
+                .external_calls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&reference.id)
+        };
+        if let Err(e) = self.inner.push(&target, Priority::Main, envelope) {
+            forget();
+            return Err(e);
+        }
+        match rx.recv_timeout(timeout) {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // A reply racing the timeout finds no waiter and is dropped.
+                forget();
+                if self.inner.stopping.load(Ordering::Acquire) {
+                    Err(Error::NodeStopped)
+                } else {
+                    Err(Error::Timeout(timeout))
+                }
+            }
+        }
+    }
+
+    /// Stops the node: every process ends with reason `shutdown` (children before parents), then
+    /// the workers are joined. Blocks until done, except on a worker thread, where it starts the
+    /// stop on a helper thread and returns at once.
+    pub fn stop(&self) {
+        if on_worker_thread() {
+            let inner = self.inner.clone();
+            let _ = std::thread::Builder::new()
+                .name("ergors-stop".into())
+                .spawn(move || inner.stop());
+            return;
+        }
+        self.inner.stop();
+    }
+
+    /// Blocks until the node has stopped (by `stop` from anywhere).
+    ///
+    /// # Errors
+    /// [`Error::WouldBlockWorker`] on a worker thread.
+    pub fn wait(&self) -> Result<(), Error> {
+        if on_worker_thread() {
+            return Err(Error::WouldBlockWorker("wait"));
+        }
+        self.inner.wait_stopped();
+        Ok(())
+    }
+
+    /// True once `stop` has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// A running node. Dropping it stops the node (as [`NodeHandle::stop`]).
+pub struct Node {
+    handle: NodeHandle,
+}
+
+impl std::ops::Deref for Node {
+    type Target = NodeHandle;
+    fn deref(&self) -> &NodeHandle {
+        &self.handle
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.handle.stop();
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut parts = name.split('@');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(n), Some(h), None) if !n.is_empty() && !h.is_empty())
+        && name.len() <= 255
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+impl Node {
+    /// Starts a node named `name@host` with one worker thread (and io_uring ring) per
+    /// `options.workers`.
+    ///
+    /// # Errors
+    /// [`StartError::InvalidName`], [`StartError::InvalidOption`],
+    /// [`StartError::IoUringUnavailable`] (naming the cause and the fix), [`StartError::Io`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let node = ergors::Node::start("demo@localhost", ergors::NodeOptions::from_env()?)?;
+    /// node.stop();
+    /// # Ok::<(), ergors::StartError>(())
+    /// ```
+    pub fn start(name: &str, options: NodeOptions) -> Result<Node, StartError> {
+        if !valid_name(name) {
+            return Err(StartError::InvalidName(name.to_string()));
+        }
+        options.validate()?;
+        let creation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        let atom = Atom::new(name);
+        let workers: Vec<Arc<WorkerShared>> = (0..options.workers)
+            .map(|i| Arc::new(WorkerShared::new(i)))
+            .collect();
+        let inner = Arc::new(NodeInner {
+            name: atom,
+            creation,
+            table: ProcessTable::new(atom, creation),
+            workers: workers.clone(),
+            next_worker: AtomicUsize::new(0),
+            next_ref: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
+            external_calls: Mutex::new(HashMap::new()),
+            threads: Mutex::new(Vec::new()),
+            stopped: Mutex::new(false),
+            stopped_cv: Condvar::new(),
+            started: Instant::now(),
+            options,
+        });
+        let cpus = affinity::allowed_cpus();
+        let (ready_tx, ready_rx) = sync_channel::<Result<(), StartError>>(workers.len());
+        let mut threads = Vec::new();
+        let mut failure = None;
+        for shared in workers.iter().cloned() {
+            let node = inner.clone();
+            let ready = ready_tx.clone();
+            let cpu = (inner.options.pin_workers && !cpus.is_empty())
+                .then(|| cpus[shared.index % cpus.len()]);
+            let spawned = std::thread::Builder::new()
+                .name(format!("ergors-w{}", shared.index))
+                .spawn(move || {
+                    if let Some(cpu) = cpu {
+                        if let Err(e) = affinity::pin_current_thread(cpu) {
+                            tracing::warn!(cpu, error = %e, "cannot pin worker; running unpinned");
+                        }
+                    }
+                    match Worker::new(shared, node) {
+                        Ok(w) => {
+                            let _ = ready.send(Ok(()));
+                            w.run();
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                        }
+                    }
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    failure = Some(StartError::Io(e));
+                    break;
+                }
+            }
+        }
+        drop(ready_tx);
+        for _ in 0..threads.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                Err(_) => {
+                    failure.get_or_insert(StartError::Io(std::io::Error::other(
+                        "a worker thread died during start",
+                    )));
+                }
+            }
+        }
+        *inner.threads.lock().unwrap_or_else(|p| p.into_inner()) = threads;
+        let node = Node {
+            handle: NodeHandle { inner },
+        };
+        if let Some(e) = failure {
+            node.handle.inner.stop();
+            return Err(e);
+        }
+        tracing::info!(node = %name, workers = node.handle.inner.options.workers, "node started");
+        Ok(node)
+    }
+
+    /// A cloneable handle for other threads.
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+}

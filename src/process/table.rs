@@ -1,0 +1,180 @@
+//! The process table: a sharded slab of live processes, addressed by the slot and generation
+//! packed in a [`Pid`]'s id.
+//!
+//! A slot's generation is bumped when its process leaves, so a stale Pid finds a different
+//! generation and is refused (`Error::ProcessUnknown`) instead of reaching the slot's new
+//! occupant. Owns: `Arc`s of live entries. Never: holds a lock while calling out.
+
+use crate::process::entry::ProcessEntry;
+use crate::process::pid::{Atom, Pid};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+const SHARDS: usize = 64;
+
+struct Slot {
+    generation: u32,
+    entry: Option<Arc<ProcessEntry>>,
+}
+
+#[derive(Default)]
+struct Shard {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+pub(crate) struct ProcessTable {
+    node: Atom,
+    creation: u64,
+    shards: Box<[RwLock<Shard>]>,
+    next_shard: AtomicUsize,
+    count: AtomicUsize,
+}
+
+impl ProcessTable {
+    pub(crate) fn new(node: Atom, creation: u64) -> Self {
+        ProcessTable {
+            node,
+            creation,
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            next_shard: AtomicUsize::new(0),
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    /// Reserves a slot, builds the entry for its Pid with `make`, and publishes it.
+    /// Returns `None` when the table is full (2^32 slots).
+    pub(crate) fn insert(
+        &self,
+        make: impl FnOnce(Pid) -> ProcessEntry,
+    ) -> Option<Arc<ProcessEntry>> {
+        let s = self.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        let mut shard = self.shards[s].write().unwrap_or_else(|p| p.into_inner());
+        let local = match shard.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                shard.slots.push(Slot {
+                    generation: 1,
+                    entry: None,
+                });
+                shard.slots.len() - 1
+            }
+        };
+        let slot = u32::try_from(local * SHARDS + s).ok()?;
+        let generation = shard.slots[local].generation;
+        let entry = Arc::new(make(Pid::from_parts(
+            self.node,
+            self.creation,
+            slot,
+            generation,
+        )));
+        shard.slots[local].entry = Some(entry.clone());
+        self.count.fetch_add(1, Ordering::Relaxed);
+        Some(entry)
+    }
+
+    /// The live process with this Pid, if any.
+    pub(crate) fn get(&self, pid: &Pid) -> Option<Arc<ProcessEntry>> {
+        if pid.node != self.node || pid.creation != self.creation {
+            return None;
+        }
+        let slot = pid.slot() as usize;
+        let shard = self.shards[slot % SHARDS]
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let s = shard.slots.get(slot / SHARDS)?;
+        if s.generation != pid.generation() {
+            return None;
+        }
+        s.entry.clone()
+    }
+
+    /// Frees the process's slot (bumping its generation). Idempotent.
+    pub(crate) fn remove(&self, pid: &Pid) -> Option<Arc<ProcessEntry>> {
+        let slot = pid.slot() as usize;
+        let mut shard = self.shards[slot % SHARDS]
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let local = slot / SHARDS;
+        let s = shard.slots.get_mut(local)?;
+        if s.generation != pid.generation() || s.entry.is_none() {
+            return None;
+        }
+        let entry = s.entry.take();
+        // Generation 0 is never issued, so a zeroed Pid never matches.
+        s.generation = s.generation.checked_add(1).unwrap_or(1);
+        shard.free.push(local as u32);
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        entry
+    }
+
+    /// Live processes.
+    pub(crate) fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// A snapshot of every live entry.
+    pub(crate) fn entries(&self) -> Vec<Arc<ProcessEntry>> {
+        let mut out = Vec::with_capacity(self.len());
+        for shard in self.shards.iter() {
+            let shard = shard.read().unwrap_or_else(|p| p.into_inner());
+            out.extend(shard.slots.iter().filter_map(|s| s.entry.clone()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::entry::EntryInit;
+
+    fn entry(pid: Pid) -> ProcessEntry {
+        ProcessEntry::new(EntryInit {
+            pid,
+            worker: Arc::new(crate::runtime::worker::WorkerShared::new(0)),
+            parent: pid,
+            leader: pid,
+            depth: 0,
+            mailbox_size: 0,
+        })
+    }
+
+    #[test]
+    fn stale_pid_never_reaches_reused_slot() {
+        let t = ProcessTable::new(Atom::new("t@h"), 1);
+        // Fill every shard once so the next insert reuses a freed slot deterministically.
+        let first: Vec<_> = (0..SHARDS).map(|_| t.insert(entry).unwrap().pid).collect();
+        let old = first[0];
+        assert!(t.remove(&old).is_some());
+        assert!(t.get(&old).is_none());
+        // Insert until slot reuse happens in the shard of `old`.
+        let mut reused = None;
+        for _ in 0..SHARDS {
+            let p = t.insert(entry).unwrap().pid;
+            if p.slot() == old.slot() {
+                reused = Some(p);
+            }
+        }
+        let new = reused.expect("slot reused");
+        assert_ne!(new.generation(), old.generation());
+        assert!(t.get(&old).is_none(), "stale pid must not resolve");
+        assert_eq!(t.get(&new).unwrap().pid, new);
+        assert!(t.remove(&old).is_none(), "stale remove is a no-op");
+        assert_eq!(t.len(), SHARDS * 2 - 1);
+    }
+
+    #[test]
+    fn foreign_node_or_creation_is_unknown() {
+        let t = ProcessTable::new(Atom::new("t@h"), 1);
+        let p = t.insert(entry).unwrap().pid;
+        let other_node = Pid {
+            node: Atom::new("u@h"),
+            ..p
+        };
+        let other_creation = Pid { creation: 2, ..p };
+        assert!(t.get(&other_node).is_none());
+        assert!(t.get(&other_creation).is_none());
+        assert!(t.get(&p).is_some());
+    }
+}

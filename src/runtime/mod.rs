@@ -1,0 +1,7 @@
+//! The runtime: configuration, per-core workers (run queues, timers, parking in the ring) and the
+//! waker that turns "something arrived" into "schedule this process".
+
+pub(crate) mod options;
+pub(crate) mod timer;
+pub(crate) mod waker;
+pub(crate) mod worker;

@@ -1,0 +1,327 @@
+//! Node configuration: [`NodeOptions`], read from `ERGORS_*` environment variables by
+//! [`NodeOptions::from_env`] and overridden by builder methods (an explicit builder value wins).
+
+use crate::error::StartError;
+use std::time::Duration;
+
+/// Everything a node can be tuned with. Every field has an `ERGORS_*` variable and a builder
+/// method; the README's table lists them all.
+///
+/// # Examples
+/// ```
+/// use ergors::NodeOptions;
+/// let opts = NodeOptions::from_env().unwrap().workers(2).process_budget(64);
+/// assert_eq!(opts.get_workers(), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub(crate) workers: usize,
+    pub(crate) process_budget: usize,
+    pub(crate) ring_entries: u32,
+    pub(crate) mailbox_size: usize,
+    pub(crate) log_level: tracing::Level,
+    pub(crate) pin_workers: bool,
+    pub(crate) spin: Duration,
+    pub(crate) call_timeout: Duration,
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+impl Default for NodeOptions {
+    /// The embedded defaults, ignoring the environment.
+    fn default() -> Self {
+        NodeOptions {
+            workers: available_cores(),
+            process_budget: 100,
+            ring_entries: 256,
+            mailbox_size: 0,
+            log_level: tracing::Level::INFO,
+            pin_workers: true,
+            spin: Duration::from_micros(50),
+            call_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One variable: name, what is accepted (for the error), and how to apply a value.
+struct Var {
+    name: &'static str,
+    accepted: &'static str,
+    apply: fn(&mut NodeOptions, &str) -> Option<()>,
+}
+
+fn parse_range<T: std::str::FromStr + PartialOrd>(s: &str, min: T, max: T) -> Option<T> {
+    s.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|v| *v >= min && *v <= max)
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_level(s: &str) -> Option<tracing::Level> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "trace" => Some(tracing::Level::TRACE),
+        "debug" => Some(tracing::Level::DEBUG),
+        "info" => Some(tracing::Level::INFO),
+        "warn" | "warning" => Some(tracing::Level::WARN),
+        "error" => Some(tracing::Level::ERROR),
+        _ => None,
+    }
+}
+
+const VARS: &[Var] = &[
+    Var {
+        name: "ERGORS_WORKERS",
+        accepted: "an integer from 1 to 1024",
+        apply: |o, s| parse_range(s, 1, 1024).map(|v| o.workers = v),
+    },
+    Var {
+        name: "ERGORS_PROCESS_BUDGET",
+        accepted: "an integer from 1 to 1000000 (messages per turn)",
+        apply: |o, s| parse_range(s, 1, 1_000_000).map(|v| o.process_budget = v),
+    },
+    Var {
+        name: "ERGORS_RING_ENTRIES",
+        accepted: "a power of two from 2 to 32768",
+        apply: |o, s| {
+            parse_range(s, 2u32, 32768)
+                .filter(|v| v.is_power_of_two())
+                .map(|v| o.ring_entries = v)
+        },
+    },
+    Var {
+        name: "ERGORS_MAILBOX_SIZE",
+        accepted: "an integer >= 0 (messages per queue; 0 = unbounded)",
+        apply: |o, s| parse_range(s, 0, usize::MAX).map(|v| o.mailbox_size = v),
+    },
+    Var {
+        name: "ERGORS_LOG",
+        accepted: "one of trace, debug, info, warn, error",
+        apply: |o, s| parse_level(s).map(|v| o.log_level = v),
+    },
+    Var {
+        name: "ERGORS_PIN_WORKERS",
+        accepted: "a boolean: 1/0, true/false, yes/no, on/off",
+        apply: |o, s| parse_bool(s).map(|v| o.pin_workers = v),
+    },
+    Var {
+        name: "ERGORS_SPIN_US",
+        accepted: "an integer from 0 to 1000000 (microseconds)",
+        apply: |o, s| parse_range(s, 0u64, 1_000_000).map(|v| o.spin = Duration::from_micros(v)),
+    },
+    Var {
+        name: "ERGORS_CALL_TIMEOUT_MS",
+        accepted: "an integer from 1 to 86400000 (milliseconds)",
+        apply: |o, s| {
+            parse_range(s, 1u64, 86_400_000).map(|v| o.call_timeout = Duration::from_millis(v))
+        },
+    },
+];
+
+impl NodeOptions {
+    /// The defaults, overridden by every `ERGORS_*` variable that is set.
+    ///
+    /// # Errors
+    /// [`StartError::InvalidOption`] naming the variable, its value and what is accepted.
+    pub fn from_env() -> Result<NodeOptions, StartError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As [`NodeOptions::from_env`], reading variables through `lookup` (for tests and embedders
+    /// with their own configuration source).
+    ///
+    /// # Errors
+    /// As for [`NodeOptions::from_env`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<NodeOptions, StartError> {
+        let mut o = NodeOptions::default();
+        for var in VARS {
+            if let Some(value) = lookup(var.name) {
+                if (var.apply)(&mut o, &value).is_none() {
+                    return Err(StartError::InvalidOption {
+                        var: var.name,
+                        value,
+                        accepted: var.accepted,
+                    });
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    /// Checks values given through the builder (the environment is checked when read).
+    pub(crate) fn validate(&self) -> Result<(), StartError> {
+        let bad = |var, value: String, accepted| {
+            Err(StartError::InvalidOption {
+                var,
+                value,
+                accepted,
+            })
+        };
+        if self.workers == 0 || self.workers > 1024 {
+            return bad(
+                "ERGORS_WORKERS",
+                self.workers.to_string(),
+                "an integer from 1 to 1024",
+            );
+        }
+        if self.process_budget == 0 {
+            return bad(
+                "ERGORS_PROCESS_BUDGET",
+                "0".into(),
+                "an integer from 1 to 1000000 (messages per turn)",
+            );
+        }
+        if !(2..=32768).contains(&self.ring_entries) || !self.ring_entries.is_power_of_two() {
+            return bad(
+                "ERGORS_RING_ENTRIES",
+                self.ring_entries.to_string(),
+                "a power of two from 2 to 32768",
+            );
+        }
+        if self.call_timeout.is_zero() {
+            return bad(
+                "ERGORS_CALL_TIMEOUT_MS",
+                "0".into(),
+                "an integer from 1 to 86400000 (milliseconds)",
+            );
+        }
+        Ok(())
+    }
+
+    /// Worker threads, each with its own io_uring (`ERGORS_WORKERS`; default: available cores).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+    /// Messages a process handles per turn before it yields its worker (`ERGORS_PROCESS_BUDGET`;
+    /// default 100).
+    pub fn process_budget(mut self, n: usize) -> Self {
+        self.process_budget = n;
+        self
+    }
+    /// Submission-queue entries of each worker's ring (`ERGORS_RING_ENTRIES`; default 256).
+    pub fn ring_entries(mut self, n: u32) -> Self {
+        self.ring_entries = n;
+        self
+    }
+    /// Default capacity of each mailbox queue; 0 = unbounded (`ERGORS_MAILBOX_SIZE`; default 0).
+    pub fn mailbox_size(mut self, n: usize) -> Self {
+        self.mailbox_size = n;
+        self
+    }
+    /// The node's log level (`ERGORS_LOG`; default info).
+    pub fn log_level(mut self, level: tracing::Level) -> Self {
+        self.log_level = level;
+        self
+    }
+    /// Pin each worker to one CPU (`ERGORS_PIN_WORKERS`; default on).
+    pub fn pin_workers(mut self, on: bool) -> Self {
+        self.pin_workers = on;
+        self
+    }
+    /// How long an idle worker polls for work before parking in its ring (`ERGORS_SPIN_US`;
+    /// default 50 µs). Parking and waking costs tens of µs on VMs; spinning trades CPU for latency.
+    pub fn spin(mut self, d: Duration) -> Self {
+        self.spin = d;
+        self
+    }
+    /// Default timeout of `call` (`ERGORS_CALL_TIMEOUT_MS`; default 5000, as Ergo).
+    pub fn call_timeout(mut self, d: Duration) -> Self {
+        self.call_timeout = d;
+        self
+    }
+
+    /// The configured worker count.
+    pub fn get_workers(&self) -> usize {
+        self.workers
+    }
+    /// The configured per-turn message budget.
+    pub fn get_process_budget(&self) -> usize {
+        self.process_budget
+    }
+    /// The configured mailbox capacity (0 = unbounded).
+    pub fn get_mailbox_size(&self) -> usize {
+        self.mailbox_size
+    }
+    /// The configured log level.
+    pub fn get_log_level(&self) -> tracing::Level {
+        self.log_level
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(vars: &[(&str, &str)]) -> Result<NodeOptions, StartError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        NodeOptions::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let o = with(&[
+            ("ERGORS_WORKERS", "3"),
+            ("ERGORS_PROCESS_BUDGET", "7"),
+            ("ERGORS_RING_ENTRIES", "64"),
+            ("ERGORS_MAILBOX_SIZE", "1000"),
+            ("ERGORS_LOG", "debug"),
+            ("ERGORS_PIN_WORKERS", "off"),
+            ("ERGORS_SPIN_US", "0"),
+            ("ERGORS_CALL_TIMEOUT_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(o.workers, 3);
+        assert_eq!(o.process_budget, 7);
+        assert_eq!(o.ring_entries, 64);
+        assert_eq!(o.mailbox_size, 1000);
+        assert_eq!(o.log_level, tracing::Level::DEBUG);
+        assert!(!o.pin_workers);
+        assert_eq!(o.spin, Duration::ZERO);
+        assert_eq!(o.call_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_value_names_variable_value_and_accepted() {
+        for (var, value) in [
+            ("ERGORS_WORKERS", "zero"),
+            ("ERGORS_WORKERS", "0"),
+            ("ERGORS_RING_ENTRIES", "100"),
+            ("ERGORS_LOG", "loud"),
+            ("ERGORS_PIN_WORKERS", "maybe"),
+            ("ERGORS_MAILBOX_SIZE", "-1"),
+        ] {
+            let err = with(&[(var, value)]).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains(var) && text.contains(value) && text.contains("expected"),
+                "{text}"
+            );
+            assert!(matches!(err, StartError::InvalidOption { .. }));
+        }
+    }
+
+    #[test]
+    fn builder_wins_over_environment() {
+        let o = with(&[("ERGORS_WORKERS", "3")]).unwrap().workers(5);
+        assert_eq!(o.workers, 5);
+        assert!(o.validate().is_ok());
+        assert!(NodeOptions::default().workers(0).validate().is_err());
+        assert!(NodeOptions::default().ring_entries(3).validate().is_err());
+    }
+}

@@ -1,0 +1,320 @@
+//! A worker: one OS thread, optionally pinned, owning one io_uring ring, a local run queue and a
+//! timer map. It runs processes, drains its injector (processes woken by other threads), fires
+//! timers, spins briefly when idle, then parks in its ring until an eventfd write or a timer.
+//!
+//! Runs user futures; never blocks except in `io_uring_enter` when there is nothing to do.
+
+use crate::message::{ExitReason, Payload};
+use crate::node::NodeInner;
+use crate::process::entry::ProcessEntry;
+use crate::runtime::timer::{FIRED, PENDING, TimerAction, Timers};
+use crate::runtime::waker::{notify, waker_ref};
+use crate::sys::ring::{Ring, Waker};
+use crossbeam_queue::SegQueue;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, fence};
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+use std::time::Instant;
+
+/// The part of a worker other threads see.
+pub(crate) struct WorkerShared {
+    pub(crate) index: usize,
+    injector: SegQueue<Arc<ProcessEntry>>,
+    /// Set by the worker just before it parks; a remote scheduler that sees it writes the eventfd.
+    parked: AtomicBool,
+    shutdown: AtomicBool,
+    waker: OnceLock<Arc<Waker>>,
+}
+
+impl WorkerShared {
+    pub(crate) fn new(index: usize) -> Self {
+        WorkerShared {
+            index,
+            injector: SegQueue::new(),
+            parked: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            waker: OnceLock::new(),
+        }
+    }
+
+    /// Queues a process from another thread and wakes the worker if it is parked.
+    ///
+    /// Dekker-style handshake with `Worker::park`: we push, fence, then read `parked`; the worker
+    /// writes `parked`, fences, then reads the injector. With both fences SeqCst at least one side
+    /// sees the other's write, so either the worker finds the process or we wake it.
+    fn push_remote(&self, entry: Arc<ProcessEntry>) {
+        self.injector.push(entry);
+        fence(SeqCst);
+        if self.parked.load(Relaxed) && self.parked.swap(false, AcqRel) {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(w) = self.waker.get() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn request_shutdown(&self) {
+        self.shutdown.store(true, Release);
+        self.wake();
+    }
+}
+
+/// The worker-thread-only state, reachable through the thread-local `CURRENT`.
+pub(crate) struct WorkerLocal {
+    pub(crate) shared: Arc<WorkerShared>,
+    pub(crate) node: Arc<NodeInner>,
+    run_queue: RefCell<VecDeque<Arc<ProcessEntry>>>,
+    pub(crate) timers: RefCell<Timers>,
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<NonNull<WorkerLocal>>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with this thread's worker, if the thread is a worker.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&WorkerLocal>) -> R) -> R {
+    let ptr = CURRENT.with(|c| c.get());
+    // SAFETY: CURRENT is set only by `Worker::run` to a WorkerLocal that lives on that thread's
+    // stack for the whole loop, and cleared before it is dropped; the reference does not escape `f`.
+    f(ptr.map(|p| unsafe { p.as_ref() }))
+}
+
+/// True on any worker thread (of any node).
+pub(crate) fn on_worker_thread() -> bool {
+    CURRENT.with(|c| c.get().is_some())
+}
+
+/// Queues a process that won its Idle → Scheduled transition: locally if we are its home worker,
+/// otherwise through its worker's injector.
+pub(crate) fn schedule(entry: Arc<ProcessEntry>) {
+    with_current(|w| match w {
+        Some(w) if Arc::ptr_eq(&w.shared, &entry.worker) => {
+            w.run_queue.borrow_mut().push_back(entry)
+        }
+        _ => {
+            let worker = entry.worker.clone();
+            worker.push_remote(entry);
+        }
+    })
+}
+
+pub(crate) struct Worker {
+    local: WorkerLocal,
+    ring: Ring,
+}
+
+impl Worker {
+    /// Builds the worker on its own thread (the ring must be created there).
+    pub(crate) fn new(
+        shared: Arc<WorkerShared>,
+        node: Arc<NodeInner>,
+    ) -> Result<Worker, crate::StartError> {
+        let ring = Ring::new(node.options.ring_entries)?;
+        let _ = shared.waker.set(ring.waker());
+        tracing::debug!(worker = shared.index, features = ?ring.features, "worker ring ready");
+        Ok(Worker {
+            local: WorkerLocal {
+                shared,
+                node,
+                run_queue: RefCell::new(VecDeque::with_capacity(256)),
+                timers: RefCell::new(Timers::default()),
+            },
+            ring,
+        })
+    }
+
+    pub(crate) fn run(mut self) {
+        CURRENT.with(|c| c.set(Some(NonNull::from(&self.local))));
+        self.run_loop();
+        CURRENT.with(|c| c.set(None));
+        // Anything still queued belongs to processes that ended with the node.
+        self.local.run_queue.borrow_mut().clear();
+        while self.local.shared.injector.pop().is_some() {}
+    }
+
+    fn run_loop(&mut self) {
+        let spin = self.local.node.options.spin;
+        loop {
+            let mut did_work = self.drain_injector();
+            did_work |= self.run_ready();
+            did_work |= self.fire_timers(None);
+            if did_work {
+                continue;
+            }
+            if self.local.shared.shutdown.load(Acquire) {
+                return;
+            }
+            // Idle: spin for a while (parking costs tens of µs on VMs), then park.
+            if !spin.is_zero() {
+                let until = Instant::now() + spin;
+                while self.local.shared.injector.is_empty()
+                    && Instant::now() < until
+                    && !self.timer_due()
+                {
+                    std::hint::spin_loop();
+                }
+                if !self.local.shared.injector.is_empty() || self.timer_due() {
+                    continue;
+                }
+            }
+            self.park();
+        }
+    }
+
+    fn timer_due(&self) -> bool {
+        match self.local.timers.borrow().next_deadline() {
+            Some(d) => d <= Instant::now(),
+            None => false,
+        }
+    }
+
+    fn park(&mut self) {
+        let shared = &self.local.shared;
+        shared.parked.store(true, Relaxed);
+        fence(SeqCst);
+        if !shared.injector.is_empty() || shared.shutdown.load(Acquire) {
+            shared.parked.store(false, Relaxed);
+            return;
+        }
+        let timeout = self
+            .local
+            .timers
+            .borrow()
+            .next_deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        self.ring.park(timeout);
+        shared.parked.store(false, Relaxed);
+    }
+
+    /// Moves processes woken by other threads to the local queue.
+    fn drain_injector(&mut self) -> bool {
+        let mut moved = false;
+        let mut rq = self.local.run_queue.borrow_mut();
+        for _ in 0..1024 {
+            match self.local.shared.injector.pop() {
+                Some(e) => {
+                    rq.push_back(e);
+                    moved = true;
+                }
+                None => break,
+            }
+        }
+        moved
+    }
+
+    /// Runs the processes queued now (not those they queue), so the injector and timers get
+    /// their turn between rounds.
+    fn run_ready(&mut self) -> bool {
+        let n = self.local.run_queue.borrow().len();
+        for _ in 0..n {
+            let next = self.local.run_queue.borrow_mut().pop_front();
+            match next {
+                Some(e) => run_process(&self.local.node, e),
+                None => break,
+            }
+        }
+        n > 0
+    }
+
+    /// Fires due timers; with `now = None` reads the clock only if a timer exists.
+    fn fire_timers(&mut self, now: Option<Instant>) -> bool {
+        if self.local.timers.borrow().is_empty() {
+            return false;
+        }
+        let now = now.unwrap_or_else(Instant::now);
+        let mut fired = false;
+        loop {
+            let action = self.local.timers.borrow_mut().pop_due(now);
+            let Some(action) = action else { break };
+            fired = true;
+            match action {
+                TimerAction::Send {
+                    from,
+                    to,
+                    priority,
+                    msg,
+                    state,
+                } => {
+                    if state
+                        .compare_exchange(PENDING, FIRED, AcqRel, Acquire)
+                        .is_ok()
+                    {
+                        // A failed delayed send has nobody to report to; Ergo drops it too.
+                        if let Err(e) =
+                            self.local
+                                .node
+                                .deliver(from, &to, priority, Payload::Message(msg))
+                        {
+                            tracing::debug!(%to, error = %e, "send_after: delivery failed");
+                        }
+                    }
+                }
+                TimerAction::CallTimeout {
+                    entry,
+                    ref_id,
+                    after,
+                } => {
+                    if entry.complete_call(ref_id, Err(crate::Error::Timeout(after))) {
+                        notify(&entry);
+                    }
+                }
+            }
+        }
+        fired
+    }
+}
+
+/// Polls one process once, isolating panics: a panic ends that process with a panic reason and
+/// the worker goes on.
+fn run_process(node: &Arc<NodeInner>, entry: Arc<ProcessEntry>) {
+    if !entry.sched.begin_run() {
+        return;
+    }
+    let waker = waker_ref(&entry);
+    let mut cx = std::task::Context::from_waker(&waker);
+    // SAFETY: `begin_run` succeeded, so this thread holds the Running state until end_run/close.
+    let polled = catch_unwind(AssertUnwindSafe(|| unsafe { entry.poll_task(&mut cx) }));
+    match polled {
+        Ok(Poll::Pending) => {
+            if entry.sched.end_run() {
+                schedule(entry);
+            }
+        }
+        Ok(Poll::Ready(())) => finish_task(node, &entry, None),
+        Err(panic) => finish_task(
+            node,
+            &entry,
+            Some(ExitReason::Panic(panic_message(&*panic))),
+        ),
+    }
+}
+
+fn finish_task(node: &Arc<NodeInner>, entry: &Arc<ProcessEntry>, panicked: Option<ExitReason>) {
+    // SAFETY: still in the Running state (no end_run happened).
+    let task = unsafe { entry.take_task() };
+    entry.sched.close();
+    // Dropping user state may panic too; it must not take the worker with it.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
+    if let Some(reason) = panicked {
+        // The process future normally cleans up after itself; a panic that escaped it did not.
+        node.process_ended(entry, &reason);
+    }
+}
+
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

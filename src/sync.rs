@@ -1,0 +1,38 @@
+//! The one door to atomics and shared cells: std normally, `loom` under `--cfg loom`, so that the
+//! lock-free code compiles unchanged inside loom's model checker (the tokio pattern).
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, fence};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, Mutex};
+
+#[cfg(not(loom))]
+#[allow(unused_imports)] // AtomicBool, fence: used by the loom models' std twins
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, fence};
+#[cfg(not(loom))]
+#[allow(unused_imports)] // used by the loom models' std twins
+pub(crate) use std::sync::{Arc, Mutex};
+
+/// An `UnsafeCell` with loom's closure API, so callers read the same under both configurations.
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(
+    #[cfg(loom)] loom::cell::UnsafeCell<T>,
+    #[cfg(not(loom))] std::cell::UnsafeCell<T>,
+);
+
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        #[cfg(loom)]
+        return Self(loom::cell::UnsafeCell::new(value));
+        #[cfg(not(loom))]
+        return Self(std::cell::UnsafeCell::new(value));
+    }
+
+    /// Gives the closure a raw pointer to the value; the caller upholds exclusive access.
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(loom)]
+        return self.0.with_mut(f);
+        #[cfg(not(loom))]
+        return f(self.0.get());
+    }
+}

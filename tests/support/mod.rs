@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use ergors::{Actor, Context, ExitReason, From, Message, Node, NodeOptions, Pid};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Duration;
+
+/// A node with `workers` workers and short spinning, for tests.
+pub fn node(name: &str, workers: usize) -> Node {
+    let opts = NodeOptions::default()
+        .workers(workers)
+        .pin_workers(false)
+        .spin(Duration::from_micros(20));
+    Node::start(&format!("{name}@localhost"), opts).expect("node starts")
+}
+
+/// How long a test waits for something that should happen promptly.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// An actor that forwards everything it receives to a test thread's channel, and answers calls
+/// with the request itself (u64 requests only) so that tests can observe traffic.
+pub struct Probe {
+    pub tx: Sender<Event>,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Init(Pid),
+    Msg(Pid, Message),
+    Terminated(Pid, ExitReason),
+}
+
+pub fn probe() -> (Probe, Receiver<Event>) {
+    let (tx, rx) = channel();
+    (Probe { tx }, rx)
+}
+
+impl Actor for Probe {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        let _ = self.tx.send(Event::Init(ctx.pid()));
+        Ok(())
+    }
+    async fn handle_message(
+        &mut self,
+        _ctx: &mut Context,
+        from: Pid,
+        msg: Message,
+    ) -> Result<(), ExitReason> {
+        if let Some(r) = msg.downcast_ref::<ExitReason>() {
+            return Err(r.clone());
+        }
+        let _ = self.tx.send(Event::Msg(from, msg));
+        Ok(())
+    }
+    async fn handle_call(
+        &mut self,
+        _ctx: &mut Context,
+        _from: From,
+        req: Message,
+    ) -> Result<Option<Message>, ExitReason> {
+        Ok(Some(req))
+    }
+    async fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) {
+        let _ = self.tx.send(Event::Terminated(ctx.pid(), reason.clone()));
+    }
+}
+
+/// Waits for the next message event and downcasts it.
+pub fn recv_msg<T: 'static>(rx: &Receiver<Event>) -> (Pid, T) {
+    loop {
+        match rx.recv_timeout(PATIENCE).expect("event arrives") {
+            Event::Msg(from, m) => match m.downcast::<T>() {
+                Ok(v) => return (from, v),
+                Err(_) => panic!("unexpected message type"),
+            },
+            Event::Init(_) => continue,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+}
+
+/// Waits until `pred` holds, polling.
+pub fn eventually(mut pred: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while std::time::Instant::now() < deadline {
+        if pred() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
