@@ -176,6 +176,11 @@ cpu_model="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev
 rustc_version="$(rustc --version 2>/dev/null || echo unknown)"
 go_version="$(go version 2>/dev/null || echo unknown)"
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"
+ergo_module="$(awk '$1 == "require" && $2 == "ergo.services/ergo" { print $2 " " $3 }' benches/go/go.mod)"
+go_workspace="$(cd benches/go && go env GOWORK 2>/dev/null || true)"
+if [[ -n "$go_workspace" && "$go_workspace" != off ]]; then
+    ergo_module="$ergo_module (built through a go.work workspace)"
+fi
 
 export BENCH_LIST="${BENCHES[*]}"
 {
@@ -188,6 +193,7 @@ export BENCH_LIST="${BENCHES[*]}"
     echo "- rustc: $rustc_version"
     echo "- go: $go_version"
     echo "- ergors commit: $commit"
+    echo "- Go Ergo: ${ergo_module:-unknown}"
     echo "- runs per side: $RUNS (median shown)"
     echo
     python3 - "$DATA" "$NOTES" <<'PY'

@@ -1,0 +1,201 @@
+//! Benchmarks that mirror github.com/ergo-services/benchmarks, run side by side with our Go
+//! program in `benches/go` by `scripts/bench-vs-go.sh`. Each prints one machine-readable line:
+//! `RESULT name=<bench> value=<number> unit=<unit>`.
+//!
+//! ```text
+//! cargo run --release --example bench -- ping11 [--n 3000000]
+//! cargo run --release --example bench -- pingNN [--n 1000000] [--pairs <nproc>]
+//! cargo run --release --example bench -- call   [--n 1000000] [--callers 1]
+//! cargo run --release --example bench -- memusage [--n 1000000]
+//! ```
+//! Node options come from `ERGORS_*` variables (README), e.g. `ERGORS_WORKERS=2`.
+
+use ergors::{Actor, Context, ExitReason, From, Message, Node, NodeOptions, Pid, SpawnOptions};
+use std::sync::mpsc::{Sender, channel};
+use std::time::{Duration, Instant};
+
+fn arg(args: &[String], name: &str, default: usize) -> usize {
+    args.windows(2)
+        .find(|w| w[0] == name)
+        .map(|w| w[1].parse().unwrap_or_else(|_| fail(&format!("{name} takes a number, got {:?}", w[1]))))
+        .unwrap_or(default)
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("bench: {msg}");
+    std::process::exit(2)
+}
+
+fn result(name: &str, value: f64, unit: &str) {
+    println!("RESULT name={name} value={value:.0} unit={unit}");
+}
+
+fn start_node(name: &str) -> Node {
+    let opts = NodeOptions::from_env().unwrap_or_else(|e| fail(&e.to_string()));
+    Node::start(&format!("{name}@localhost"), opts).unwrap_or_else(|e| fail(&e.to_string()))
+}
+
+/// Counts messages; tells the driver when `expect` have arrived.
+struct Pong {
+    got: usize,
+    expect: usize,
+    done: Sender<()>,
+}
+
+impl Actor for Pong {
+    async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, _msg: Message) -> Result<(), ExitReason> {
+        self.got += 1;
+        if self.got == self.expect {
+            let _ = self.done.send(());
+        }
+        Ok(())
+    }
+}
+
+/// Spawns its pong as a child (so on its own worker, the ergors default), reports ready, then on
+/// `Go` sends `n` messages to it.
+struct Ping {
+    n: usize,
+    pong: Option<Pid>,
+    done: Sender<()>,
+    ready: Sender<Pid>,
+}
+
+struct Go;
+
+impl Actor for Ping {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        let pong = Pong { got: 0, expect: self.n, done: self.done.clone() };
+        self.pong = Some(ctx.spawn(pong, SpawnOptions::default()).map_err(ExitReason::error)?);
+        let _ = self.ready.send(ctx.pid());
+        Ok(())
+    }
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<Go>() {
+            let pong = self.pong.ok_or_else(|| ExitReason::error("no pong"))?;
+            for _ in 0..self.n {
+                ctx.send(pong, 1i64).map_err(ExitReason::error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ping(name: &str, pairs: usize, n: usize) {
+    let node = start_node(name);
+    let (done_tx, done_rx) = channel();
+    let (ready_tx, ready_rx) = channel();
+    for _ in 0..pairs {
+        let p = Ping { n, pong: None, done: done_tx.clone(), ready: ready_tx.clone() };
+        node.spawn(p, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    let pings: Vec<Pid> = (0..pairs).map(|_| ready_rx.recv().unwrap_or_else(|_| fail("ping died"))).collect();
+    let start = Instant::now();
+    for p in &pings {
+        node.send(*p, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    for _ in 0..pairs {
+        done_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("timed out"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    result(name, (pairs * n) as f64 / secs, "msg/s");
+    node.stop();
+}
+
+/// Replies to every call at once.
+struct Server;
+
+impl Actor for Server {
+    async fn handle_call(&mut self, _ctx: &mut Context, _from: From, req: Message) -> Result<Option<Message>, ExitReason> {
+        Ok(Some(req))
+    }
+}
+
+/// Makes `n` sequential calls to its server on `Go`.
+struct Caller {
+    n: usize,
+    server: Pid,
+    done: Sender<()>,
+}
+
+impl Actor for Caller {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<Go>() {
+            for i in 0..self.n {
+                ctx.call(self.server, i as i64).await.map_err(ExitReason::error)?;
+            }
+            let _ = self.done.send(());
+        }
+        Ok(())
+    }
+}
+
+/// `callers` caller/server pairs; each server on the caller's worker (the ergors default for a
+/// chatty pair) unless `ERGORS_BENCH_CALL_SPREAD=1` puts it on the next worker.
+fn call(n: usize, callers: usize) {
+    let node = start_node("call");
+    let spread = std::env::var("ERGORS_BENCH_CALL_SPREAD").is_ok_and(|v| v == "1");
+    let workers = node.options().get_workers();
+    let (done_tx, done_rx) = channel();
+    let mut pids = Vec::new();
+    for i in 0..callers {
+        let w = i % workers;
+        let server_worker = if spread { (w + 1) % workers } else { w };
+        let server = node.spawn(Server, SpawnOptions::default().worker(server_worker)).unwrap_or_else(|e| fail(&e.to_string()));
+        let c = Caller { n, server, done: done_tx.clone() };
+        pids.push(node.spawn(c, SpawnOptions::default().worker(w)).unwrap_or_else(|e| fail(&e.to_string())));
+    }
+    let start = Instant::now();
+    for p in &pids {
+        node.send(*p, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    for _ in 0..callers {
+        done_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("timed out"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    result("call", (n * callers) as f64 / secs, "call/s");
+    node.stop();
+}
+
+struct Idle;
+impl Actor for Idle {}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+fn memusage(n: usize) {
+    let node = start_node("memusage");
+    let before = rss_bytes();
+    let start = Instant::now();
+    for _ in 0..n {
+        node.spawn(Idle, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    // Let every process run its init and go to sleep before measuring.
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_bytes();
+    if node.process_count() != n {
+        fail(&format!("expected {n} processes, found {}", node.process_count()));
+    }
+    result("memusage", after.saturating_sub(before) as f64 / n as f64, "bytes/proc");
+    result("spawn", n as f64 / secs, "spawn/s");
+    let stop = Instant::now();
+    node.stop();
+    eprintln!("stopped {n} processes in {:?}", stop.elapsed());
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    match args.first().map(String::as_str) {
+        Some("ping11") => ping("ping11", 1, arg(&args, "--n", 3_000_000)),
+        Some("pingNN") => ping("pingNN", arg(&args, "--pairs", cores), arg(&args, "--n", 1_000_000)),
+        Some("call") => call(arg(&args, "--n", 1_000_000), arg(&args, "--callers", 1)),
+        Some("memusage") => memusage(arg(&args, "--n", 1_000_000)),
+        Some(other) => fail(&format!("unknown benchmark {other:?}; try ping11, pingNN, call, memusage")),
+        None => fail("usage: bench <ping11|pingNN|call|memusage> [--n N] [--pairs P] [--callers C]"),
+    }
+}
