@@ -106,7 +106,12 @@ fn ping(name: &str, pairs: usize, n: usize) {
 struct Server;
 
 impl Actor for Server {
-    async fn handle_call(&mut self, _ctx: &mut Context, _from: From, req: Message) -> Result<Option<Message>, ExitReason> {
+    async fn handle_call(
+        &mut self,
+        _ctx: &mut Context,
+        _from: From,
+        req: Message,
+    ) -> Result<Option<Message>, ExitReason> {
         Ok(Some(req))
     }
 }
@@ -141,7 +146,8 @@ fn call(n: usize, callers: usize) {
     for i in 0..callers {
         let w = i % workers;
         let server_worker = if spread { (w + 1) % workers } else { w };
-        let server = node.spawn(Server, SpawnOptions::default().worker(server_worker)).unwrap_or_else(|e| fail(&e.to_string()));
+        let server =
+            node.spawn(Server, SpawnOptions::default().worker(server_worker)).unwrap_or_else(|e| fail(&e.to_string()));
         let c = Caller { n, server, done: done_tx.clone() };
         pids.push(node.spawn(c, SpawnOptions::default().worker(w)).unwrap_or_else(|e| fail(&e.to_string())));
     }

@@ -52,9 +52,7 @@ pub enum Error {
     Terminated,
     /// A blocking `Node` method was called on a worker thread, where it would stall every
     /// process on that worker; use the `Context` method from inside a process instead.
-    #[error(
-        "blocking Node::{0} called on a worker thread; use the Context method from inside a process"
-    )]
+    #[error("blocking Node::{0} called on a worker thread; use the Context method from inside a process")]
     WouldBlockWorker(&'static str),
     /// The caller is not allowed to do this (e.g. a reply for a request it did not receive).
     #[error("not allowed: {0}")]

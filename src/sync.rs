@@ -15,10 +15,7 @@ pub(crate) use std::sync::{Arc, Mutex};
 
 /// An `UnsafeCell` with loom's closure API, so callers read the same under both configurations.
 #[derive(Debug)]
-pub(crate) struct UnsafeCell<T>(
-    #[cfg(loom)] loom::cell::UnsafeCell<T>,
-    #[cfg(not(loom))] std::cell::UnsafeCell<T>,
-);
+pub(crate) struct UnsafeCell<T>(#[cfg(loom)] loom::cell::UnsafeCell<T>, #[cfg(not(loom))] std::cell::UnsafeCell<T>);
 
 impl<T> UnsafeCell<T> {
     pub(crate) fn new(value: T) -> Self {

@@ -24,15 +24,8 @@ struct Relay {
 }
 
 impl Actor for Relay {
-    async fn handle_message(
-        &mut self,
-        ctx: &mut Context,
-        _from: Pid,
-        msg: Message,
-    ) -> Result<(), ExitReason> {
-        let v = msg
-            .downcast::<u64>()
-            .map_err(|_| ExitReason::error("not a u64"))?;
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        let v = msg.downcast::<u64>().map_err(|_| ExitReason::error("not a u64"))?;
         ctx.send(self.to, (ctx.pid(), v)).map_err(ExitReason::error)
     }
 }
@@ -42,12 +35,8 @@ fn process_to_process_across_workers() {
     let node = node("send2", 2);
     let (p, rx) = probe();
     let sink = node.spawn(p, SpawnOptions::default().worker(0)).unwrap();
-    let same = node
-        .spawn(Relay { to: sink }, SpawnOptions::default().worker(0))
-        .unwrap();
-    let other = node
-        .spawn(Relay { to: sink }, SpawnOptions::default().worker(1))
-        .unwrap();
+    let same = node.spawn(Relay { to: sink }, SpawnOptions::default().worker(0)).unwrap();
+    let other = node.spawn(Relay { to: sink }, SpawnOptions::default().worker(1)).unwrap();
     for i in 0..1000u64 {
         node.send(same, i).unwrap();
         node.send(other, i).unwrap();

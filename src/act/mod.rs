@@ -4,7 +4,7 @@ mod catch;
 
 use crate::message::{ExitReason, Message, Payload};
 use crate::process::context::Context;
-use crate::process::pid::{From, Pid};
+use crate::process::pid::{From, Pid, Ref};
 use catch::CatchUnwind;
 use std::future::Future;
 
@@ -77,11 +77,7 @@ pub trait Actor: Send + 'static {
     }
 
     /// Runs last, with the reason the process is ending (not after a failed `init`).
-    fn terminate(
-        &mut self,
-        ctx: &mut Context,
-        reason: &ExitReason,
-    ) -> impl Future<Output = ()> + Send {
+    fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) -> impl Future<Output = ()> + Send {
         let _ = (ctx, reason);
         async {}
     }
@@ -108,18 +104,13 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
         let envelope = ctx.recv().await;
         let from = envelope.from;
         match envelope.payload {
-            Payload::Message(msg) => {
-                match CatchUnwind::new(actor.handle_message(ctx, from, msg)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(reason)) => return reason,
-                    Err(panic) => return ExitReason::Panic(panic),
-                }
-            }
-            Payload::Request(reference, req) => {
-                let from = From {
-                    pid: from,
-                    reference,
-                };
+            Payload::Message(msg) => match CatchUnwind::new(actor.handle_message(ctx, from, msg)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => return reason,
+                Err(panic) => return ExitReason::Panic(panic),
+            },
+            Payload::Request(ref_id, req) => {
+                let from = From { pid: from, reference: Ref::made_by(from, ref_id) };
                 match CatchUnwind::new(actor.handle_call(ctx, from, req)).await {
                     Ok(Ok(Some(reply))) => {
                         // The caller may have ended or given up; that is its business.

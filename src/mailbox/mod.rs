@@ -28,18 +28,8 @@ pub(crate) struct Mailbox<T> {
 impl<T> Mailbox<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Mailbox {
-            queues: [
-                mpsc::Queue::new(),
-                mpsc::Queue::new(),
-                mpsc::Queue::new(),
-                mpsc::Queue::new(),
-            ],
-            lens: [
-                AtomicUsize::new(0),
-                AtomicUsize::new(0),
-                AtomicUsize::new(0),
-                AtomicUsize::new(0),
-            ],
+            queues: [mpsc::Queue::new(), mpsc::Queue::new(), mpsc::Queue::new(), mpsc::Queue::new()],
+            lens: [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)],
             capacity,
         }
     }
@@ -80,54 +70,48 @@ impl<T> Mailbox<T> {
 }
 
 const IDLE: u8 = 0;
-const SCHEDULED: u8 = 1;
+/// Set by a notify: "something arrived". With nothing else set it also means "queued to run".
+const NOTIFIED: u8 = 1;
 const RUNNING: u8 = 2;
-const NOTIFIED: u8 = 3;
 const CLOSED: u8 = 4;
 
-/// The scheduling word of a process: Idle (asleep) → Scheduled (in a run queue) → Running (being
-/// polled) → Idle again, or Running+Notified when something arrived during the run.
+/// The scheduling word of a process: Idle (asleep) → Notified (in a run queue) → Running (being
+/// polled) → Idle again, or Running|Notified when something arrived during the run.
 ///
 /// The memory-ordering argument: a producer pushes its message (Release on the queue) and then
-/// calls [`SchedState::notify`], an AcqRel read-modify-write. The consumer checks its queues and
-/// then calls [`SchedState::end_run`], also a read-modify-write of the same word. All RMWs on one
-/// atomic are totally ordered, so either
-/// - the producer's notify comes first: it sees Running, sets Notified, and the consumer's
-///   end_run fails and reschedules: the message is seen on the next run; or
-/// - the consumer's end_run comes first: it sets Idle, the producer's notify sees Idle, wins the
-///   Idle → Scheduled transition and enqueues the process; the next `begin_run` (Acquire)
-///   synchronizes with that notify (Release), which followed the push, so the message is visible.
+/// calls [`SchedState::notify`], which is *always* a read-modify-write (`fetch_or`), even when
+/// the process is already queued. The consumer's `begin_run` and `end_run` are read-modify-writes
+/// of the same word. All RMWs on one atomic are totally ordered, so for every notify either
+/// - it comes before the consumer's `begin_run`: `begin_run` (AcqRel) synchronizes with it, so the
+///   run sees the message; or
+/// - it comes between `begin_run` and `end_run`: it sets Notified, `end_run` fails and requeues
+///   the process, and the next `begin_run` sees the message; or
+/// - it comes after `end_run`: it finds Idle and wins the Idle → Notified transition, so its
+///   caller queues the process.
 ///
-/// Exactly one notify can win Idle → Scheduled, so a process is never queued twice.
+/// A plain load instead of the RMW would be wrong: a producer could read a stale "queued" state
+/// while the consumer has already looked at an empty queue and gone to sleep (store→load
+/// reordering), losing the message. The loom models below catch exactly that.
+///
+/// Exactly one notify can win Idle → Notified, so a process is never queued twice.
 pub(crate) struct SchedState(AtomicU8);
 
 impl SchedState {
-    /// A new process is created Scheduled: its spawner enqueues it for its first run.
+    /// A new process is created queued: its spawner enqueues it for its first run.
     pub(crate) fn new_scheduled() -> Self {
-        SchedState(AtomicU8::new(SCHEDULED))
+        SchedState(AtomicU8::new(NOTIFIED))
     }
 
     /// Something arrived for the process. Returns true when the caller must enqueue it.
     pub(crate) fn notify(&self) -> bool {
-        let mut cur = self.0.load(Acquire);
-        loop {
-            let next = match cur {
-                IDLE => SCHEDULED,
-                RUNNING => NOTIFIED,
-                _ => return false, // already Scheduled, Notified, or Closed
-            };
-            match self.0.compare_exchange_weak(cur, next, AcqRel, Acquire) {
-                Ok(_) => return cur == IDLE,
-                Err(actual) => cur = actual,
-            }
-        }
+        self.0.fetch_or(NOTIFIED, AcqRel) == IDLE
     }
 
-    /// The worker is about to poll the process. Returns false if the process is closed.
+    /// The worker is about to poll the queued process. Returns false if the process is closed.
     pub(crate) fn begin_run(&self) -> bool {
-        self.0
-            .compare_exchange(SCHEDULED, RUNNING, AcqRel, Acquire)
-            .is_ok()
+        // While queued, the word is exactly Notified: notifies only set that bit again, and only
+        // the running thread closes.
+        self.0.compare_exchange(NOTIFIED, RUNNING, AcqRel, Acquire).is_ok()
     }
 
     /// The poll returned Pending. Returns true when the process must be enqueued again (a notify
@@ -136,9 +120,8 @@ impl SchedState {
         match self.0.compare_exchange(RUNNING, IDLE, AcqRel, Acquire) {
             Ok(_) => false,
             Err(_) => {
-                // Only a notify can have changed Running, to Notified; nobody else writes now.
-                self.0
-                    .store(SCHEDULED, std::sync::atomic::Ordering::Release);
+                // Running|Notified; notifiers only set Notified again, so a swap is exact.
+                self.0.swap(NOTIFIED, AcqRel);
                 true
             }
         }
@@ -252,21 +235,14 @@ mod loom_tests {
 
     fn model(senders: usize, per_sender: usize) {
         loom::model(move || {
-            let p = Arc::new(Proc {
-                mb: Mailbox::new(0),
-                state: SchedState::new_scheduled(),
-                queued: AtomicUsize::new(1),
-            });
+            let p =
+                Arc::new(Proc { mb: Mailbox::new(0), state: SchedState::new_scheduled(), queued: AtomicUsize::new(1) });
             let handles: Vec<_> = (0..senders)
                 .map(|s| {
                     let p = p.clone();
                     thread::spawn(move || {
                         for i in 0..per_sender {
-                            let prio = if i % 2 == 0 {
-                                Priority::Main
-                            } else {
-                                Priority::Urgent
-                            };
+                            let prio = if i % 2 == 0 { Priority::Main } else { Priority::Urgent };
                             p.send(prio, s * 10 + i);
                         }
                     })
@@ -282,9 +258,7 @@ mod loom_tests {
             // reachable by running the process while it is queued.
             while p.run_once(&mut got) {}
             got.sort();
-            let mut want: Vec<usize> = (0..senders)
-                .flat_map(|s| (0..per_sender).map(move |i| s * 10 + i))
-                .collect();
+            let mut want: Vec<usize> = (0..senders).flat_map(|s| (0..per_sender).map(move |i| s * 10 + i)).collect();
             want.sort();
             assert_eq!(got, want, "a message was lost or duplicated");
             assert_eq!(p.queued.load(SeqCst), 0);

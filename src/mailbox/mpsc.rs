@@ -1,11 +1,14 @@
-//! A lock-free, unbounded, multi-producer single-consumer queue (Dmitry Vyukov's intrusive design,
-//! with one heap node per value and a stub node).
+//! A lock-free, unbounded, multi-producer single-consumer queue (Dmitry Vyukov's linked design,
+//! one heap node per value), with no stub allocated up front: an idle queue is three null
+//! pointers, which matters when a node holds a million idle processes with four queues each.
 //!
-//! Producers never wait: a push is one `swap` and one `store`. The single consumer pops without
-//! locks. The price of the design is a short "inconsistent" window: a producer that has swapped
-//! itself in as the newest node but not yet linked its predecessor hides every later node from the
-//! consumer until it links. [`Queue::pop`] reports that window as empty. That is safe for the
-//! mailbox wake protocol because every producer wakes the receiver *after* its push is complete
+//! Producers never wait: a push is one `swap` and one `store`. The very first push (the one that
+//! swaps `head` from null) publishes its node through `first` instead of linking a predecessor.
+//! The consumer treats the last node it took a value from as the stub and frees it when it moves
+//! past it. The design has a short "inconsistent" window: a producer that has swapped itself in
+//! as the newest node but not yet linked (or published) it hides every later node from the
+//! consumer until it does. [`Queue::pop`] reports that window as empty. That is safe for the
+//! mailbox wake protocol because every producer wakes the receiver *after* its push completes
 //! (see `mailbox/mod.rs`), so the consumer is polled again once the link is visible.
 //!
 //! Owns: the nodes. Never: blocks, allocates on pop, or lets a value escape twice.
@@ -20,26 +23,19 @@ struct Node<T> {
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
-impl<T> Node<T> {
-    fn alloc(value: MaybeUninit<T>) -> *mut Node<T> {
-        Box::into_raw(Box::new(Node {
-            next: AtomicPtr::new(ptr::null_mut()),
-            value: UnsafeCell::new(value),
-        }))
-    }
-}
-
 /// The queue. `push` may be called from any thread; `pop` only by the one consumer, which the
 /// owner of the queue guarantees (a mailbox is drained only by the worker running its process).
 pub(crate) struct Queue<T> {
-    /// The newest node; producers swap themselves in here.
+    /// The newest node; producers swap themselves in here. Null until the first push.
     head: AtomicPtr<Node<T>>,
-    /// The consumer's stub: the node before the oldest value. Only the consumer touches it.
+    /// The first node ever pushed, published by the producer that found `head` null.
+    first: AtomicPtr<Node<T>>,
+    /// The consumer's stub: the last node whose value was taken. Null until the first pop.
     tail: UnsafeCell<*mut Node<T>>,
 }
 
 // SAFETY: values of `T` move from producer threads to the consumer thread, so `T: Send` suffices;
-// the queue's own pointers are managed with atomics (head) or by the single consumer (tail).
+// the queue's own pointers are managed with atomics (head, first) or by the single consumer (tail).
 unsafe impl<T: Send> Send for Queue<T> {}
 // SAFETY: shared access is push (any thread, atomics only) and pop (the single consumer, whose
 // exclusivity is the caller's contract, stated on `pop`).
@@ -47,53 +43,66 @@ unsafe impl<T: Send> Sync for Queue<T> {}
 
 impl<T> Queue<T> {
     pub(crate) fn new() -> Self {
-        let stub = Node::alloc(MaybeUninit::uninit());
         Queue {
-            head: AtomicPtr::new(stub),
-            tail: UnsafeCell::new(stub),
+            head: AtomicPtr::new(ptr::null_mut()),
+            first: AtomicPtr::new(ptr::null_mut()),
+            tail: UnsafeCell::new(ptr::null_mut()),
         }
     }
 
     /// Appends a value. Lock-free; safe from any thread.
     pub(crate) fn push(&self, value: T) {
-        let node = Node::alloc(MaybeUninit::new(value));
+        let node = Box::into_raw(Box::new(Node {
+            next: AtomicPtr::new(ptr::null_mut()),
+            value: UnsafeCell::new(MaybeUninit::new(value)),
+        }));
         // AcqRel: Release publishes the node's contents to whoever links after us; Acquire
         // orders our later store into `prev` after the previous producer's initialisation.
         let prev = self.head.swap(node, AcqRel);
-        // SAFETY: `prev` was the head, so it is alive: the consumer frees a node only after it has
-        // moved past it, which requires `prev.next` to be non-null, which only we set, here.
-        unsafe { (*prev).next.store(node, Release) };
+        if prev.is_null() {
+            // We are the first push ever: hand the node to the consumer directly.
+            self.first.store(node, Release);
+        } else {
+            // SAFETY: `prev` was the head, so it is alive: the consumer frees a node only after
+            // it has moved past it, which requires `prev.next` to be non-null, which only we set.
+            unsafe { (*prev).next.store(node, Release) };
+        }
     }
 
     /// Takes the oldest value, or `None` when the queue is empty or a producer is mid-push.
     ///
     /// # Safety
-    /// Only one thread at a time may call `pop` (and `is_empty`) on a queue.
+    /// Only one thread at a time may call `pop` on a queue.
     pub(crate) unsafe fn pop(&self) -> Option<T> {
         self.tail.with_mut(|tail_ptr| {
             // SAFETY: the caller guarantees we are the only consumer, so `tail` is ours.
             let tail = unsafe { *tail_ptr };
-            // SAFETY: `tail` is the live stub node, freed only by this function below.
-            let next = unsafe { (*tail).next.load(Acquire) };
+            let next = if tail.is_null() {
+                self.first.load(Acquire)
+            } else {
+                // SAFETY: `tail` is the live stub node, freed only by this function below.
+                unsafe { (*tail).next.load(Acquire) }
+            };
             if next.is_null() {
                 return None;
             }
-            // SAFETY: `next` was published with Release by its producer and is read with Acquire,
-            // so its value is initialised; we take it exactly once, as `next` becomes the new stub
-            // whose value slot is treated as uninitialised from here on.
+            // SAFETY: `next` was published with Release (via `first` or a predecessor's `next`)
+            // and read with Acquire, so its value is initialised; we take it exactly once, as
+            // `next` becomes the new stub whose value slot is uninitialised from here on.
             let value = unsafe { (*next).value.with_mut(|v| (*v).assume_init_read()) };
             // SAFETY: single consumer (see above).
             unsafe { *tail_ptr = next };
-            // SAFETY: the old stub is unreachable: head moved past it (its `next` is set) and the
-            // tail now points at `next`. Its value slot is uninitialised, so nothing is dropped
-            // twice (`MaybeUninit` has no drop glue).
-            drop(unsafe { Box::from_raw(tail) });
+            if !tail.is_null() {
+                // SAFETY: the old stub is unreachable: head moved past it (its `next` is set) and
+                // the tail now points at `next`. Its value slot is uninitialised, so nothing is
+                // dropped twice (`MaybeUninit` has no drop glue).
+                drop(unsafe { Box::from_raw(tail) });
+            }
             Some(value)
         })
     }
 
-    /// True when a producer may still be linking a node (the inconsistent window) or a value is
-    /// waiting: used only by diagnostics and tests.
+    /// True when a value is queued or a producer may still be linking a node; used by tests.
     #[cfg(test)]
     pub(crate) fn head_moved(&self) -> bool {
         self.tail.with_mut(|tail_ptr| {
@@ -110,7 +119,11 @@ impl<T> Drop for Queue<T> {
         while unsafe { self.pop() }.is_some() {}
         self.tail.with_mut(|tail_ptr| {
             // SAFETY: exclusive access; the stub's value is uninitialised and only freed here.
-            drop(unsafe { Box::from_raw(*tail_ptr) });
+            let tail = unsafe { *tail_ptr };
+            if !tail.is_null() {
+                // SAFETY: as above: the last stub, owned by the queue alone now.
+                drop(unsafe { Box::from_raw(tail) });
+            }
         });
     }
 }

@@ -86,39 +86,21 @@ impl NodeInner {
     }
 
     pub(crate) fn make_ref(&self) -> Ref {
-        Ref {
-            node: self.name,
-            creation: self.creation,
-            id: self.next_ref.fetch_add(1, Ordering::Relaxed),
-        }
+        Ref { node: self.name, creation: self.creation, id: self.next_ref.fetch_add(1, Ordering::Relaxed) }
     }
 
     /// Queues an envelope into a live process's mailbox and wakes it.
-    pub(crate) fn push(
-        &self,
-        target: &Arc<ProcessEntry>,
-        priority: Priority,
-        envelope: Envelope,
-    ) -> Result<(), Error> {
+    pub(crate) fn push(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) -> Result<(), Error> {
         if !target.is_alive() {
             return Err(Error::ProcessUnknown);
         }
-        target
-            .mailbox
-            .push(priority, envelope)
-            .map_err(|_| Error::MailboxFull)?;
+        target.mailbox.push(priority, envelope).map_err(|_| Error::MailboxFull)?;
         notify(target);
         Ok(())
     }
 
     /// Resolves `to` and delivers.
-    pub(crate) fn deliver(
-        &self,
-        from: Pid,
-        to: &Pid,
-        priority: Priority,
-        payload: Payload,
-    ) -> Result<(), Error> {
+    pub(crate) fn deliver(&self, from: Pid, to: &Pid, priority: Priority, payload: Payload) -> Result<(), Error> {
         let target = self.table.get(to).ok_or(Error::ProcessUnknown)?;
         self.push(&target, priority, Envelope { from, payload })
     }
@@ -126,11 +108,7 @@ impl NodeInner {
     /// Routes a reply to whoever made the request: a waiting process or an embedding thread.
     pub(crate) fn respond(&self, to: From, outcome: Result<Message, Error>) -> Result<(), Error> {
         if to.pid == self.core_pid() {
-            let waiter = self
-                .external_calls
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&to.reference.id);
+            let waiter = self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&to.reference.id);
             if let Some(tx) = waiter {
                 let _ = tx.try_send(outcome);
             }
@@ -163,25 +141,9 @@ impl NodeInner {
         let mailbox_size = opts.mailbox_size.unwrap_or(self.options.mailbox_size);
         let entry = self
             .table
-            .insert(|pid| {
-                ProcessEntry::new(EntryInit {
-                    pid,
-                    worker,
-                    parent: parent_pid,
-                    leader,
-                    depth,
-                    mailbox_size,
-                })
-            })
+            .insert(|pid| ProcessEntry::new(EntryInit { pid, worker, parent: parent_pid, leader, depth, mailbox_size }))
             .ok_or(Error::NotAllowed("process table is full"))?;
-        let ctx = Context::new(
-            entry.clone(),
-            NodeHandle {
-                inner: self.clone(),
-            },
-            opts.send_priority,
-            env,
-        );
+        let ctx = Context::new(entry.clone(), NodeHandle { inner: self.clone() }, opts.send_priority, env);
         entry.set_task(Box::pin(run_actor(actor, ctx)));
         let pid = entry.pid;
         schedule(entry);
@@ -205,14 +167,9 @@ impl NodeInner {
         // SAFETY: we run on the process's worker, inside its run (its own future or the worker's
         // panic path), so we are the mailbox's single consumer.
         while let Some(envelope) = unsafe { entry.mailbox.pop() } {
-            if let Payload::Request(reference, _) = envelope.payload {
-                let _ = self.respond(
-                    From {
-                        pid: envelope.from,
-                        reference,
-                    },
-                    Err(Error::Terminated),
-                );
+            if let Payload::Request(ref_id, _) = envelope.payload {
+                let reference = Ref::made_by(envelope.from, ref_id);
+                let _ = self.respond(From { pid: envelope.from, reference }, Err(Error::Terminated));
             }
         }
     }
@@ -237,16 +194,10 @@ impl NodeInner {
             let mut i = 0;
             while i < by_depth.len() {
                 let depth = by_depth[i].depth;
-                let end = by_depth[i..]
-                    .iter()
-                    .position(|e| e.depth != depth)
-                    .map_or(by_depth.len(), |n| i + n);
+                let end = by_depth[i..].iter().position(|e| e.depth != depth).map_or(by_depth.len(), |n| i + n);
                 let level = &by_depth[i..end];
                 for e in level {
-                    let exit = Envelope {
-                        from: core,
-                        payload: Payload::Exit(ExitReason::Shutdown),
-                    };
+                    let exit = Envelope { from: core, payload: Payload::Exit(ExitReason::Shutdown) };
                     // A full Urgent queue still gets the exit: the process is told to stop first.
                     if e.mailbox.push(Priority::Urgent, exit).is_err() {
                         tracing::warn!(pid = %e.pid, "urgent queue full; shutdown waits for it to drain");
@@ -266,10 +217,7 @@ impl NodeInner {
         for t in threads {
             let _ = t.join();
         }
-        self.external_calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
         *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.stopped_cv.notify_all();
     }
@@ -277,10 +225,7 @@ impl NodeInner {
     fn wait_stopped(&self) {
         let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
         while !*stopped {
-            stopped = self
-                .stopped_cv
-                .wait(stopped)
-                .unwrap_or_else(|p| p.into_inner());
+            stopped = self.stopped_cv.wait(stopped).unwrap_or_else(|p| p.into_inner());
         }
     }
 }
@@ -345,18 +290,8 @@ impl NodeHandle {
     ///
     /// # Errors
     /// As for [`NodeHandle::send`].
-    pub fn send_with_priority<M: Any + Send>(
-        &self,
-        to: Pid,
-        msg: M,
-        priority: Priority,
-    ) -> Result<(), Error> {
-        self.inner.deliver(
-            self.inner.core_pid(),
-            &to,
-            priority,
-            Payload::Message(Message::new(msg)),
-        )
+    pub fn send_with_priority<M: Any + Send>(&self, to: Pid, msg: M, priority: Priority) -> Result<(), Error> {
+        self.inner.deliver(self.inner.core_pid(), &to, priority, Payload::Message(Message::new(msg)))
     }
 
     /// Makes a request from a plain thread and blocks it until the reply (default timeout).
@@ -371,34 +306,17 @@ impl NodeHandle {
     ///
     /// # Errors
     /// As for [`NodeHandle::call`].
-    pub fn call_timeout<M: Any + Send>(
-        &self,
-        to: Pid,
-        request: M,
-        timeout: Duration,
-    ) -> Result<Message, Error> {
+    pub fn call_timeout<M: Any + Send>(&self, to: Pid, request: M, timeout: Duration) -> Result<Message, Error> {
         if on_worker_thread() {
             return Err(Error::WouldBlockWorker("call"));
         }
         let target = self.inner.table.get(&to).ok_or(Error::ProcessUnknown)?;
         let reference = self.inner.make_ref();
         let (tx, rx) = sync_channel(1);
-        self.inner
-            .external_calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(reference.id, tx);
-        let envelope = Envelope {
-            from: self.inner.core_pid(),
-            payload: Payload::Request(reference, Message::new(request)),
-        };
-        let forget = || {
-            self.inner
-                .external_calls
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&reference.id)
-        };
+        self.inner.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(reference.id, tx);
+        let envelope =
+            Envelope { from: self.inner.core_pid(), payload: Payload::Request(reference.id, Message::new(request)) };
+        let forget = || self.inner.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&reference.id);
         if let Err(e) = self.inner.push(&target, Priority::Main, envelope) {
             forget();
             return Err(e);
@@ -423,9 +341,7 @@ impl NodeHandle {
     pub fn stop(&self) {
         if on_worker_thread() {
             let inner = self.inner.clone();
-            let _ = std::thread::Builder::new()
-                .name("ergors-stop".into())
-                .spawn(move || inner.stop());
+            let _ = std::thread::Builder::new().name("ergors-stop".into()).spawn(move || inner.stop());
             return;
         }
         self.inner.stop();
@@ -498,9 +414,7 @@ impl Node {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1);
         let atom = Atom::new(name);
-        let workers: Vec<Arc<WorkerShared>> = (0..options.workers)
-            .map(|i| Arc::new(WorkerShared::new(i)))
-            .collect();
+        let workers: Vec<Arc<WorkerShared>> = (0..options.workers).map(|i| Arc::new(WorkerShared::new(i))).collect();
         let inner = Arc::new(NodeInner {
             name: atom,
             creation,
@@ -523,26 +437,23 @@ impl Node {
         for shared in workers.iter().cloned() {
             let node = inner.clone();
             let ready = ready_tx.clone();
-            let cpu = (inner.options.pin_workers && !cpus.is_empty())
-                .then(|| cpus[shared.index % cpus.len()]);
-            let spawned = std::thread::Builder::new()
-                .name(format!("ergors-w{}", shared.index))
-                .spawn(move || {
-                    if let Some(cpu) = cpu {
-                        if let Err(e) = affinity::pin_current_thread(cpu) {
-                            tracing::warn!(cpu, error = %e, "cannot pin worker; running unpinned");
-                        }
+            let cpu = (inner.options.pin_workers && !cpus.is_empty()).then(|| cpus[shared.index % cpus.len()]);
+            let spawned = std::thread::Builder::new().name(format!("ergors-w{}", shared.index)).spawn(move || {
+                if let Some(cpu) = cpu {
+                    if let Err(e) = affinity::pin_current_thread(cpu) {
+                        tracing::warn!(cpu, error = %e, "cannot pin worker; running unpinned");
                     }
-                    match Worker::new(shared, node) {
-                        Ok(w) => {
-                            let _ = ready.send(Ok(()));
-                            w.run();
-                        }
-                        Err(e) => {
-                            let _ = ready.send(Err(e));
-                        }
+                }
+                match Worker::new(shared, node) {
+                    Ok(w) => {
+                        let _ = ready.send(Ok(()));
+                        w.run();
                     }
-                });
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                    }
+                }
+            });
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -559,16 +470,12 @@ impl Node {
                     failure.get_or_insert(e);
                 }
                 Err(_) => {
-                    failure.get_or_insert(StartError::Io(std::io::Error::other(
-                        "a worker thread died during start",
-                    )));
+                    failure.get_or_insert(StartError::Io(std::io::Error::other("a worker thread died during start")));
                 }
             }
         }
         *inner.threads.lock().unwrap_or_else(|p| p.into_inner()) = threads;
-        let node = Node {
-            handle: NodeHandle { inner },
-        };
+        let node = Node { handle: NodeHandle { inner } };
         if let Some(e) = failure {
             node.handle.inner.stop();
             return Err(e);

@@ -36,14 +36,7 @@ impl Context {
         send_priority: Priority,
         env: HashMap<String, String>,
     ) -> Self {
-        Context {
-            entry,
-            node,
-            last_target: None,
-            send_priority,
-            env,
-            turn: 0,
-        }
+        Context { entry, node, last_target: None, send_priority, env, turn: 0 }
     }
 
     /// This process's Pid.
@@ -81,9 +74,7 @@ impl Context {
         let worker = opts.worker.unwrap_or(self.entry.worker.index);
         let mut env = self.env.clone();
         env.extend(opts.env.iter().cloned());
-        self.node
-            .inner
-            .spawn_process(actor, &opts, env, Some(&self.entry), worker)
+        self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker)
     }
 
     /// Sends `msg` to `to` at this process's default send priority.
@@ -99,22 +90,10 @@ impl Context {
     ///
     /// # Errors
     /// As for [`Context::send`].
-    pub fn send_with_priority<M: Any + Send>(
-        &mut self,
-        to: Pid,
-        msg: M,
-        priority: Priority,
-    ) -> Result<(), Error> {
+    pub fn send_with_priority<M: Any + Send>(&mut self, to: Pid, msg: M, priority: Priority) -> Result<(), Error> {
         let target = self.resolve(&to)?;
         let from = self.entry.pid;
-        self.node.inner.push(
-            &target,
-            priority,
-            Envelope {
-                from,
-                payload: Payload::Message(Message::new(msg)),
-            },
-        )
+        self.node.inner.push(&target, priority, Envelope { from, payload: Payload::Message(Message::new(msg)) })
     }
 
     fn resolve(&mut self, to: &Pid) -> Result<Arc<ProcessEntry>, Error> {
@@ -161,20 +140,11 @@ impl Context {
         *self.entry.call.lock().unwrap_or_else(|p| p.into_inner()) = CallSlot::Waiting(ref_id);
         let guard = PendingCall::new(&self.entry, ref_id);
         let from = self.entry.pid;
-        let envelope = Envelope {
-            from,
-            payload: Payload::Request(reference, Message::new(request)),
-        };
-        self.node
-            .inner
-            .push(&target, self.send_priority, envelope)?;
+        let envelope = Envelope { from, payload: Payload::Request(reference.id, Message::new(request)) };
+        self.node.inner.push(&target, self.send_priority, envelope)?;
         let key = with_current(|w| {
             w.map(|w| {
-                let action = TimerAction::CallTimeout {
-                    entry: self.entry.clone(),
-                    ref_id,
-                    after: timeout,
-                };
+                let action = TimerAction::CallTimeout { entry: self.entry.clone(), ref_id, after: timeout };
                 w.timers.borrow_mut().add(Instant::now() + timeout, action)
             })
         });
@@ -270,11 +240,7 @@ struct PendingCall<'a> {
 
 impl<'a> PendingCall<'a> {
     fn new(entry: &'a ProcessEntry, ref_id: u64) -> Self {
-        PendingCall {
-            entry,
-            ref_id,
-            timer: None,
-        }
+        PendingCall { entry, ref_id, timer: None }
     }
     fn with_timer(mut self, key: Option<TimerKey>) -> Self {
         self.timer = key;

@@ -82,11 +82,7 @@ pub struct Pid {
 
 impl Pid {
     pub(crate) fn from_parts(node: Atom, creation: u64, slot: u32, generation: u32) -> Pid {
-        Pid {
-            node,
-            id: (u64::from(generation) << 32) | u64::from(slot),
-            creation,
-        }
+        Pid { node, id: (u64::from(generation) << 32) | u64::from(slot), creation }
     }
     pub(crate) fn slot(&self) -> u32 {
         self.id as u32
@@ -117,6 +113,14 @@ pub struct Ref {
     pub creation: u64,
     /// Unique within the node's run.
     pub id: u64,
+}
+
+impl Ref {
+    /// The ref `id` made on `pid`'s node (a request carries only the id; the rest is the
+    /// caller's).
+    pub(crate) fn made_by(pid: Pid, id: u64) -> Ref {
+        Ref { node: pid.node, creation: pid.creation, id }
+    }
 }
 
 impl fmt::Debug for Ref {

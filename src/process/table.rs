@@ -44,30 +44,19 @@ impl ProcessTable {
 
     /// Reserves a slot, builds the entry for its Pid with `make`, and publishes it.
     /// Returns `None` when the table is full (2^32 slots).
-    pub(crate) fn insert(
-        &self,
-        make: impl FnOnce(Pid) -> ProcessEntry,
-    ) -> Option<Arc<ProcessEntry>> {
+    pub(crate) fn insert(&self, make: impl FnOnce(Pid) -> ProcessEntry) -> Option<Arc<ProcessEntry>> {
         let s = self.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS;
         let mut shard = self.shards[s].write().unwrap_or_else(|p| p.into_inner());
         let local = match shard.free.pop() {
             Some(i) => i as usize,
             None => {
-                shard.slots.push(Slot {
-                    generation: 1,
-                    entry: None,
-                });
+                shard.slots.push(Slot { generation: 1, entry: None });
                 shard.slots.len() - 1
             }
         };
         let slot = u32::try_from(local * SHARDS + s).ok()?;
         let generation = shard.slots[local].generation;
-        let entry = Arc::new(make(Pid::from_parts(
-            self.node,
-            self.creation,
-            slot,
-            generation,
-        )));
+        let entry = Arc::new(make(Pid::from_parts(self.node, self.creation, slot, generation)));
         shard.slots[local].entry = Some(entry.clone());
         self.count.fetch_add(1, Ordering::Relaxed);
         Some(entry)
@@ -79,9 +68,7 @@ impl ProcessTable {
             return None;
         }
         let slot = pid.slot() as usize;
-        let shard = self.shards[slot % SHARDS]
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
+        let shard = self.shards[slot % SHARDS].read().unwrap_or_else(|p| p.into_inner());
         let s = shard.slots.get(slot / SHARDS)?;
         if s.generation != pid.generation() {
             return None;
@@ -92,9 +79,7 @@ impl ProcessTable {
     /// Frees the process's slot (bumping its generation). Idempotent.
     pub(crate) fn remove(&self, pid: &Pid) -> Option<Arc<ProcessEntry>> {
         let slot = pid.slot() as usize;
-        let mut shard = self.shards[slot % SHARDS]
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut shard = self.shards[slot % SHARDS].write().unwrap_or_else(|p| p.into_inner());
         let local = slot / SHARDS;
         let s = shard.slots.get_mut(local)?;
         if s.generation != pid.generation() || s.entry.is_none() {
@@ -168,10 +153,7 @@ mod tests {
     fn foreign_node_or_creation_is_unknown() {
         let t = ProcessTable::new(Atom::new("t@h"), 1);
         let p = t.insert(entry).unwrap().pid;
-        let other_node = Pid {
-            node: Atom::new("u@h"),
-            ..p
-        };
+        let other_node = Pid { node: Atom::new("u@h"), ..p };
         let other_creation = Pid { creation: 2, ..p };
         assert!(t.get(&other_node).is_none());
         assert!(t.get(&other_creation).is_none());

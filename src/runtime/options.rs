@@ -26,9 +26,7 @@ pub struct NodeOptions {
 }
 
 fn available_cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 impl Default for NodeOptions {
@@ -55,10 +53,7 @@ struct Var {
 }
 
 fn parse_range<T: std::str::FromStr + PartialOrd>(s: &str, min: T, max: T) -> Option<T> {
-    s.trim()
-        .parse::<T>()
-        .ok()
-        .filter(|v| *v >= min && *v <= max)
+    s.trim().parse::<T>().ok().filter(|v| *v >= min && *v <= max)
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -94,11 +89,7 @@ const VARS: &[Var] = &[
     Var {
         name: "ERGORS_RING_ENTRIES",
         accepted: "a power of two from 2 to 32768",
-        apply: |o, s| {
-            parse_range(s, 2u32, 32768)
-                .filter(|v| v.is_power_of_two())
-                .map(|v| o.ring_entries = v)
-        },
+        apply: |o, s| parse_range(s, 2u32, 32768).filter(|v| v.is_power_of_two()).map(|v| o.ring_entries = v),
     },
     Var {
         name: "ERGORS_MAILBOX_SIZE",
@@ -123,9 +114,7 @@ const VARS: &[Var] = &[
     Var {
         name: "ERGORS_CALL_TIMEOUT_MS",
         accepted: "an integer from 1 to 86400000 (milliseconds)",
-        apply: |o, s| {
-            parse_range(s, 1u64, 86_400_000).map(|v| o.call_timeout = Duration::from_millis(v))
-        },
+        apply: |o, s| parse_range(s, 1u64, 86_400_000).map(|v| o.call_timeout = Duration::from_millis(v)),
     },
 ];
 
@@ -148,11 +137,7 @@ impl NodeOptions {
         for var in VARS {
             if let Some(value) = lookup(var.name) {
                 if (var.apply)(&mut o, &value).is_none() {
-                    return Err(StartError::InvalidOption {
-                        var: var.name,
-                        value,
-                        accepted: var.accepted,
-                    });
+                    return Err(StartError::InvalidOption { var: var.name, value, accepted: var.accepted });
                 }
             }
         }
@@ -161,40 +146,18 @@ impl NodeOptions {
 
     /// Checks values given through the builder (the environment is checked when read).
     pub(crate) fn validate(&self) -> Result<(), StartError> {
-        let bad = |var, value: String, accepted| {
-            Err(StartError::InvalidOption {
-                var,
-                value,
-                accepted,
-            })
-        };
+        let bad = |var, value: String, accepted| Err(StartError::InvalidOption { var, value, accepted });
         if self.workers == 0 || self.workers > 1024 {
-            return bad(
-                "ERGORS_WORKERS",
-                self.workers.to_string(),
-                "an integer from 1 to 1024",
-            );
+            return bad("ERGORS_WORKERS", self.workers.to_string(), "an integer from 1 to 1024");
         }
         if self.process_budget == 0 {
-            return bad(
-                "ERGORS_PROCESS_BUDGET",
-                "0".into(),
-                "an integer from 1 to 1000000 (messages per turn)",
-            );
+            return bad("ERGORS_PROCESS_BUDGET", "0".into(), "an integer from 1 to 1000000 (messages per turn)");
         }
         if !(2..=32768).contains(&self.ring_entries) || !self.ring_entries.is_power_of_two() {
-            return bad(
-                "ERGORS_RING_ENTRIES",
-                self.ring_entries.to_string(),
-                "a power of two from 2 to 32768",
-            );
+            return bad("ERGORS_RING_ENTRIES", self.ring_entries.to_string(), "a power of two from 2 to 32768");
         }
         if self.call_timeout.is_zero() {
-            return bad(
-                "ERGORS_CALL_TIMEOUT_MS",
-                "0".into(),
-                "an integer from 1 to 86400000 (milliseconds)",
-            );
+            return bad("ERGORS_CALL_TIMEOUT_MS", "0".into(), "an integer from 1 to 86400000 (milliseconds)");
         }
         Ok(())
     }
@@ -266,10 +229,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn with(vars: &[(&str, &str)]) -> Result<NodeOptions, StartError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         NodeOptions::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -308,10 +268,7 @@ mod tests {
         ] {
             let err = with(&[(var, value)]).unwrap_err();
             let text = err.to_string();
-            assert!(
-                text.contains(var) && text.contains(value) && text.contains("expected"),
-                "{text}"
-            );
+            assert!(text.contains(var) && text.contains(value) && text.contains("expected"), "{text}");
             assert!(matches!(err, StartError::InvalidOption { .. }));
         }
     }

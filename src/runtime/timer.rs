@@ -20,19 +20,9 @@ pub(crate) const CANCELLED: u8 = 2;
 
 pub(crate) enum TimerAction {
     /// `send_after`: deliver `msg` unless cancelled first.
-    Send {
-        from: Pid,
-        to: Pid,
-        priority: Priority,
-        msg: Message,
-        state: Arc<AtomicU8>,
-    },
+    Send { from: Pid, to: Pid, priority: Priority, msg: Message, state: Arc<AtomicU8> },
     /// A `call` waited too long: complete it with a timeout error.
-    CallTimeout {
-        entry: Arc<ProcessEntry>,
-        ref_id: u64,
-        after: Duration,
-    },
+    CallTimeout { entry: Arc<ProcessEntry>, ref_id: u64, after: Duration },
 }
 
 #[derive(Default)]
@@ -64,11 +54,7 @@ impl Timers {
     /// Removes and returns the first timer due at `now`, if any.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerAction> {
         let entry = self.map.first_entry()?;
-        if entry.key().0 <= now {
-            Some(entry.remove())
-        } else {
-            None
-        }
+        if entry.key().0 <= now { Some(entry.remove()) } else { None }
     }
 }
 
@@ -82,9 +68,7 @@ impl TimerHandle {
     /// Cancels the timer. Returns true if the message had not been sent yet and now never will
     /// be; false if it was already sent or already cancelled.
     pub fn cancel(&self) -> bool {
-        self.state
-            .compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.state.compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
     /// True once the message has been handed to the receiver's mailbox (or the send failed).

@@ -96,9 +96,7 @@ pub(crate) fn on_worker_thread() -> bool {
 /// otherwise through its worker's injector.
 pub(crate) fn schedule(entry: Arc<ProcessEntry>) {
     with_current(|w| match w {
-        Some(w) if Arc::ptr_eq(&w.shared, &entry.worker) => {
-            w.run_queue.borrow_mut().push_back(entry)
-        }
+        Some(w) if Arc::ptr_eq(&w.shared, &entry.worker) => w.run_queue.borrow_mut().push_back(entry),
         _ => {
             let worker = entry.worker.clone();
             worker.push_remote(entry);
@@ -113,10 +111,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Builds the worker on its own thread (the ring must be created there).
-    pub(crate) fn new(
-        shared: Arc<WorkerShared>,
-        node: Arc<NodeInner>,
-    ) -> Result<Worker, crate::StartError> {
+    pub(crate) fn new(shared: Arc<WorkerShared>, node: Arc<NodeInner>) -> Result<Worker, crate::StartError> {
         let ring = Ring::new(node.options.ring_entries)?;
         let _ = shared.waker.set(ring.waker());
         tracing::debug!(worker = shared.index, features = ?ring.features, "worker ring ready");
@@ -155,10 +150,7 @@ impl Worker {
             // Idle: spin for a while (parking costs tens of µs on VMs), then park.
             if !spin.is_zero() {
                 let until = Instant::now() + spin;
-                while self.local.shared.injector.is_empty()
-                    && Instant::now() < until
-                    && !self.timer_due()
-                {
+                while self.local.shared.injector.is_empty() && Instant::now() < until && !self.timer_due() {
                     std::hint::spin_loop();
                 }
                 if !self.local.shared.injector.is_empty() || self.timer_due() {
@@ -184,12 +176,7 @@ impl Worker {
             shared.parked.store(false, Relaxed);
             return;
         }
-        let timeout = self
-            .local
-            .timers
-            .borrow()
-            .next_deadline()
-            .map(|d| d.saturating_duration_since(Instant::now()));
+        let timeout = self.local.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
         self.ring.park(timeout);
         shared.parked.store(false, Relaxed);
     }
@@ -236,32 +223,15 @@ impl Worker {
             let Some(action) = action else { break };
             fired = true;
             match action {
-                TimerAction::Send {
-                    from,
-                    to,
-                    priority,
-                    msg,
-                    state,
-                } => {
-                    if state
-                        .compare_exchange(PENDING, FIRED, AcqRel, Acquire)
-                        .is_ok()
-                    {
+                TimerAction::Send { from, to, priority, msg, state } => {
+                    if state.compare_exchange(PENDING, FIRED, AcqRel, Acquire).is_ok() {
                         // A failed delayed send has nobody to report to; Ergo drops it too.
-                        if let Err(e) =
-                            self.local
-                                .node
-                                .deliver(from, &to, priority, Payload::Message(msg))
-                        {
+                        if let Err(e) = self.local.node.deliver(from, &to, priority, Payload::Message(msg)) {
                             tracing::debug!(%to, error = %e, "send_after: delivery failed");
                         }
                     }
                 }
-                TimerAction::CallTimeout {
-                    entry,
-                    ref_id,
-                    after,
-                } => {
+                TimerAction::CallTimeout { entry, ref_id, after } => {
                     if entry.complete_call(ref_id, Err(crate::Error::Timeout(after))) {
                         notify(&entry);
                     }
@@ -289,11 +259,7 @@ fn run_process(node: &Arc<NodeInner>, entry: Arc<ProcessEntry>) {
             }
         }
         Ok(Poll::Ready(())) => finish_task(node, &entry, None),
-        Err(panic) => finish_task(
-            node,
-            &entry,
-            Some(ExitReason::Panic(panic_message(&*panic))),
-        ),
+        Err(panic) => finish_task(node, &entry, Some(ExitReason::Panic(panic_message(&*panic)))),
     }
 }
 

@@ -52,7 +52,8 @@ impl Ring {
         let (ring, features) = build(entries)?;
         if !ring.params().is_feature_ext_arg() {
             return Err(StartError::IoUringUnavailable {
-                cause: "the kernel lacks IORING_FEAT_EXT_ARG (io_uring_enter with a timeout), added in Linux 5.11".into(),
+                cause: "the kernel lacks IORING_FEAT_EXT_ARG (io_uring_enter with a timeout), added in Linux 5.11"
+                    .into(),
                 fix: "run on Linux 5.11 or newer".into(),
             });
         }
@@ -63,13 +64,7 @@ impl Ring {
         }
         // SAFETY: `fd` is a fresh descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut r = Ring {
-            ring,
-            waker: Arc::new(Waker { fd }),
-            wake_buf: Box::new(0),
-            armed: false,
-            features,
-        };
+        let mut r = Ring { ring, waker: Arc::new(Waker { fd }), wake_buf: Box::new(0), armed: false, features };
         r.arm();
         Ok(r)
     }
@@ -82,13 +77,10 @@ impl Ring {
         if self.armed {
             return;
         }
-        let entry = opcode::Read::new(
-            types::Fd(self.waker.fd.as_raw_fd()),
-            (&mut *self.wake_buf as *mut u64).cast(),
-            8,
-        )
-        .build()
-        .user_data(WAKE_TOKEN);
+        let entry =
+            opcode::Read::new(types::Fd(self.waker.fd.as_raw_fd()), (&mut *self.wake_buf as *mut u64).cast(), 8)
+                .build()
+                .user_data(WAKE_TOKEN);
         // SAFETY: the buffer is a boxed u64 owned by `self`, alive until the ring is dropped
         // (field order), and the fd outlives the ring via the Arc<Waker> we hold.
         let pushed = unsafe { self.ring.submission().push(&entry) }.is_ok();
@@ -110,10 +102,7 @@ impl Ring {
         };
         if let Err(e) = res {
             // ETIME: the timeout passed; EINTR: a signal; EBUSY: CQ overflow, reaped below.
-            if !matches!(
-                e.raw_os_error(),
-                Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
-            ) {
+            if !matches!(e.raw_os_error(), Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)) {
                 tracing::warn!(error = %e, "io_uring_enter failed while parking");
             }
         }
@@ -133,21 +122,9 @@ impl Ring {
 fn build(entries: u32) -> Result<(IoUring, RingFeatures), StartError> {
     // Best first; older kernels reject newer flags with EINVAL, so fall back step by step.
     let attempts = [
-        RingFeatures {
-            single_issuer: true,
-            defer_taskrun: true,
-            coop_taskrun: false,
-        },
-        RingFeatures {
-            single_issuer: true,
-            defer_taskrun: false,
-            coop_taskrun: true,
-        },
-        RingFeatures {
-            single_issuer: false,
-            defer_taskrun: false,
-            coop_taskrun: true,
-        },
+        RingFeatures { single_issuer: true, defer_taskrun: true, coop_taskrun: false },
+        RingFeatures { single_issuer: true, defer_taskrun: false, coop_taskrun: true },
+        RingFeatures { single_issuer: false, defer_taskrun: false, coop_taskrun: true },
         RingFeatures::default(),
     ];
     let mut last = None;
@@ -168,16 +145,13 @@ fn build(entries: u32) -> Result<(IoUring, RingFeatures), StartError> {
             Err(e) => return Err(unavailable(e)),
         }
     }
-    Err(unavailable(last.unwrap_or_else(|| {
-        io::Error::from_raw_os_error(libc::EINVAL)
-    })))
+    Err(unavailable(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))))
 }
 
 /// Turns an `io_uring_setup` failure into an error that names the cause and the fix.
 pub(crate) fn unavailable(e: io::Error) -> StartError {
-    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
-        .ok()
-        .and_then(|s| s.trim().parse::<u8>().ok());
+    let disabled =
+        std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok().and_then(|s| s.trim().parse::<u8>().ok());
     let (cause, fix) = match e.raw_os_error() {
         Some(libc::ENOSYS) => (
             "io_uring_setup returned ENOSYS: the kernel has no io_uring (older than 5.1 or built without CONFIG_IO_URING)".to_string(),

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 /// A node with `workers` workers and short spinning, for tests.
 pub fn node(name: &str, workers: usize) -> Node {
-    let opts = NodeOptions::default()
-        .workers(workers)
-        .pin_workers(false)
-        .spin(Duration::from_micros(20));
+    let opts = NodeOptions::default().workers(workers).pin_workers(false).spin(Duration::from_micros(20));
     Node::start(&format!("{name}@localhost"), opts).expect("node starts")
 }
 
@@ -40,12 +37,7 @@ impl Actor for Probe {
         let _ = self.tx.send(Event::Init(ctx.pid()));
         Ok(())
     }
-    async fn handle_message(
-        &mut self,
-        _ctx: &mut Context,
-        from: Pid,
-        msg: Message,
-    ) -> Result<(), ExitReason> {
+    async fn handle_message(&mut self, _ctx: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
         if let Some(r) = msg.downcast_ref::<ExitReason>() {
             return Err(r.clone());
         }
