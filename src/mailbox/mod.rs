@@ -12,38 +12,95 @@ pub(crate) mod mpsc;
 
 use crate::message::Priority;
 use crate::sync::{AtomicU8, AtomicUsize};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 /// Returned by [`Mailbox::push`] when the queue is at capacity; carries the value back.
 pub(crate) struct Full<T>(pub(crate) T);
 
-/// Four queues drained Urgent → System → Main → Log. Any thread pushes; one consumer pops.
+/// Four priority levels drained Urgent → System → Main → Log. Any thread pushes; one consumer
+/// pops.
+///
+/// Each level has two queues: the lock-free MPSC queue for senders on other threads, and a plain
+/// `VecDeque` for senders running on the receiver's own worker (the common case: a child starts
+/// on its parent's worker). The local queue costs no atomic operation and no allocation per
+/// message. Per-sender order holds because a sender never changes thread (a process never leaves
+/// its worker). The consumer alternates between the two queues of a level so neither starves.
 pub(crate) struct Mailbox<T> {
     queues: [mpsc::Queue<T>; 4],
-    lens: [AtomicUsize; 4],
-    /// Capacity of each queue; 0 = unbounded.
+    /// Same-worker queues, allocated on first use; touched only on the owner's worker thread.
+    local: std::cell::UnsafeCell<Option<Box<[VecDeque<T>; 4]>>>,
+    /// Consumer-only: which queue of a level to try first.
+    prefer_local: std::cell::Cell<bool>,
+    /// Messages in the MPSC queues, per level (producers add, the consumer subtracts).
+    remote_lens: [AtomicUsize; 4],
+    /// Messages in the local queues, per level. Written only on the owner's thread (plain
+    /// load + store, no read-modify-write); atomic so that other threads may read a snapshot.
+    local_lens: [AtomicUsize; 4],
+    /// Capacity of each level; 0 = unbounded.
     capacity: usize,
+}
+
+// SAFETY: `queues` and the counters are thread-safe. `local` and `prefer_local` are touched only
+// on the owner's worker thread: by `push_local` (whose caller proves it runs there) and by `pop`
+// (single consumer, on that worker). `T: Send` lets values cross threads through `queues`.
+unsafe impl<T: Send> Sync for Mailbox<T> {}
+// SAFETY: moving the mailbox moves its values; `T: Send` allows that.
+unsafe impl<T: Send> Send for Mailbox<T> {}
+
+fn counters() -> [AtomicUsize; 4] {
+    [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)]
+}
+
+/// Owner-thread-only increment/decrement: the single writer needs no read-modify-write.
+fn bump(c: &AtomicUsize, up: bool) {
+    let v = c.load(Relaxed);
+    c.store(if up { v + 1 } else { v - 1 }, Relaxed);
 }
 
 impl<T> Mailbox<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Mailbox {
             queues: [mpsc::Queue::new(), mpsc::Queue::new(), mpsc::Queue::new(), mpsc::Queue::new()],
-            lens: [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)],
+            local: std::cell::UnsafeCell::new(None),
+            prefer_local: std::cell::Cell::new(true),
+            remote_lens: counters(),
+            local_lens: counters(),
             capacity,
         }
     }
 
-    /// Queues `value` at `priority`, or hands it back if that queue is full.
+    fn full(&self, i: usize) -> bool {
+        self.capacity != 0 && self.remote_lens[i].load(Relaxed) + self.local_lens[i].load(Relaxed) >= self.capacity
+    }
+
+    /// Queues `value` at `priority` from any thread, or hands it back if that level is full.
     /// The caller must then notify the owner's [`SchedState`].
     pub(crate) fn push(&self, priority: Priority, value: T) -> Result<(), Full<T>> {
         let i = priority as usize;
-        let before = self.lens[i].fetch_add(1, Relaxed);
-        if self.capacity != 0 && before >= self.capacity {
-            self.lens[i].fetch_sub(1, Relaxed);
+        let before = self.remote_lens[i].fetch_add(1, Relaxed);
+        if self.capacity != 0 && before + self.local_lens[i].load(Relaxed) >= self.capacity {
+            self.remote_lens[i].fetch_sub(1, Relaxed);
             return Err(Full(value));
         }
         self.queues[i].push(value);
+        Ok(())
+    }
+
+    /// As [`Mailbox::push`], for a sender on the owner's worker thread.
+    ///
+    /// # Safety
+    /// The caller runs on the thread that consumes this mailbox (the process's home worker).
+    pub(crate) unsafe fn push_local(&self, priority: Priority, value: T) -> Result<(), Full<T>> {
+        let i = priority as usize;
+        if self.full(i) {
+            return Err(Full(value));
+        }
+        // SAFETY: only the owner's worker thread touches `local` (caller's contract), and no
+        // reference into it outlives this call or `pop`.
+        let local = unsafe { &mut *self.local.get() };
+        local.get_or_insert_with(Default::default)[i].push_back(value);
+        bump(&self.local_lens[i], true);
         Ok(())
     }
 
@@ -52,20 +109,47 @@ impl<T> Mailbox<T> {
     /// # Safety
     /// Only the mailbox's single consumer (the worker running its process) may call this.
     pub(crate) unsafe fn pop(&self) -> Option<T> {
-        for (q, len) in self.queues.iter().zip(&self.lens) {
-            // SAFETY: forwarded from the caller: we are the single consumer.
-            if let Some(v) = unsafe { q.pop() } {
-                len.fetch_sub(1, Relaxed);
-                return Some(v);
+        for i in 0..4 {
+            let has_local = self.local_lens[i].load(Relaxed) != 0;
+            let has_remote = self.remote_lens[i].load(Relaxed) != 0;
+            if !has_local && !has_remote {
+                continue;
+            }
+            let take_local = has_local && (!has_remote || self.prefer_local.get());
+            let v = if take_local {
+                // SAFETY: the consumer runs on the owner's worker thread; see `push_local`.
+                let q = &mut unsafe { &mut *self.local.get() }.as_mut()?[i];
+                let v = q.pop_front();
+                if q.is_empty() && q.capacity() > 1024 {
+                    // Give back a burst's memory once it has drained.
+                    q.shrink_to(64);
+                }
+                bump(&self.local_lens[i], false);
+                v
+            } else {
+                // SAFETY: forwarded from the caller: we are the single consumer. The counter may
+                // run ahead of the queue (a producer counted, then is mid-push): then `None`, and
+                // that producer's notify will run us again.
+                let v = unsafe { self.queues[i].pop() };
+                if v.is_some() {
+                    self.remote_lens[i].fetch_sub(1, Relaxed);
+                }
+                v
+            };
+            if v.is_some() {
+                if has_local && has_remote {
+                    self.prefer_local.set(!take_local);
+                }
+                return v;
             }
         }
         None
     }
 
-    /// Queued messages per queue (Urgent, System, Main, Log); a snapshot, racy by nature.
+    /// Queued messages per level (Urgent, System, Main, Log); a snapshot, racy by nature.
     #[cfg(test)]
     pub(crate) fn lens(&self) -> [usize; 4] {
-        [0, 1, 2, 3].map(|i| self.lens[i].load(Relaxed))
+        [0, 1, 2, 3].map(|i| self.remote_lens[i].load(Relaxed) + self.local_lens[i].load(Relaxed))
     }
 }
 
@@ -105,6 +189,19 @@ impl SchedState {
     /// Something arrived for the process. Returns true when the caller must enqueue it.
     pub(crate) fn notify(&self) -> bool {
         self.0.fetch_or(NOTIFIED, AcqRel) == IDLE
+    }
+
+    /// As [`SchedState::notify`], for a sender on the process's own worker thread, after a push
+    /// into the local queue (which only this thread reads, so no cross-thread ordering is at
+    /// stake). When the process is already queued, or is the running sender itself, nothing
+    /// needs doing and no read-modify-write is spent; Idle still needs the RMW, because a remote
+    /// notify may race for the same transition.
+    pub(crate) fn notify_local(&self) -> bool {
+        let s = self.0.load(Relaxed);
+        if s & NOTIFIED != 0 || s & (RUNNING | CLOSED) != 0 {
+            return false;
+        }
+        self.notify()
     }
 
     /// The worker is about to poll the queued process. Returns false if the process is closed.
@@ -153,6 +250,26 @@ mod tests {
         }
         assert_eq!(got, ["urgent", "system", "main1", "main2", "log"]);
         assert_eq!(mb.lens(), [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn local_and_remote_queues_both_drain_by_priority() {
+        let mb = Mailbox::new(0);
+        // SAFETY: this test thread is the owner and the only consumer.
+        unsafe {
+            let _ = mb.push_local(Priority::Main, "local-main");
+            let _ = mb.push(Priority::Main, "remote-main");
+            let _ = mb.push_local(Priority::Urgent, "local-urgent");
+            let _ = mb.push(Priority::Log, "remote-log");
+        }
+        let mut got = vec![];
+        // SAFETY: single consumer.
+        while let Some(v) = unsafe { mb.pop() } {
+            got.push(v);
+        }
+        assert_eq!(got[0], "local-urgent");
+        assert_eq!(got[3], "remote-log");
+        assert!(got[1..3].contains(&"local-main") && got[1..3].contains(&"remote-main"));
     }
 
     #[test]

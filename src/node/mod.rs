@@ -14,7 +14,7 @@ use crate::process::pid::{Atom, From, Pid, Ref};
 use crate::process::table::ProcessTable;
 use crate::runtime::options::NodeOptions;
 use crate::runtime::waker::notify;
-use crate::runtime::worker::{Worker, WorkerShared, on_worker_thread, schedule};
+use crate::runtime::worker::{Worker, WorkerShared, on_home_worker, on_worker_thread, schedule};
 use crate::sys::affinity;
 use std::any::Any;
 use std::collections::HashMap;
@@ -94,8 +94,16 @@ impl NodeInner {
         if !target.is_alive() {
             return Err(Error::ProcessUnknown);
         }
-        target.mailbox.push(priority, envelope).map_err(|_| Error::MailboxFull)?;
-        notify(target);
+        if on_home_worker(target) {
+            // SAFETY: we run on the target's home worker, the thread that consumes its mailbox.
+            unsafe { target.mailbox.push_local(priority, envelope) }.map_err(|_| Error::MailboxFull)?;
+            if target.sched.notify_local() {
+                schedule(target.clone());
+            }
+        } else {
+            target.mailbox.push(priority, envelope).map_err(|_| Error::MailboxFull)?;
+            notify(target);
+        }
         Ok(())
     }
 

@@ -91,20 +91,20 @@ impl Context {
     /// # Errors
     /// As for [`Context::send`].
     pub fn send_with_priority<M: Any + Send>(&mut self, to: Pid, msg: M, priority: Priority) -> Result<(), Error> {
-        let target = self.resolve(&to)?;
-        let from = self.entry.pid;
-        self.node.inner.push(&target, priority, Envelope { from, payload: Payload::Message(Message::new(msg)) })
+        let envelope = Envelope { from: self.entry.pid, payload: Payload::Message(Message::new(msg)) };
+        self.push(&to, priority, envelope)
     }
 
-    fn resolve(&mut self, to: &Pid) -> Result<Arc<ProcessEntry>, Error> {
-        if let Some(t) = &self.last_target {
-            if t.pid == *to && t.is_alive() {
-                return Ok(t.clone());
-            }
+    /// Delivers through the one-entry target cache (repeated sends skip the table lookup).
+    fn push(&mut self, to: &Pid, priority: Priority, envelope: Envelope) -> Result<(), Error> {
+        let cached = self.last_target.as_ref().is_some_and(|t| t.pid == *to && t.is_alive());
+        if !cached {
+            self.last_target = Some(self.node.inner.table.get(to).ok_or(Error::ProcessUnknown)?);
         }
-        let t = self.node.inner.table.get(to).ok_or(Error::ProcessUnknown)?;
-        self.last_target = Some(t.clone());
-        Ok(t)
+        match &self.last_target {
+            Some(target) => self.node.inner.push(target, priority, envelope),
+            None => Err(Error::ProcessUnknown),
+        }
     }
 
     /// Makes a request and waits for the reply, up to the node's default call timeout (5 s
@@ -134,22 +134,21 @@ impl Context {
         if to == self.entry.pid {
             return Err(Error::NotAllowed("a process cannot call itself"));
         }
-        let target = self.resolve(&to)?;
         let reference = self.node.inner.make_ref();
         let ref_id = reference.id;
         *self.entry.call.lock().unwrap_or_else(|p| p.into_inner()) = CallSlot::Waiting(ref_id);
-        let guard = PendingCall::new(&self.entry, ref_id);
-        let from = self.entry.pid;
+        let entry = self.entry.clone();
+        let guard = PendingCall::new(&entry, ref_id);
+        let from = entry.pid;
         let envelope = Envelope { from, payload: Payload::Request(reference.id, Message::new(request)) };
-        self.node.inner.push(&target, self.send_priority, envelope)?;
+        self.push(&to, self.send_priority, envelope)?;
         let key = with_current(|w| {
             w.map(|w| {
-                let action = TimerAction::CallTimeout { entry: self.entry.clone(), ref_id, after: timeout };
+                let action = TimerAction::CallTimeout { entry: entry.clone(), ref_id, after: timeout };
                 w.timers.borrow_mut().add(Instant::now() + timeout, action)
             })
         });
         let guard = guard.with_timer(key);
-        let entry = &self.entry;
         let outcome = poll_fn(|_| {
             let mut slot = entry.call.lock().unwrap_or_else(|p| p.into_inner());
             match std::mem::replace(&mut *slot, CallSlot::Idle) {

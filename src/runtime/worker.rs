@@ -92,6 +92,11 @@ pub(crate) fn on_worker_thread() -> bool {
     CURRENT.with(|c| c.get().is_some())
 }
 
+/// True when the calling thread is `entry`'s home worker.
+pub(crate) fn on_home_worker(entry: &ProcessEntry) -> bool {
+    with_current(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, &entry.worker)))
+}
+
 /// Queues a process that won its Idle → Scheduled transition: locally if we are its home worker,
 /// otherwise through its worker's injector.
 pub(crate) fn schedule(entry: Arc<ProcessEntry>) {
