@@ -117,8 +117,16 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                         let _ = ctx.send_response(from, reply);
                     }
                     Ok(Ok(None)) => {}
-                    Ok(Err(reason)) => return reason,
-                    Err(panic) => return ExitReason::Panic(panic),
+                    // Ending on a request means no reply will come: tell the caller now rather
+                    // than let it wait for its timeout.
+                    Ok(Err(reason)) => {
+                        ctx.fail_request(from);
+                        return reason;
+                    }
+                    Err(panic) => {
+                        ctx.fail_request(from);
+                        return ExitReason::Panic(panic);
+                    }
                 }
             }
             Payload::Exit(reason) => return reason,

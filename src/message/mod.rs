@@ -71,3 +71,17 @@ pub(crate) struct Envelope {
     pub(crate) from: Pid,
     pub(crate) payload: Payload,
 }
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes() {
+        eprintln!(
+            "pid {} payload {} envelope {} message {} exit {}",
+            size_of::<crate::Pid>(),
+            size_of::<super::Payload>(),
+            size_of::<super::Envelope>(),
+            size_of::<super::Message>(),
+            size_of::<super::ExitReason>()
+        );
+    }
+}

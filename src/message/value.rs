@@ -12,15 +12,19 @@ type Words = [usize; 2];
 struct VTable {
     /// The `TypeId` of the inline value; unused for boxed values.
     type_id: fn() -> TypeId,
-    /// Drops the inline value in place, or the box.
-    drop: unsafe fn(*mut Words),
+    /// Drops the inline value in place, or the box; `None` when there is nothing to drop.
+    drop: Option<unsafe fn(*mut Words)>,
     boxed: bool,
 }
 
 struct Inline<T>(std::marker::PhantomData<T>);
 
 impl<T: Any + Send> Inline<T> {
-    const VTABLE: VTable = VTable { type_id: TypeId::of::<T>, drop: drop_inline::<T>, boxed: false };
+    const VTABLE: VTable = VTable {
+        type_id: TypeId::of::<T>,
+        drop: if std::mem::needs_drop::<T>() { Some(drop_inline::<T>) } else { None },
+        boxed: false,
+    };
 }
 
 unsafe fn drop_inline<T>(data: *mut Words) {
@@ -33,7 +37,7 @@ unsafe fn drop_boxed(data: *mut Words) {
     drop(unsafe { data.cast::<Box<dyn Any + Send>>().read() })
 }
 
-static BOXED: VTable = VTable { type_id: TypeId::of::<()>, drop: drop_boxed, boxed: true };
+static BOXED: VTable = VTable { type_id: TypeId::of::<()>, drop: Some(drop_boxed), boxed: true };
 
 fn fits_inline<T>() -> bool {
     size_of::<T>() <= size_of::<Words>() && align_of::<T>() <= align_of::<Words>()
@@ -141,8 +145,10 @@ impl Message {
 
 impl Drop for Message {
     fn drop(&mut self) {
-        // SAFETY: the vtable matches the words' content, which is dropped exactly once here.
-        unsafe { (self.vtable.drop)(self.data.as_mut_ptr()) }
+        if let Some(drop) = self.vtable.drop {
+            // SAFETY: the vtable matches the words' content, which is dropped exactly once here.
+            unsafe { drop(self.data.as_mut_ptr()) }
+        }
     }
 }
 

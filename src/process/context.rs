@@ -97,7 +97,8 @@ impl Context {
 
     /// Delivers through the one-entry target cache (repeated sends skip the table lookup).
     fn push(&mut self, to: &Pid, priority: Priority, envelope: Envelope) -> Result<(), Error> {
-        let cached = self.last_target.as_ref().is_some_and(|t| t.pid == *to && t.is_alive());
+        // Liveness is checked by `NodeInner::push`.
+        let cached = self.last_target.as_ref().is_some_and(|t| t.pid == *to);
         if !cached {
             self.last_target = Some(self.node.inner.table.get(to).ok_or(Error::ProcessUnknown)?);
         }
@@ -171,6 +172,11 @@ impl Context {
     /// an error: the late reply is discarded there.
     pub fn send_response<M: Any + Send>(&mut self, to: From, reply: M) -> Result<(), Error> {
         self.node.inner.respond(to, Ok(Message::new(reply)))
+    }
+
+    /// Tells a caller that its request will never be answered (this process is ending).
+    pub(crate) fn fail_request(&mut self, to: From) {
+        let _ = self.node.inner.respond(to, Err(Error::Terminated));
     }
 
     /// Sends `msg` to `to` after `after`, unless cancelled first through the returned handle.

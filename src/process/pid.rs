@@ -9,12 +9,13 @@ use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
 /// An interned string: node names and, later, process and event names. Equality is a pointer
-/// comparison; each distinct string is stored once for the life of the OS process.
+/// comparison; each distinct string is stored once for the life of the OS process. One word
+/// (a thin pointer), so a `Pid` is three words.
 #[derive(Clone, Copy)]
-pub struct Atom(&'static str);
+pub struct Atom(&'static String);
 
-fn interner() -> &'static Mutex<HashSet<&'static str>> {
-    static TABLE: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+fn interner() -> &'static Mutex<HashSet<&'static String>> {
+    static TABLE: OnceLock<Mutex<HashSet<&'static String>>> = OnceLock::new();
     TABLE.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
@@ -22,17 +23,17 @@ impl Atom {
     /// Interns `name` (once per distinct string) and returns its atom.
     pub fn new(name: &str) -> Atom {
         let mut table = interner().lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = table.get(name) {
+        if let Some(s) = table.get(&name.to_string()) {
             return Atom(s);
         }
-        let s: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        let s: &'static String = Box::leak(Box::new(name.to_owned()));
         table.insert(s);
         Atom(s)
     }
 
     /// The atom's text.
     pub fn as_str(&self) -> &'static str {
-        self.0
+        self.0.as_str()
     }
 }
 
@@ -45,7 +46,7 @@ impl PartialEq for Atom {
 impl Eq for Atom {}
 impl std::hash::Hash for Atom {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (self.0.as_ptr() as usize).hash(state)
+        std::ptr::hash(self.0, state)
     }
 }
 impl PartialOrd for Atom {
@@ -55,7 +56,7 @@ impl PartialOrd for Atom {
 }
 impl Ord for Atom {
     fn cmp(&self, other: &Atom) -> std::cmp::Ordering {
-        self.0.cmp(other.0)
+        self.0.as_str().cmp(other.0.as_str())
     }
 }
 impl fmt::Debug for Atom {
