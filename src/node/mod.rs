@@ -447,10 +447,10 @@ impl Node {
             let ready = ready_tx.clone();
             let cpu = (inner.options.pin_workers && !cpus.is_empty()).then(|| cpus[shared.index % cpus.len()]);
             let spawned = std::thread::Builder::new().name(format!("ergors-w{}", shared.index)).spawn(move || {
-                if let Some(cpu) = cpu {
-                    if let Err(e) = affinity::pin_current_thread(cpu) {
-                        tracing::warn!(cpu, error = %e, "cannot pin worker; running unpinned");
-                    }
+                if let Some(cpu) = cpu
+                    && let Err(e) = affinity::pin_current_thread(cpu)
+                {
+                    tracing::warn!(cpu, error = %e, "cannot pin worker; running unpinned");
                 }
                 match Worker::new(shared, node) {
                     Ok(w) => {

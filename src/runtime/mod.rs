@@ -2,6 +2,7 @@
 //! waker that turns "something arrived" into "schedule this process".
 
 pub(crate) mod options;
+pub(crate) mod park;
 pub(crate) mod timer;
 pub(crate) mod waker;
 pub(crate) mod worker;

@@ -135,10 +135,10 @@ impl NodeOptions {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<NodeOptions, StartError> {
         let mut o = NodeOptions::default();
         for var in VARS {
-            if let Some(value) = lookup(var.name) {
-                if (var.apply)(&mut o, &value).is_none() {
-                    return Err(StartError::InvalidOption { var: var.name, value, accepted: var.accepted });
-                }
+            if let Some(value) = lookup(var.name)
+                && (var.apply)(&mut o, &value).is_none()
+            {
+                return Err(StartError::InvalidOption { var: var.name, value, accepted: var.accepted });
             }
         }
         Ok(o)

@@ -7,6 +7,7 @@
 use crate::message::{ExitReason, Payload};
 use crate::node::NodeInner;
 use crate::process::entry::ProcessEntry;
+use crate::runtime::park::ParkFlag;
 use crate::runtime::timer::{FIRED, PENDING, TimerAction, Timers};
 use crate::runtime::waker::{notify, waker_ref};
 use crate::sys::ring::{Ring, Waker};
@@ -15,8 +16,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
-use std::sync::atomic::{AtomicBool, fence};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::Instant;
@@ -26,7 +27,7 @@ pub(crate) struct WorkerShared {
     pub(crate) index: usize,
     injector: SegQueue<Arc<ProcessEntry>>,
     /// Set by the worker just before it parks; a remote scheduler that sees it writes the eventfd.
-    parked: AtomicBool,
+    parked: ParkFlag,
     shutdown: AtomicBool,
     waker: OnceLock<Arc<Waker>>,
 }
@@ -36,21 +37,17 @@ impl WorkerShared {
         WorkerShared {
             index,
             injector: SegQueue::new(),
-            parked: AtomicBool::new(false),
+            parked: ParkFlag::new(),
             shutdown: AtomicBool::new(false),
             waker: OnceLock::new(),
         }
     }
 
-    /// Queues a process from another thread and wakes the worker if it is parked.
-    ///
-    /// Dekker-style handshake with `Worker::park`: we push, fence, then read `parked`; the worker
-    /// writes `parked`, fences, then reads the injector. With both fences SeqCst at least one side
-    /// sees the other's write, so either the worker finds the process or we wake it.
+    /// Queues a process from another thread and wakes the worker if it is parked (the handshake
+    /// of `runtime::park`).
     fn push_remote(&self, entry: Arc<ProcessEntry>) {
         self.injector.push(entry);
-        fence(SeqCst);
-        if self.parked.load(Relaxed) && self.parked.swap(false, AcqRel) {
+        if self.parked.should_wake() {
             self.wake();
         }
     }
@@ -175,15 +172,14 @@ impl Worker {
 
     fn park(&mut self) {
         let shared = &self.local.shared;
-        shared.parked.store(true, Relaxed);
-        fence(SeqCst);
+        shared.parked.prepare();
         if !shared.injector.is_empty() || shared.shutdown.load(Acquire) {
-            shared.parked.store(false, Relaxed);
+            shared.parked.clear();
             return;
         }
         let timeout = self.local.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
         self.ring.park(timeout);
-        shared.parked.store(false, Relaxed);
+        shared.parked.clear();
     }
 
     /// Moves processes woken by other threads to the local queue.

@@ -1,0 +1,88 @@
+//! Priorities: in a backed-up mailbox, Urgent overtakes System, which overtakes Main, which
+//! overtakes Log; within one priority, order is kept.
+
+mod support;
+
+use ergors::{Actor, Context, ExitReason, Message, Pid, Priority, SpawnOptions};
+use std::sync::mpsc::{Sender, channel};
+use support::*;
+
+/// Blocks its worker-side handling until told to go (by sleeping in a handler while the test
+/// fills the mailbox), then records the order of everything it received.
+struct Recorder {
+    tx: Sender<(Priority, u32)>,
+}
+
+struct Hold(std::sync::mpsc::Receiver<()>);
+
+impl Actor for Recorder {
+    async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        match msg.downcast::<Hold>() {
+            // Blocking here is deliberate: it holds the mailbox back so it fills up. The test
+            // runs this process alone on its worker.
+            Ok(Hold(rx)) => {
+                let _ = rx.recv();
+            }
+            Err(m) => {
+                if let Ok(v) = m.downcast::<(Priority, u32)>() {
+                    let _ = self.tx.send(v);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn urgent_overtakes_main_in_a_backed_up_mailbox() {
+    let node = node("prio1", 2);
+    let (tx, rx) = channel();
+    let p = node.spawn(Recorder { tx }, SpawnOptions::default().worker(1)).unwrap();
+    let (go_tx, go_rx) = channel();
+    node.send(p, Hold(go_rx)).unwrap();
+    let order = [Priority::Log, Priority::Main, Priority::System, Priority::Urgent];
+    for i in 0..50u32 {
+        for prio in order {
+            node.send_with_priority(p, (prio, i), prio).unwrap();
+        }
+    }
+    go_tx.send(()).unwrap();
+    let got: Vec<(Priority, u32)> = (0..200).map(|_| rx.recv_timeout(PATIENCE).unwrap()).collect();
+    let expect: Vec<(Priority, u32)> = [Priority::Urgent, Priority::System, Priority::Main, Priority::Log]
+        .iter()
+        .flat_map(|p| (0..50).map(move |i| (*p, i)))
+        .collect();
+    assert_eq!(got, expect);
+    node.stop();
+}
+
+/// Sends a burst to a sibling on its own worker at mixed priorities (the same-worker path).
+struct LocalSender {
+    to: Pid,
+}
+
+impl Actor for LocalSender {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, _msg: Message) -> Result<(), ExitReason> {
+        for i in 0..50u32 {
+            ctx.send_with_priority(self.to, (Priority::Main, i), Priority::Main).map_err(ExitReason::error)?;
+            ctx.send_with_priority(self.to, (Priority::Urgent, i), Priority::Urgent).map_err(ExitReason::error)?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn priorities_hold_on_the_same_worker_path() {
+    let node = node("prio2", 1);
+    let (tx, rx) = channel();
+    let p = node.spawn(Recorder { tx }, SpawnOptions::default()).unwrap();
+    let s = node.spawn(LocalSender { to: p }, SpawnOptions::default()).unwrap();
+    node.send(s, ()).unwrap();
+    let got: Vec<(Priority, u32)> = (0..100).map(|_| rx.recv_timeout(PATIENCE).unwrap()).collect();
+    // The whole burst is queued before the receiver runs (same worker), so every urgent
+    // message comes first.
+    let expect: Vec<(Priority, u32)> =
+        [Priority::Urgent, Priority::Main].iter().flat_map(|p| (0..50).map(move |i| (*p, i))).collect();
+    assert_eq!(got, expect);
+    node.stop();
+}
