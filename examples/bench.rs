@@ -5,8 +5,10 @@
 //! ```text
 //! cargo run --release --example bench -- ping11 [--n 3000000]
 //! cargo run --release --example bench -- pingNN [--n 1000000] [--pairs <nproc>]
-//! cargo run --release --example bench -- call   [--n 1000000] [--callers 1]
+//! cargo run --release --example bench -- call   [--n 1000000] [--pairs 1]
+//! cargo run --release --example bench -- callNN [--n 1000000] [--pairs <nproc>]
 //! cargo run --release --example bench -- memusage [--n 1000000]
+//! cargo run --release --example bench            # all of them, default sizes
 //! ```
 //! Node options come from `ERGORS_*` variables (README), e.g. `ERGORS_WORKERS=2`.
 
@@ -135,10 +137,10 @@ impl Actor for Caller {
     }
 }
 
-/// `callers` caller/server pairs; each server on the caller's worker (the ergors default for a
+/// `callers` caller/server pairs (each caller makes `n` sequential calls); each server on the caller's worker (the ergors default for a
 /// chatty pair) unless `ERGORS_BENCH_CALL_SPREAD=1` puts it on the next worker.
-fn call(n: usize, callers: usize) {
-    let node = start_node("call");
+fn call(name: &str, n: usize, callers: usize) {
+    let node = start_node(name);
     let spread = std::env::var("ERGORS_BENCH_CALL_SPREAD").is_ok_and(|v| v == "1");
     let workers = node.options().get_workers();
     let (done_tx, done_rx) = channel();
@@ -159,7 +161,7 @@ fn call(n: usize, callers: usize) {
         done_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("timed out"));
     }
     let secs = start.elapsed().as_secs_f64();
-    result("call", (n * callers) as f64 / secs, "call/s");
+    result(name, (n * callers) as f64 / secs, "calls/s");
     node.stop();
 }
 
@@ -199,9 +201,17 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("ping11") => ping("ping11", 1, arg(&args, "--n", 3_000_000)),
         Some("pingNN") => ping("pingNN", arg(&args, "--pairs", cores), arg(&args, "--n", 1_000_000)),
-        Some("call") => call(arg(&args, "--n", 1_000_000), arg(&args, "--callers", 1)),
+        Some("call") => call("call", arg(&args, "--n", 1_000_000), arg(&args, "--pairs", 1)),
+        Some("callNN") => call("callNN", arg(&args, "--n", 1_000_000), arg(&args, "--pairs", cores)),
         Some("memusage") => memusage(arg(&args, "--n", 1_000_000)),
-        Some(other) => fail(&format!("unknown benchmark {other:?}; try ping11, pingNN, call, memusage")),
-        None => fail("usage: bench <ping11|pingNN|call|memusage> [--n N] [--pairs P] [--callers C]"),
+        Some(other) => fail(&format!("unknown benchmark {other:?}; try ping11, pingNN, call, callNN, memusage")),
+        // No arguments: the demo run of the README, every benchmark once at its default size.
+        None => {
+            ping("ping11", 1, 3_000_000);
+            ping("pingNN", cores, 1_000_000);
+            call("call", 1_000_000, 1);
+            call("callNN", 1_000_000, cores);
+            memusage(1_000_000);
+        }
     }
 }
