@@ -189,7 +189,7 @@ fn memusage(n: usize) {
         fail(&format!("expected {n} processes, found {}", node.process_count()));
     }
     result("memusage", after.saturating_sub(before) as f64 / n as f64, "bytes/proc");
-    result("spawn", n as f64 / secs, "spawn/s");
+    result("memusage", n as f64 / secs, "spawn/s");
     let stop = Instant::now();
     node.stop();
     eprintln!("stopped {n} processes in {:?}", stop.elapsed());

@@ -5,6 +5,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+/// Emits a `tracing` event if the node's log level (`ERGORS_LOG`) lets it through; every record
+/// carries the node's name.
+macro_rules! node_log {
+    ($inner:expr, $lvl:ident, $($arg:tt)+) => {{
+        let inner: &$crate::node::NodeInner = &$inner;
+        if inner.options.log_level >= ::tracing::Level::$lvl {
+            ::tracing::event!(::tracing::Level::$lvl, node = %inner.name, $($arg)+);
+        }
+    }};
+}
+
 mod act;
 mod error;
 mod mailbox;

@@ -54,11 +54,8 @@ pub trait Actor: Send + 'static {
         from: Pid,
         msg: Message,
     ) -> impl Future<Output = Result<(), ExitReason>> + Send {
-        let pid = ctx.pid();
-        async move {
-            tracing::warn!(%pid, %from, ?msg, "handle_message: unhandled message");
-            Ok(())
-        }
+        node_log!(ctx.node().inner, WARN, pid = %ctx.pid(), %from, ?msg, "handle_message: unhandled message");
+        async { Ok(()) }
     }
 
     /// A request made with `call`. Return `Ok(Some(reply))` to reply now, or `Ok(None)` and keep
@@ -69,11 +66,8 @@ pub trait Actor: Send + 'static {
         from: From,
         request: Message,
     ) -> impl Future<Output = Result<Option<Message>, ExitReason>> + Send {
-        let pid = ctx.pid();
-        async move {
-            tracing::warn!(%pid, from = %from.pid, ?request, "handle_call: unhandled request");
-            Ok(None)
-        }
+        node_log!(ctx.node().inner, WARN, pid = %ctx.pid(), from = %from.pid, ?request, "handle_call: unhandled request");
+        async { Ok(None) }
     }
 
     /// Runs last, with the reason the process is ending (not after a failed `init`).

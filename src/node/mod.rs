@@ -167,9 +167,9 @@ impl NodeInner {
         self.table.remove(&entry.pid);
         match reason {
             ExitReason::Normal | ExitReason::Shutdown => {
-                tracing::trace!(pid = %entry.pid, %reason, "process terminated")
+                node_log!(self, TRACE, pid = %entry.pid, %reason, "process terminated")
             }
-            _ => tracing::warn!(pid = %entry.pid, %reason, "process terminated abnormally"),
+            _ => node_log!(self, WARN, pid = %entry.pid, %reason, "process terminated abnormally"),
         }
         // Whoever still waits on a request to this process learns now that no reply will come.
         // SAFETY: we run on the process's worker, inside its run (its own future or the worker's
@@ -208,7 +208,7 @@ impl NodeInner {
                     let exit = Envelope { from: core, payload: Payload::Exit(ExitReason::Shutdown) };
                     // A full Urgent queue still gets the exit: the process is told to stop first.
                     if e.mailbox.push(Priority::Urgent, exit).is_err() {
-                        tracing::warn!(pid = %e.pid, "urgent queue full; shutdown waits for it to drain");
+                        node_log!(self, WARN, pid = %e.pid, "urgent queue full; shutdown waits for it to drain");
                     }
                     notify(e);
                 }
@@ -450,7 +450,7 @@ impl Node {
                 if let Some(cpu) = cpu
                     && let Err(e) = affinity::pin_current_thread(cpu)
                 {
-                    tracing::warn!(cpu, error = %e, "cannot pin worker; running unpinned");
+                    node_log!(node, WARN, cpu, error = %e, "cannot pin worker; running unpinned");
                 }
                 match Worker::new(shared, node) {
                     Ok(w) => {
@@ -488,7 +488,7 @@ impl Node {
             node.handle.inner.stop();
             return Err(e);
         }
-        tracing::info!(node = %name, workers = node.handle.inner.options.workers, "node started");
+        node_log!(node.handle.inner, INFO, workers = node.handle.inner.options.workers, "node started");
         Ok(node)
     }
 

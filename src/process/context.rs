@@ -195,7 +195,7 @@ impl Context {
             }
             // Processes are polled only on workers; reaching here is a bug, reported loudly.
             None => {
-                tracing::error!(pid = %self.entry.pid, "send_after outside a worker thread; timer dropped")
+                node_log!(self.node.inner, ERROR, pid = %self.entry.pid, "send_after outside a worker thread; timer dropped")
             }
         });
         TimerHandle { state }
