@@ -77,25 +77,43 @@ pub trait Actor: Send + 'static {
     }
 }
 
-/// The whole life of an actor process; this future is what the worker polls.
-pub(crate) async fn run_actor<A: Actor>(mut actor: A, mut ctx: Context) {
-    let reason = match CatchUnwind::new(actor.init(&mut ctx)).await {
-        Ok(Ok(())) => {
-            let reason = serve(&mut actor, &mut ctx).await;
-            // A panic in terminate changes nothing: the process is ending anyway.
-            let _ = CatchUnwind::new(actor.terminate(&mut ctx, &reason)).await;
-            reason
-        }
-        Ok(Err(reason)) => reason,
-        Err(panic) => ExitReason::Panic(panic),
-    };
-    ctx.finish(&reason);
+/// The whole life of an actor process; this future is what the worker polls. Every idle process
+/// carries it, so its size is memory per process: the phases are separate async fns so that the
+/// state machine holds one phase at a time.
+///
+/// Not an `async fn`: its arguments would be stored in the state machine twice (the argument and
+/// the local it is moved into); an `async move` block keeps one copy.
+#[allow(clippy::manual_async_fn)] // deliberate: see above
+pub(crate) fn run_actor<A: Actor>(mut actor: A, mut ctx: Context) -> impl Future<Output = ()> + Send {
+    async move {
+        let reason = life(&mut actor, &mut ctx).await;
+        ctx.finish(&reason);
+    }
+}
+
+async fn life<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
+    if let Some(reason) = start(actor, ctx).await {
+        return reason;
+    }
+    let reason = serve(actor, ctx).await;
+    // A panic in terminate changes nothing: the process is ending anyway.
+    let _ = CatchUnwind::new(actor.terminate(ctx, &reason)).await;
+    reason
+}
+
+/// Runs `init`; the reason to stop if it failed.
+async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason> {
+    match CatchUnwind::new(actor.init(ctx)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(reason)) => Some(reason),
+        Err(panic) => Some(ExitReason::Panic(panic)),
+    }
 }
 
 /// Handles messages until a callback or an exit signal ends the process.
 async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
     loop {
-        let envelope = ctx.recv().await;
+        let envelope = std::future::poll_fn(|cx| ctx.poll_recv(cx)).await;
         let from = envelope.from;
         match envelope.payload {
             Payload::Message(msg) => match CatchUnwind::new(actor.handle_message(ctx, from, msg)).await {

@@ -11,7 +11,7 @@
 pub(crate) mod mpsc;
 
 use crate::message::Priority;
-use crate::sync::{AtomicU8, AtomicUsize};
+use crate::sync::{AtomicPtr, AtomicU8, AtomicU32};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
@@ -27,46 +27,74 @@ pub(crate) struct Full<T>(pub(crate) T);
 /// message. Per-sender order holds because a sender never changes thread (a process never leaves
 /// its worker). The consumer alternates between the two queues of a level so neither starves.
 pub(crate) struct Mailbox<T> {
-    queues: [mpsc::Queue<T>; 4],
+    /// The MPSC queues, allocated by the first sender from another thread (an idle process that
+    /// never hears from another thread pays one pointer for them).
+    remote: AtomicPtr<[mpsc::Queue<T>; 4]>,
     /// Same-worker queues, allocated on first use; touched only on the owner's worker thread.
     local: std::cell::UnsafeCell<Option<Box<[VecDeque<T>; 4]>>>,
     /// Consumer-only: which queue of a level to try first.
     prefer_local: std::cell::Cell<bool>,
     /// Messages in the MPSC queues, per level (producers add, the consumer subtracts).
-    remote_lens: [AtomicUsize; 4],
+    remote_lens: [AtomicU32; 4],
     /// Messages in the local queues, per level. Written only on the owner's thread (plain
     /// load + store, no read-modify-write); atomic so that other threads may read a snapshot.
-    local_lens: [AtomicUsize; 4],
+    local_lens: [AtomicU32; 4],
     /// Capacity of each level; 0 = unbounded.
-    capacity: usize,
+    capacity: u32,
 }
 
-// SAFETY: `queues` and the counters are thread-safe. `local` and `prefer_local` are touched only
+// SAFETY: `remote` (set once, then read-only) and the counters are thread-safe. `local` and `prefer_local` are touched only
 // on the owner's worker thread: by `push_local` (whose caller proves it runs there) and by `pop`
 // (single consumer, on that worker). `T: Send` lets values cross threads through `queues`.
 unsafe impl<T: Send> Sync for Mailbox<T> {}
 // SAFETY: moving the mailbox moves its values; `T: Send` allows that.
 unsafe impl<T: Send> Send for Mailbox<T> {}
 
-fn counters() -> [AtomicUsize; 4] {
-    [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)]
+fn counters() -> [AtomicU32; 4] {
+    [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)]
 }
 
 /// Owner-thread-only increment/decrement: the single writer needs no read-modify-write.
-fn bump(c: &AtomicUsize, up: bool) {
+fn bump(c: &AtomicU32, up: bool) {
     let v = c.load(Relaxed);
     c.store(if up { v + 1 } else { v - 1 }, Relaxed);
 }
 
 impl<T> Mailbox<T> {
+    /// A mailbox whose levels hold at most `capacity` messages each (0 = unbounded; values above
+    /// `u32::MAX - 1` are treated as unbounded).
     pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = u32::try_from(capacity).ok().filter(|c| *c < u32::MAX).unwrap_or(0);
         Mailbox {
-            queues: [mpsc::Queue::new(), mpsc::Queue::new(), mpsc::Queue::new(), mpsc::Queue::new()],
+            remote: AtomicPtr::new(std::ptr::null_mut()),
             local: std::cell::UnsafeCell::new(None),
             prefer_local: std::cell::Cell::new(true),
             remote_lens: counters(),
             local_lens: counters(),
             capacity,
+        }
+    }
+
+    /// The MPSC queues, allocating them on first use (a racing loser frees its copy).
+    fn remote_queues(&self) -> &[mpsc::Queue<T>; 4] {
+        let p = self.remote.load(Acquire);
+        if !p.is_null() {
+            // SAFETY: once set, `remote` points at queues that live until the mailbox is dropped.
+            return unsafe { &*p };
+        }
+        let fresh =
+            Box::into_raw(Box::new([mpsc::Queue::new(), mpsc::Queue::new(), mpsc::Queue::new(), mpsc::Queue::new()]));
+        match self.remote.compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire) {
+            // SAFETY: we installed `fresh`; it lives as long as the mailbox.
+            Ok(_) => unsafe { &*fresh },
+            Err(existing) => {
+                // SAFETY: `fresh` was never shared; `existing` was installed by the winner and
+                // lives as long as the mailbox.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    &*existing
+                }
+            }
         }
     }
 
@@ -83,7 +111,7 @@ impl<T> Mailbox<T> {
             self.remote_lens[i].fetch_sub(1, Relaxed);
             return Err(Full(value));
         }
-        self.queues[i].push(value);
+        self.remote_queues()[i].push(value);
         Ok(())
     }
 
@@ -127,10 +155,16 @@ impl<T> Mailbox<T> {
                 bump(&self.local_lens[i], false);
                 v
             } else {
-                // SAFETY: forwarded from the caller: we are the single consumer. The counter may
-                // run ahead of the queue (a producer counted, then is mid-push): then `None`, and
-                // that producer's notify will run us again.
-                let v = unsafe { self.queues[i].pop() };
+                let queues = self.remote.load(Acquire);
+                let v = if queues.is_null() {
+                    None
+                } else {
+                    // SAFETY: forwarded from the caller: we are the single consumer; a non-null
+                    // `remote` stays valid until drop. The counter may run ahead of the queue (a
+                    // producer counted, then is mid-push): then `None`, and that producer's
+                    // notify will run us again.
+                    unsafe { (*queues)[i].pop() }
+                };
                 if v.is_some() {
                     self.remote_lens[i].fetch_sub(1, Relaxed);
                 }
@@ -149,7 +183,18 @@ impl<T> Mailbox<T> {
     /// Queued messages per level (Urgent, System, Main, Log); a snapshot, racy by nature.
     #[cfg(test)]
     pub(crate) fn lens(&self) -> [usize; 4] {
-        [0, 1, 2, 3].map(|i| self.remote_lens[i].load(Relaxed) + self.local_lens[i].load(Relaxed))
+        [0, 1, 2, 3].map(|i| (self.remote_lens[i].load(Relaxed) + self.local_lens[i].load(Relaxed)) as usize)
+    }
+}
+
+impl<T> Drop for Mailbox<T> {
+    fn drop(&mut self) {
+        let p = self.remote.load(Acquire);
+        if !p.is_null() {
+            // SAFETY: `&mut self`: no sender or consumer remains; the queues were boxed by
+            // `remote_queues` and are freed once, here.
+            drop(unsafe { Box::from_raw(p) });
+        }
     }
 }
 

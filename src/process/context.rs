@@ -24,18 +24,14 @@ pub struct Context {
     /// The last process this one sent to: repeated sends skip the table lookup.
     last_target: Option<Arc<ProcessEntry>>,
     send_priority: Priority,
-    env: HashMap<String, String>,
+    /// Shared with the parent until a spawn option adds to it (one pointer per process).
+    env: Env,
     /// Messages handled since the process last slept or yielded (the per-turn budget).
     turn: usize,
 }
 
 impl Context {
-    pub(crate) fn new(
-        entry: Arc<ProcessEntry>,
-        node: NodeHandle,
-        send_priority: Priority,
-        env: HashMap<String, String>,
-    ) -> Self {
+    pub(crate) fn new(entry: Arc<ProcessEntry>, node: NodeHandle, send_priority: Priority, env: Env) -> Self {
         Context { entry, node, last_target: None, send_priority, env, turn: 0 }
     }
 
@@ -61,7 +57,7 @@ impl Context {
 
     /// A value from this process's environment (inherited from its parent, plus spawn options).
     pub fn env(&self, name: &str) -> Option<&str> {
-        self.env.get(name).map(String::as_str)
+        self.env.as_ref()?.get(name).map(String::as_str)
     }
 
     /// Spawns a child on this process's worker (unless `opts` names another). The child inherits
@@ -72,8 +68,7 @@ impl Context {
     /// [`Error::NodeStopped`] when the node is stopping.
     pub fn spawn<A: Actor>(&mut self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         let worker = opts.worker.unwrap_or(self.entry.worker.index);
-        let mut env = self.env.clone();
-        env.extend(opts.env.iter().cloned());
+        let env = extend_env(&self.env, &opts.env);
         self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker)
     }
 
@@ -201,32 +196,28 @@ impl Context {
         TimerHandle { state }
     }
 
-    /// Waits for the next message by priority, yielding the worker after `process_budget`
+    /// The next message by priority, yielding the worker after `process_budget`
     /// messages in a row.
-    pub(crate) async fn recv(&mut self) -> Envelope {
-        let budget = self.node.inner.options.process_budget;
-        let entry = &self.entry;
-        let turn = &mut self.turn;
-        poll_fn(|cx| {
-            if *turn >= budget {
-                *turn = 0;
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+    ///
+    /// A poll function rather than an `async fn`, to keep the process's state machine small.
+    pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Envelope> {
+        if self.turn >= self.node.inner.options.process_budget {
+            self.turn = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        // SAFETY: this runs only inside the process's own task, polled by its home worker
+        // holding the Running state: we are the mailbox's single consumer.
+        match unsafe { self.entry.mailbox.pop() } {
+            Some(e) => {
+                self.turn += 1;
+                Poll::Ready(e)
             }
-            // SAFETY: this future runs only inside the process's own task, polled by its home
-            // worker holding the Running state: we are the mailbox's single consumer.
-            match unsafe { entry.mailbox.pop() } {
-                Some(e) => {
-                    *turn += 1;
-                    Poll::Ready(e)
-                }
-                None => {
-                    *turn = 0;
-                    Poll::Pending
-                }
+            None => {
+                self.turn = 0;
+                Poll::Pending
             }
-        })
-        .await
+        }
     }
 
     /// The process is ending: release everything it holds.
@@ -234,6 +225,19 @@ impl Context {
         self.last_target = None;
         self.node.inner.process_ended(&self.entry, reason);
     }
+}
+
+/// A process environment: name → value, shared between processes until one adds to it.
+pub(crate) type Env = Option<Arc<HashMap<String, String>>>;
+
+/// `base` plus `extra` (later entries win); shares `base` when there is nothing to add.
+pub(crate) fn extend_env(base: &Env, extra: &[(String, String)]) -> Env {
+    if extra.is_empty() {
+        return base.clone();
+    }
+    let mut env = base.as_deref().cloned().unwrap_or_default();
+    env.extend(extra.iter().cloned());
+    Some(Arc::new(env))
 }
 
 /// Clears the call slot and the timeout timer when a call ends or its future is dropped.
