@@ -91,10 +91,22 @@ impl NodeInner {
 
     /// Queues an envelope into a live process's mailbox and wakes it.
     pub(crate) fn push(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) -> Result<(), Error> {
+        self.push_from(on_home_worker(target), target, priority, envelope)
+    }
+
+    /// As [`NodeInner::push`], for a sender that knows whether it runs on the target's worker
+    /// (a process compares its own worker with the target's: no thread-local lookup).
+    pub(crate) fn push_from(
+        &self,
+        same_worker: bool,
+        target: &Arc<ProcessEntry>,
+        priority: Priority,
+        envelope: Envelope,
+    ) -> Result<(), Error> {
         if !target.is_alive() {
             return Err(Error::ProcessUnknown);
         }
-        if on_home_worker(target) {
+        if same_worker {
             // SAFETY: we run on the target's home worker, the thread that consumes its mailbox.
             unsafe { target.mailbox.push_local(priority, envelope) }.map_err(|_| Error::MailboxFull)?;
             if target.sched.notify_local() {

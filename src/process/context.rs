@@ -98,7 +98,11 @@ impl Context {
             self.last_target = Some(self.node.inner.table.get(to).ok_or(Error::ProcessUnknown)?);
         }
         match &self.last_target {
-            Some(target) => self.node.inner.push(target, priority, envelope),
+            // A process runs only on its home worker, so sharing it means running on it.
+            Some(target) => {
+                let same_worker = Arc::ptr_eq(&target.worker, &self.entry.worker);
+                self.node.inner.push_from(same_worker, target, priority, envelope)
+            }
             None => Err(Error::ProcessUnknown),
         }
     }
