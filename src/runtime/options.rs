@@ -45,11 +45,13 @@ impl Default for NodeOptions {
     }
 }
 
-/// One variable: name, what is accepted (for the error), and how to apply a value.
+/// One variable: name, what is accepted (for the error), how to apply a value, and how to render
+/// the current value (so builder values are checked by the same rules as the environment's).
 struct Var {
     name: &'static str,
     accepted: &'static str,
     apply: fn(&mut NodeOptions, &str) -> Option<()>,
+    current: fn(&NodeOptions) -> String,
 }
 
 fn parse_range<T: std::str::FromStr + PartialOrd>(s: &str, min: T, max: T) -> Option<T> {
@@ -80,41 +82,49 @@ const VARS: &[Var] = &[
         name: "ERGORS_WORKERS",
         accepted: "an integer from 1 to 1024",
         apply: |o, s| parse_range(s, 1, 1024).map(|v| o.workers = v),
+        current: |o| o.workers.to_string(),
     },
     Var {
         name: "ERGORS_PROCESS_BUDGET",
         accepted: "an integer from 1 to 1000000 (messages per turn)",
         apply: |o, s| parse_range(s, 1, 1_000_000).map(|v| o.process_budget = v),
+        current: |o| o.process_budget.to_string(),
     },
     Var {
         name: "ERGORS_RING_ENTRIES",
         accepted: "a power of two from 2 to 32768",
         apply: |o, s| parse_range(s, 2u32, 32768).filter(|v| v.is_power_of_two()).map(|v| o.ring_entries = v),
+        current: |o| o.ring_entries.to_string(),
     },
     Var {
         name: "ERGORS_MAILBOX_SIZE",
         accepted: "an integer >= 0 (messages per queue; 0 = unbounded)",
         apply: |o, s| parse_range(s, 0, usize::MAX).map(|v| o.mailbox_size = v),
+        current: |o| o.mailbox_size.to_string(),
     },
     Var {
         name: "ERGORS_LOG",
         accepted: "one of trace, debug, info, warn, error",
         apply: |o, s| parse_level(s).map(|v| o.log_level = v),
+        current: |o| o.log_level.to_string(),
     },
     Var {
         name: "ERGORS_PIN_WORKERS",
         accepted: "a boolean: 1/0, true/false, yes/no, on/off",
         apply: |o, s| parse_bool(s).map(|v| o.pin_workers = v),
+        current: |o| o.pin_workers.to_string(),
     },
     Var {
         name: "ERGORS_SPIN_US",
         accepted: "an integer from 0 to 1000000 (microseconds)",
         apply: |o, s| parse_range(s, 0u64, 1_000_000).map(|v| o.spin = Duration::from_micros(v)),
+        current: |o| o.spin.as_micros().to_string(),
     },
     Var {
         name: "ERGORS_CALL_TIMEOUT_MS",
         accepted: "an integer from 1 to 86400000 (milliseconds)",
         apply: |o, s| parse_range(s, 1u64, 86_400_000).map(|v| o.call_timeout = Duration::from_millis(v)),
+        current: |o| o.call_timeout.as_millis().to_string(),
     },
 ];
 
@@ -144,20 +154,13 @@ impl NodeOptions {
         Ok(o)
     }
 
-    /// Checks values given through the builder (the environment is checked when read).
+    /// Checks values given through the builder, by the same rules as the environment's.
     pub(crate) fn validate(&self) -> Result<(), StartError> {
-        let bad = |var, value: String, accepted| Err(StartError::InvalidOption { var, value, accepted });
-        if self.workers == 0 || self.workers > 1024 {
-            return bad("ERGORS_WORKERS", self.workers.to_string(), "an integer from 1 to 1024");
-        }
-        if self.process_budget == 0 {
-            return bad("ERGORS_PROCESS_BUDGET", "0".into(), "an integer from 1 to 1000000 (messages per turn)");
-        }
-        if !(2..=32768).contains(&self.ring_entries) || !self.ring_entries.is_power_of_two() {
-            return bad("ERGORS_RING_ENTRIES", self.ring_entries.to_string(), "a power of two from 2 to 32768");
-        }
-        if self.call_timeout.is_zero() {
-            return bad("ERGORS_CALL_TIMEOUT_MS", "0".into(), "an integer from 1 to 86400000 (milliseconds)");
+        for var in VARS {
+            let value = (var.current)(self);
+            if (var.apply)(&mut self.clone(), &value).is_none() {
+                return Err(StartError::InvalidOption { var: var.name, value, accepted: var.accepted });
+            }
         }
         Ok(())
     }
@@ -280,5 +283,7 @@ mod tests {
         assert!(o.validate().is_ok());
         assert!(NodeOptions::default().workers(0).validate().is_err());
         assert!(NodeOptions::default().ring_entries(3).validate().is_err());
+        assert!(NodeOptions::default().call_timeout(Duration::ZERO).validate().is_err());
+        assert!(NodeOptions::default().process_budget(0).validate().is_err());
     }
 }
