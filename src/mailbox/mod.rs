@@ -181,7 +181,7 @@ impl<T> Mailbox<T> {
     }
 
     /// Queued messages per level (Urgent, System, Main, Log); a snapshot, racy by nature.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn lens(&self) -> [usize; 4] {
         [0, 1, 2, 3].map(|i| (self.remote_lens[i].load(Relaxed) + self.local_lens[i].load(Relaxed)) as usize)
     }

@@ -103,7 +103,7 @@ impl<T> Queue<T> {
     }
 
     /// True when a value is queued or a producer may still be linking a node; used by tests.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn head_moved(&self) -> bool {
         self.tail.with_mut(|tail_ptr| {
             // SAFETY: reading the pointer value only; tests call this from the consumer.
