@@ -57,4 +57,34 @@ pub enum Error {
     /// The caller is not allowed to do this (e.g. a reply for a request it did not receive).
     #[error("not allowed: {0}")]
     NotAllowed(&'static str),
+    /// The name (or event name) is already registered, or the process already has a name.
+    #[error("taken")]
+    Taken,
+    /// No such registered name.
+    #[error("unknown name")]
+    NameUnknown,
+    /// No such alias.
+    #[error("unknown alias")]
+    AliasUnknown,
+    /// The alias belongs to another process.
+    #[error("the alias belongs to another process")]
+    AliasOwner,
+    /// No such event.
+    #[error("unknown event")]
+    EventUnknown,
+    /// The event belongs to another process, or the token does not match.
+    #[error("not the event's owner")]
+    EventOwner,
+    /// This link or monitor already exists.
+    #[error("target already linked or monitored")]
+    TargetExist,
+    /// No such link or monitor.
+    #[error("no such link or monitor")]
+    TargetUnknown,
+    /// No connection to that node (networking comes in a later step).
+    #[error("no connection to node {0}")]
+    NoConnection(crate::Atom),
+    /// A name longer than 255 bytes, or an empty one.
+    #[error("name is empty or longer than 255 bytes")]
+    BadName,
 }

@@ -29,8 +29,12 @@ mod sys;
 pub use act::Actor;
 pub use error::{Error, StartError};
 pub use message::{ExitReason, Message, Priority};
-pub use node::{Node, NodeHandle, SpawnOptions};
+pub use node::{Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};
 pub use process::context::Context;
 pub use process::pid::{Atom, From, Pid, Ref};
+pub use process::target::{
+    Alias, Event, EventOptions, MessageDown, MessageEvent, MessageEventStart, MessageEventStop, MessageExit, ProcessId,
+    Target, To,
+};
 pub use runtime::options::NodeOptions;
 pub use runtime::timer::TimerHandle;

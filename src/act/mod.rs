@@ -5,6 +5,7 @@ mod catch;
 use crate::message::{ExitReason, Message, Payload};
 use crate::process::context::Context;
 use crate::process::pid::{From, Pid, Ref};
+use crate::process::target::{MessageEvent, Target};
 use catch::CatchUnwind;
 use std::future::Future;
 
@@ -70,7 +71,18 @@ pub trait Actor: Send + 'static {
         async { Ok(None) }
     }
 
-    /// Runs last, with the reason the process is ending (not after a failed `init`).
+    /// A message published on an event this process linked or monitored (Ergo's `HandleEvent`).
+    fn handle_event(
+        &mut self,
+        ctx: &mut Context,
+        event: MessageEvent,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        node_log!(ctx.node().inner, WARN, pid = %ctx.pid(), ?event, "handle_event: unhandled event");
+        async { Ok(()) }
+    }
+
+    /// Runs last, with the reason the process is ending (not after a failed `init`, and not when
+    /// the process was killed).
     fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) -> impl Future<Output = ()> + Send {
         let _ = (ctx, reason);
         async {}
@@ -96,15 +108,20 @@ async fn life<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
         return reason;
     }
     let reason = serve(actor, ctx).await;
-    // A panic in terminate changes nothing: the process is ending anyway.
-    let _ = CatchUnwind::new(actor.terminate(ctx, &reason)).await;
+    if !ctx.killed {
+        // A panic in terminate changes nothing: the process is ending anyway.
+        let _ = CatchUnwind::new(actor.terminate(ctx, &reason)).await;
+    }
     reason
 }
 
 /// Runs `init`; the reason to stop if it failed.
 async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason> {
     match CatchUnwind::new(actor.init(ctx)).await {
-        Ok(Ok(())) => None,
+        Ok(Ok(())) => {
+            ctx.entry.stats.initialized.store(true, std::sync::atomic::Ordering::Relaxed);
+            None
+        }
         Ok(Err(reason)) => Some(reason),
         Err(panic) => Some(ExitReason::Panic(panic)),
     }
@@ -141,7 +158,30 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                     }
                 }
             }
-            Payload::Exit(reason) => return reason,
+            Payload::Exit(exit) => {
+                // An exit signal from the parent itself cannot be trapped (Ergo checks this for
+                // Pid exits only: event, name and alias exits come from the node's core Pid,
+                // which is also the parent of node-spawned processes). Others arrive as messages
+                // when the process traps exits, and end it otherwise, with the exit's reason.
+                let from_parent = matches!(exit.target, Target::Pid(p) if p == ctx.parent());
+                if from_parent || !ctx.trap_exit() {
+                    return exit.reason;
+                }
+                match CatchUnwind::new(actor.handle_message(ctx, from, Message::new(*exit))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(reason)) => return reason,
+                    Err(panic) => return ExitReason::Panic(panic),
+                }
+            }
+            Payload::Event(event) => match CatchUnwind::new(actor.handle_event(ctx, event)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => return reason,
+                Err(panic) => return ExitReason::Panic(panic),
+            },
+            Payload::Shutdown(reason) => {
+                ctx.killed = reason == ExitReason::Kill;
+                return reason;
+            }
         }
     }
 }

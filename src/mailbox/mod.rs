@@ -104,10 +104,13 @@ impl<T> Mailbox<T> {
 
     /// Queues `value` at `priority` from any thread, or hands it back if that level is full.
     /// The caller must then notify the owner's [`SchedState`].
-    pub(crate) fn push(&self, priority: Priority, value: T) -> Result<(), Full<T>> {
+    ///
+    /// `forced` skips the capacity check: for the runtime's own signals (exits, downs, shutdown),
+    /// which must never be dropped.
+    pub(crate) fn push(&self, priority: Priority, value: T, forced: bool) -> Result<(), Full<T>> {
         let i = priority as usize;
         let before = self.remote_lens[i].fetch_add(1, Relaxed);
-        if self.capacity != 0 && before + self.local_lens[i].load(Relaxed) >= self.capacity {
+        if !forced && self.capacity != 0 && before + self.local_lens[i].load(Relaxed) >= self.capacity {
             self.remote_lens[i].fetch_sub(1, Relaxed);
             return Err(Full(value));
         }
@@ -119,9 +122,9 @@ impl<T> Mailbox<T> {
     ///
     /// # Safety
     /// The caller runs on the thread that consumes this mailbox (the process's home worker).
-    pub(crate) unsafe fn push_local(&self, priority: Priority, value: T) -> Result<(), Full<T>> {
+    pub(crate) unsafe fn push_local(&self, priority: Priority, value: T, forced: bool) -> Result<(), Full<T>> {
         let i = priority as usize;
-        if self.full(i) {
+        if !forced && self.full(i) {
             return Err(Full(value));
         }
         // SAFETY: only the owner's worker thread touches `local` (caller's contract), and no
@@ -144,32 +147,15 @@ impl<T> Mailbox<T> {
                 continue;
             }
             let take_local = has_local && (!has_remote || self.prefer_local.get());
-            let v = if take_local {
-                // SAFETY: the consumer runs on the owner's worker thread; see `push_local`.
-                let q = &mut unsafe { &mut *self.local.get() }.as_mut()?[i];
-                let v = q.pop_front();
-                if q.is_empty() && q.capacity() > 1024 {
-                    // Give back a burst's memory once it has drained.
-                    q.shrink_to(64);
-                }
-                bump(&self.local_lens[i], false);
-                v
-            } else {
-                let queues = self.remote.load(Acquire);
-                let v = if queues.is_null() {
-                    None
-                } else {
-                    // SAFETY: forwarded from the caller: we are the single consumer; a non-null
-                    // `remote` stays valid until drop. The counter may run ahead of the queue (a
-                    // producer counted, then is mid-push): then `None`, and that producer's
-                    // notify will run us again.
-                    unsafe { (*queues)[i].pop() }
-                };
-                if v.is_some() {
-                    self.remote_lens[i].fetch_sub(1, Relaxed);
-                }
-                v
-            };
+            // SAFETY: forwarded from the caller: we are the single consumer.
+            let mut v = unsafe { self.pop_level(i, take_local) };
+            if v.is_none() && has_local && has_remote {
+                // The chosen queue came up empty (a remote counter can run ahead of its queue;
+                // a rejected push into a full level counts for an instant): try the other one
+                // rather than report an empty mailbox with messages in it.
+                // SAFETY: as above.
+                v = unsafe { self.pop_level(i, !take_local) };
+            }
             if v.is_some() {
                 if has_local && has_remote {
                     self.prefer_local.set(!take_local);
@@ -180,8 +166,36 @@ impl<T> Mailbox<T> {
         None
     }
 
+    /// Pops level `i` of the local or of the remote queue.
+    ///
+    /// # Safety
+    /// As for [`Mailbox::pop`].
+    unsafe fn pop_level(&self, i: usize, local: bool) -> Option<T> {
+        if local {
+            // SAFETY: the consumer runs on the owner's worker thread; see `push_local`.
+            let q = &mut unsafe { &mut *self.local.get() }.as_mut()?[i];
+            let v = q.pop_front()?;
+            if q.is_empty() && q.capacity() > 1024 {
+                // Give back a burst's memory once it has drained.
+                q.shrink_to(64);
+            }
+            bump(&self.local_lens[i], false);
+            Some(v)
+        } else {
+            let queues = self.remote.load(Acquire);
+            if queues.is_null() {
+                return None;
+            }
+            // SAFETY: forwarded from the caller: we are the single consumer; a non-null `remote`
+            // stays valid until drop. The counter may run ahead of the queue (a producer counted,
+            // then is mid-push): then `None`, and that producer's notify will run us again.
+            let v = unsafe { (*queues)[i].pop() }?;
+            self.remote_lens[i].fetch_sub(1, Relaxed);
+            Some(v)
+        }
+    }
+
     /// Queued messages per level (Urgent, System, Main, Log); a snapshot, racy by nature.
-    #[cfg(all(test, not(loom)))]
     pub(crate) fn lens(&self) -> [usize; 4] {
         [0, 1, 2, 3].map(|i| (self.remote_lens[i].load(Relaxed) + self.local_lens[i].load(Relaxed)) as usize)
     }
@@ -269,6 +283,11 @@ impl SchedState {
         }
     }
 
+    /// True while a worker is polling the process (for inspection; racy by nature).
+    pub(crate) fn is_running(&self) -> bool {
+        self.0.load(Relaxed) & RUNNING != 0
+    }
+
     /// The process ended: later notifies do nothing.
     pub(crate) fn close(&self) {
         self.0.store(CLOSED, std::sync::atomic::Ordering::Release);
@@ -282,11 +301,11 @@ mod tests {
     #[test]
     fn drains_by_priority() {
         let mb = Mailbox::new(0);
-        let _ = mb.push(Priority::Log, "log");
-        let _ = mb.push(Priority::Main, "main1");
-        let _ = mb.push(Priority::System, "system");
-        let _ = mb.push(Priority::Main, "main2");
-        let _ = mb.push(Priority::Urgent, "urgent");
+        let _ = mb.push(Priority::Log, "log", false);
+        let _ = mb.push(Priority::Main, "main1", false);
+        let _ = mb.push(Priority::System, "system", false);
+        let _ = mb.push(Priority::Main, "main2", false);
+        let _ = mb.push(Priority::Urgent, "urgent", false);
         assert_eq!(mb.lens(), [1, 1, 2, 1]);
         let mut got = vec![];
         // SAFETY: this test thread is the only consumer.
@@ -302,10 +321,10 @@ mod tests {
         let mb = Mailbox::new(0);
         // SAFETY: this test thread is the owner and the only consumer.
         unsafe {
-            let _ = mb.push_local(Priority::Main, "local-main");
-            let _ = mb.push(Priority::Main, "remote-main");
-            let _ = mb.push_local(Priority::Urgent, "local-urgent");
-            let _ = mb.push(Priority::Log, "remote-log");
+            let _ = mb.push_local(Priority::Main, "local-main", false);
+            let _ = mb.push(Priority::Main, "remote-main", false);
+            let _ = mb.push_local(Priority::Urgent, "local-urgent", false);
+            let _ = mb.push(Priority::Log, "remote-log", false);
         }
         let mut got = vec![];
         // SAFETY: single consumer.
@@ -320,18 +339,18 @@ mod tests {
     #[test]
     fn capacity_is_per_queue_and_hands_value_back() {
         let mb = Mailbox::new(2);
-        assert!(mb.push(Priority::Main, 1).is_ok());
-        assert!(mb.push(Priority::Main, 2).is_ok());
-        match mb.push(Priority::Main, 3) {
+        assert!(mb.push(Priority::Main, 1, false).is_ok());
+        assert!(mb.push(Priority::Main, 2, false).is_ok());
+        match mb.push(Priority::Main, 3, false) {
             Err(Full(v)) => assert_eq!(v, 3),
             Ok(()) => panic!("third push must fail"),
         }
-        assert!(mb.push(Priority::Urgent, 4).is_ok());
+        assert!(mb.push(Priority::Urgent, 4, false).is_ok());
         // SAFETY: single consumer.
         assert_eq!(unsafe { mb.pop() }, Some(4));
         // SAFETY: single consumer.
         assert_eq!(unsafe { mb.pop() }, Some(1));
-        assert!(mb.push(Priority::Main, 5).is_ok());
+        assert!(mb.push(Priority::Main, 5, false).is_ok());
     }
 
     #[test]
@@ -369,7 +388,7 @@ mod loom_tests {
 
     impl Proc {
         fn send(&self, priority: Priority, v: usize) {
-            assert!(self.mb.push(priority, v).is_ok());
+            assert!(self.mb.push(priority, v, false).is_ok());
             if self.state.notify() {
                 let before = self.queued.fetch_add(1, SeqCst);
                 assert_eq!(before, 0, "process enqueued twice");

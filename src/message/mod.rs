@@ -6,6 +6,7 @@
 mod value;
 
 use crate::process::pid::Pid;
+use crate::process::target::{MessageEvent, MessageExit};
 use std::fmt;
 pub use value::Message;
 
@@ -20,6 +21,11 @@ pub enum ExitReason {
     Kill,
     /// A callback panicked; the text is the panic's message (Ergo `TerminateReasonPanic`).
     Panic(String),
+    /// A name, alias or event was unregistered (Ergo `ErrUnregistered`): the reason links and
+    /// monitors on it report.
+    Unregistered,
+    /// The connection to a node was lost (Ergo `ErrNoConnection`).
+    NoConnection,
     /// A user-defined reason.
     Error(String),
 }
@@ -38,6 +44,8 @@ impl fmt::Display for ExitReason {
             ExitReason::Shutdown => f.write_str("shutdown"),
             ExitReason::Kill => f.write_str("kill"),
             ExitReason::Panic(m) => write!(f, "panic: {m}"),
+            ExitReason::Unregistered => f.write_str("unregistered"),
+            ExitReason::NoConnection => f.write_str("no connection"),
             ExitReason::Error(m) => f.write_str(m),
         }
     }
@@ -63,8 +71,12 @@ pub(crate) enum Payload {
     Message(Message),
     /// A `call`: the request's ref id (the Ref's node and creation are the sender's).
     Request(u64, Message),
-    /// An exit request (from the node's shutdown or a `send_exit`).
-    Exit(ExitReason),
+    /// An exit signal from a link or `send_exit`: trappable, unless it comes from the parent.
+    Exit(Box<MessageExit>),
+    /// A stop that cannot be trapped (node shutdown, kill).
+    Shutdown(ExitReason),
+    /// A published event message.
+    Event(MessageEvent),
 }
 
 pub(crate) struct Envelope {

@@ -58,6 +58,9 @@ fn fits_inline<T>() -> bool {
 pub struct Message {
     vtable: &'static VTable,
     data: MaybeUninit<Words>,
+    /// `Send` but not `Sync`: the value inside need only be `Send`, so sharing `&Message`
+    /// across threads (and `downcast_ref` from two of them) must not compile.
+    _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
 }
 
 // SAFETY: every constructor requires `T: Send` (or a `Box<dyn Any + Send>`), so the value inside
@@ -77,7 +80,7 @@ impl Message {
             let mut data = MaybeUninit::<Words>::uninit();
             // SAFETY: T fits in and is no more aligned than the two words (checked above).
             unsafe { data.as_mut_ptr().cast::<T>().write(value) };
-            Message { vtable: &Inline::<T>::VTABLE, data }
+            Message { vtable: &Inline::<T>::VTABLE, data, _not_sync: std::marker::PhantomData }
         } else {
             Message::boxed(Box::new(value))
         }
@@ -88,7 +91,7 @@ impl Message {
         // SAFETY: a `Box<dyn Any + Send>` is a two-word fat pointer; it is read back only as the
         // same type (in `drop_boxed`, `take_box`, `boxed_ref`).
         unsafe { data.as_mut_ptr().cast::<Box<dyn Any + Send>>().write(b) };
-        Message { vtable: &BOXED, data }
+        Message { vtable: &BOXED, data, _not_sync: std::marker::PhantomData }
     }
 
     fn boxed_ref(&self) -> Option<&(dyn Any + Send)> {

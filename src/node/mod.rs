@@ -5,6 +5,13 @@
 //! processes and other threads. Blocking methods (`call`, `stop`, `wait`) refuse to block a
 //! worker thread.
 
+mod info;
+mod relations;
+
+pub use info::{NodeInfo, ProcessInfo, ProcessState};
+
+pub(crate) use relations::Kind;
+
 use crate::act::{Actor, run_actor};
 use crate::error::{Error, StartError};
 use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
@@ -12,6 +19,7 @@ use crate::process::context::{Context, Env, extend_env};
 use crate::process::entry::{EntryInit, ProcessEntry};
 use crate::process::pid::{Atom, From, Pid, Ref};
 use crate::process::table::ProcessTable;
+use crate::process::target::{Event, EventOptions, ProcessId, To};
 use crate::runtime::options::NodeOptions;
 use crate::runtime::waker::notify;
 use crate::runtime::worker::{Worker, WorkerShared, on_home_worker, on_worker_thread, schedule};
@@ -66,6 +74,10 @@ pub(crate) struct NodeInner {
     pub(crate) creation: u64,
     pub(crate) options: NodeOptions,
     pub(crate) table: ProcessTable,
+    pub(crate) registry: relations::Registry,
+    /// The node's environment (`NodeOptions::env`, `ERGORS_ENV_*`): what node-spawned processes
+    /// start with.
+    pub(crate) env: Env,
     workers: Vec<Arc<WorkerShared>>,
     next_worker: AtomicUsize,
     next_ref: AtomicU64,
@@ -94,6 +106,12 @@ impl NodeInner {
         self.push_from(on_home_worker(target), target, priority, envelope)
     }
 
+    /// Queues a runtime signal regardless of the mailbox's capacity (and of liveness: a dead
+    /// process's queues are dropped with it).
+    pub(crate) fn push_forced(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) {
+        let _ = self.enqueue(on_home_worker(target), target, priority, envelope, true);
+    }
+
     /// As [`NodeInner::push`], for a sender that knows whether it runs on the target's worker
     /// (a process compares its own worker with the target's: no thread-local lookup).
     pub(crate) fn push_from(
@@ -106,14 +124,25 @@ impl NodeInner {
         if !target.is_alive() {
             return Err(Error::ProcessUnknown);
         }
+        self.enqueue(same_worker, target, priority, envelope, false)
+    }
+
+    fn enqueue(
+        &self,
+        same_worker: bool,
+        target: &Arc<ProcessEntry>,
+        priority: Priority,
+        envelope: Envelope,
+        forced: bool,
+    ) -> Result<(), Error> {
         if same_worker {
             // SAFETY: we run on the target's home worker, the thread that consumes its mailbox.
-            unsafe { target.mailbox.push_local(priority, envelope) }.map_err(|_| Error::MailboxFull)?;
+            unsafe { target.mailbox.push_local(priority, envelope, forced) }.map_err(|_| Error::MailboxFull)?;
             if target.sched.notify_local() {
                 schedule(target.clone());
             }
         } else {
-            target.mailbox.push(priority, envelope).map_err(|_| Error::MailboxFull)?;
+            target.mailbox.push(priority, envelope, forced).map_err(|_| Error::MailboxFull)?;
             notify(target);
         }
         Ok(())
@@ -148,6 +177,7 @@ impl NodeInner {
         env: Env,
         parent: Option<&ProcessEntry>,
         worker: usize,
+        name: Option<&str>,
     ) -> Result<Pid, Error> {
         if self.stopping.load(Ordering::Acquire) {
             return Err(Error::NodeStopped);
@@ -161,10 +191,38 @@ impl NodeInner {
         let mailbox_size = opts.mailbox_size.unwrap_or(self.options.mailbox_size);
         let entry = self
             .table
-            .insert(|pid| ProcessEntry::new(EntryInit { pid, worker, parent: parent_pid, leader, depth, mailbox_size }))
+            .insert(|pid| {
+                let spawned_at_ns = self.started.elapsed().as_nanos() as u64;
+                ProcessEntry::new(EntryInit {
+                    pid,
+                    worker,
+                    parent: parent_pid,
+                    leader,
+                    depth,
+                    mailbox_size,
+                    spawned_at_ns,
+                })
+            })
             .ok_or(Error::NotAllowed("process table is full"))?;
+        if let Some(name) = name {
+            // Registered before the process first runs (so before `init`), as Ergo's SpawnRegister.
+            if let Err(e) = self.register_name(&entry, name) {
+                entry.mark_dead();
+                self.table.remove(&entry.pid);
+                return Err(e);
+            }
+        }
         let ctx = Context::new(entry.clone(), NodeHandle { inner: self.clone() }, opts.send_priority, env);
         entry.set_task(Box::pin(run_actor(actor, ctx)));
+        // `stop` sets `stopping` and then waits for the table to empty; we insert and then check
+        // `stopping`. The fences make sure one of us sees the other (otherwise a process could
+        // land after the workers are gone).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.stopping.load(Ordering::Acquire) {
+            entry.mark_dead();
+            self.table.remove(&entry.pid);
+            return Err(Error::NodeStopped);
+        }
         let pid = entry.pid;
         schedule(entry);
         Ok(pid)
@@ -172,11 +230,12 @@ impl NodeInner {
 
     /// Releases what a process held. Called once per process, on its worker, by the process's
     /// own future as it ends (or by the worker if a panic escaped the future).
-    pub(crate) fn process_ended(&self, entry: &ProcessEntry, reason: &ExitReason) {
+    pub(crate) fn process_ended(&self, entry: &Arc<ProcessEntry>, reason: &ExitReason) {
         if !entry.mark_dead() {
             return;
         }
         self.table.remove(&entry.pid);
+        self.release_relations(entry, reason);
         match reason {
             ExitReason::Normal | ExitReason::Shutdown => {
                 node_log!(self, TRACE, pid = %entry.pid, %reason, "process terminated")
@@ -205,6 +264,7 @@ impl NodeInner {
             self.wait_stopped();
             return;
         }
+        std::sync::atomic::fence(Ordering::SeqCst);
         let core = self.core_pid();
         // New spawns are refused from now on; a spawn already past that check may still land,
         // so repeat until the table stays empty.
@@ -217,12 +277,12 @@ impl NodeInner {
                 let end = by_depth[i..].iter().position(|e| e.depth != depth).map_or(by_depth.len(), |n| i + n);
                 let level = &by_depth[i..end];
                 for e in level {
-                    let exit = Envelope { from: core, payload: Payload::Exit(ExitReason::Shutdown) };
-                    // A full Urgent queue still gets the exit: the process is told to stop first.
-                    if e.mailbox.push(Priority::Urgent, exit).is_err() {
-                        node_log!(self, WARN, pid = %e.pid, "urgent queue full; shutdown waits for it to drain");
+                    let exit = Envelope { from: core, payload: Payload::Shutdown(ExitReason::Shutdown) };
+                    self.push_forced(e, Priority::Urgent, exit);
+                    // A process waiting on a call would see the shutdown only after its timeout.
+                    if e.fail_pending_call(Error::NodeStopped) {
+                        notify(e);
                     }
-                    notify(e);
                 }
                 while level.iter().any(|e| e.is_alive()) {
                     std::thread::sleep(Duration::from_millis(1));
@@ -282,6 +342,20 @@ impl NodeHandle {
         self.inner.started.elapsed()
     }
 
+    /// A snapshot of what the process is and holds.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`].
+    pub fn process_info(&self, pid: Pid) -> Result<ProcessInfo, Error> {
+        let e = self.inner.table.get(&pid).ok_or(Error::ProcessUnknown)?;
+        Ok(self.inner.process_info(&e))
+    }
+
+    /// A snapshot of the node: processes by state, registrations, memory.
+    pub fn info(&self) -> NodeInfo {
+        self.inner.node_info()
+    }
+
     /// True if `pid` names a live process of this node.
     pub fn is_alive(&self, pid: Pid) -> bool {
         self.inner.table.get(&pid).is_some_and(|e| e.is_alive())
@@ -294,14 +368,82 @@ impl NodeHandle {
     /// [`Error::NodeStopped`] when the node is stopping.
     pub fn spawn<A: Actor>(&self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         let worker = opts.worker.unwrap_or_else(|| self.inner.next_worker());
-        self.inner.spawn_process(actor, &opts, extend_env(&None, &opts.env), None, worker)
+        self.inner.spawn_process(actor, &opts, extend_env(&self.inner.env, &opts.env), None, worker, None)
+    }
+
+    /// As [`NodeHandle::spawn`], registering the process under `name` before its `init` runs.
+    ///
+    /// # Errors
+    /// [`Error::Taken`], [`Error::BadName`], [`Error::NodeStopped`].
+    pub fn spawn_register<A: Actor>(&self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
+        let worker = opts.worker.unwrap_or_else(|| self.inner.next_worker());
+        self.inner.spawn_process(actor, &opts, extend_env(&self.inner.env, &opts.env), None, worker, Some(name))
+    }
+
+    /// The Pid registered under `name` on this node, if any.
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        self.inner.whereis(Atom::new(name))
+    }
+
+    /// The [`ProcessId`] for `name` on this node (for sends, calls, links and monitors by name).
+    pub fn process_id(&self, name: &str) -> ProcessId {
+        ProcessId { name: Atom::new(name), node: self.inner.name }
+    }
+
+    /// The [`Event`] named `name` on this node (to link or monitor it).
+    pub fn event(&self, name: &str) -> Event {
+        Event { name: Atom::new(name), node: self.inner.name }
+    }
+
+    /// Sends an exit signal to `to` from the node. A process the node spawned cannot trap it
+    /// (the node is its parent); deeper processes that trap exits get a
+    /// [`MessageExit`](crate::MessageExit).
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`].
+    pub fn send_exit(&self, to: Pid, reason: ExitReason) -> Result<(), Error> {
+        self.inner.send_exit(self.inner.core_pid(), &to, reason)
+    }
+
+    /// Ends `to` with reason `kill`, which cannot be trapped; its `terminate` does not run. It
+    /// takes effect when the process's current callback returns.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`].
+    pub fn kill(&self, to: Pid) -> Result<(), Error> {
+        self.inner.kill(&to)
+    }
+
+    /// Registers an event produced by the node itself (it ends when unregistered or when the
+    /// node stops); returns the token for `send_event`.
+    ///
+    /// # Errors
+    /// [`Error::Taken`], [`Error::BadName`].
+    pub fn register_event(&self, name: &str, opts: EventOptions) -> Result<Ref, Error> {
+        self.inner.register_event(None, name, opts)
+    }
+
+    /// Unregisters an event the node registered.
+    ///
+    /// # Errors
+    /// [`Error::EventUnknown`], [`Error::EventOwner`].
+    pub fn unregister_event(&self, name: &str) -> Result<(), Error> {
+        self.inner.unregister_event(None, name)
+    }
+
+    /// Publishes `msg` on event `name` (any holder of the token may publish).
+    ///
+    /// # Errors
+    /// [`Error::EventUnknown`], [`Error::EventOwner`].
+    pub fn send_event<M: Any + Send + Sync>(&self, name: &str, token: Ref, msg: M) -> Result<(), Error> {
+        self.inner.send_event(self.inner.core_pid(), Priority::Main, name, token, Box::new(msg))
     }
 
     /// Sends `msg` to `to` (Main priority) from the node itself.
     ///
     /// # Errors
     /// [`Error::ProcessUnknown`], [`Error::MailboxFull`].
-    pub fn send<M: Any + Send>(&self, to: Pid, msg: M) -> Result<(), Error> {
+    pub fn send<M: Any + Send>(&self, to: impl Into<To>, msg: M) -> Result<(), Error> {
         self.send_with_priority(to, msg, Priority::Main)
     }
 
@@ -309,15 +451,22 @@ impl NodeHandle {
     ///
     /// # Errors
     /// As for [`NodeHandle::send`].
-    pub fn send_with_priority<M: Any + Send>(&self, to: Pid, msg: M, priority: Priority) -> Result<(), Error> {
-        self.inner.deliver(self.inner.core_pid(), &to, priority, Payload::Message(Message::new(msg)))
+    pub fn send_with_priority<M: Any + Send>(
+        &self,
+        to: impl Into<To>,
+        msg: M,
+        priority: Priority,
+    ) -> Result<(), Error> {
+        let target = self.inner.resolve(&to.into())?;
+        let envelope = Envelope { from: self.inner.core_pid(), payload: Payload::Message(Message::new(msg)) };
+        self.inner.push(&target, priority, envelope)
     }
 
     /// Makes a request from a plain thread and blocks it until the reply (default timeout).
     ///
     /// # Errors
     /// As [`Context::call`], plus [`Error::WouldBlockWorker`] when called on a worker thread.
-    pub fn call<M: Any + Send>(&self, to: Pid, request: M) -> Result<Message, Error> {
+    pub fn call<M: Any + Send>(&self, to: impl Into<To>, request: M) -> Result<Message, Error> {
         self.call_timeout(to, request, self.inner.options.call_timeout)
     }
 
@@ -325,11 +474,16 @@ impl NodeHandle {
     ///
     /// # Errors
     /// As for [`NodeHandle::call`].
-    pub fn call_timeout<M: Any + Send>(&self, to: Pid, request: M, timeout: Duration) -> Result<Message, Error> {
+    pub fn call_timeout<M: Any + Send>(
+        &self,
+        to: impl Into<To>,
+        request: M,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
         if on_worker_thread() {
             return Err(Error::WouldBlockWorker("call"));
         }
-        let target = self.inner.table.get(&to).ok_or(Error::ProcessUnknown)?;
+        let target = self.inner.resolve(&to.into())?;
         let reference = self.inner.make_ref();
         let (tx, rx) = sync_channel(1);
         self.inner.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(reference.id, tx);
@@ -438,6 +592,8 @@ impl Node {
             name: atom,
             creation,
             table: ProcessTable::new(atom, creation),
+            registry: Default::default(),
+            env: extend_env(&None, &options.env),
             workers: workers.clone(),
             next_worker: AtomicUsize::new(0),
             next_ref: AtomicU64::new(1),
@@ -534,6 +690,7 @@ mod footprint {
                     leader: pid,
                     depth: 0,
                     mailbox_size: 0,
+                    spawned_at_ns: 0,
                 })
             })
             .unwrap();

@@ -4,9 +4,11 @@
 use crate::act::Actor;
 use crate::error::Error;
 use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
+use crate::node::Kind;
 use crate::node::{NodeHandle, SpawnOptions};
-use crate::process::entry::{CallSlot, ProcessEntry};
-use crate::process::pid::{From, Pid};
+use crate::process::entry::{CallSlot, ProcessEntry, Stats};
+use crate::process::pid::{Atom, From, Pid, Ref};
+use crate::process::target::{Alias, Event, EventOptions, MessageEvent, Target, To};
 use crate::runtime::timer::{PENDING, TimerAction, TimerHandle, TimerKey};
 use crate::runtime::worker::with_current;
 use std::any::Any;
@@ -28,11 +30,14 @@ pub struct Context {
     env: Env,
     /// Messages handled since the process last slept or yielded (the per-turn budget).
     turn: usize,
+    trap_exit: bool,
+    /// Ended by `kill`: `terminate` is skipped.
+    pub(crate) killed: bool,
 }
 
 impl Context {
     pub(crate) fn new(entry: Arc<ProcessEntry>, node: NodeHandle, send_priority: Priority, env: Env) -> Self {
-        Context { entry, node, last_target: None, send_priority, env, turn: 0 }
+        Context { entry, node, last_target: None, send_priority, env, turn: 0, trap_exit: false, killed: false }
     }
 
     /// This process's Pid.
@@ -55,9 +60,32 @@ impl Context {
         &self.node
     }
 
-    /// A value from this process's environment (inherited from its parent, plus spawn options).
+    /// A value from this process's environment (copied from its parent, or the node, at spawn,
+    /// plus the spawn options). Names are case-insensitive, as in Ergo.
     pub fn env(&self, name: &str) -> Option<&str> {
-        self.env.as_ref()?.get(name).map(String::as_str)
+        self.env.as_ref()?.get(&name.to_uppercase()).map(String::as_str)
+    }
+
+    /// Sets (`Some`) or removes (`None`) an environment variable of this process. Children spawned
+    /// later inherit it; existing children are not affected.
+    pub fn set_env(&mut self, name: &str, value: Option<&str>) {
+        let env = Arc::make_mut(self.env.get_or_insert_with(Default::default));
+        match value {
+            Some(v) => {
+                env.insert(name.to_uppercase(), v.to_string());
+            }
+            None => {
+                env.remove(&name.to_uppercase());
+            }
+        }
+    }
+
+    /// The whole environment, sorted by name (names upper-cased).
+    pub fn env_list(&self) -> Vec<(String, String)> {
+        let mut list: Vec<(String, String)> =
+            self.env.as_deref().map(|e| e.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        list.sort();
+        list
     }
 
     /// Spawns a child on this process's worker (unless `opts` names another). The child inherits
@@ -69,7 +97,17 @@ impl Context {
     pub fn spawn<A: Actor>(&mut self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         let worker = opts.worker.unwrap_or(self.entry.worker.index);
         let env = extend_env(&self.env, &opts.env);
-        self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker)
+        self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker, None)
+    }
+
+    /// As [`Context::spawn`], registering the child under `name` before its `init` runs.
+    ///
+    /// # Errors
+    /// [`Error::Taken`], [`Error::BadName`], [`Error::NodeStopped`].
+    pub fn spawn_register<A: Actor>(&mut self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
+        let worker = opts.worker.unwrap_or(self.entry.worker.index);
+        let env = extend_env(&self.env, &opts.env);
+        self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker, Some(name))
     }
 
     /// Sends `msg` to `to` at this process's default send priority.
@@ -77,7 +115,7 @@ impl Context {
     /// # Errors
     /// [`Error::ProcessUnknown`] if `to` is not alive; [`Error::MailboxFull`] if its queue is at
     /// capacity (the message is dropped and nothing is queued).
-    pub fn send<M: Any + Send>(&mut self, to: Pid, msg: M) -> Result<(), Error> {
+    pub fn send<M: Any + Send>(&mut self, to: impl Into<To>, msg: M) -> Result<(), Error> {
         self.send_with_priority(to, msg, self.send_priority)
     }
 
@@ -85,26 +123,38 @@ impl Context {
     ///
     /// # Errors
     /// As for [`Context::send`].
-    pub fn send_with_priority<M: Any + Send>(&mut self, to: Pid, msg: M, priority: Priority) -> Result<(), Error> {
+    pub fn send_with_priority<M: Any + Send>(
+        &mut self,
+        to: impl Into<To>,
+        msg: M,
+        priority: Priority,
+    ) -> Result<(), Error> {
         let envelope = Envelope { from: self.entry.pid, payload: Payload::Message(Message::new(msg)) };
-        self.push(&to, priority, envelope)
+        self.push(&to.into(), priority, envelope)
     }
 
-    /// Delivers through the one-entry target cache (repeated sends skip the table lookup).
-    fn push(&mut self, to: &Pid, priority: Priority, envelope: Envelope) -> Result<(), Error> {
-        // Liveness is checked by `NodeInner::push`.
-        let cached = self.last_target.as_ref().is_some_and(|t| t.pid == *to);
-        if !cached {
-            self.last_target = Some(self.node.inner.table.get(to).ok_or(Error::ProcessUnknown)?);
-        }
-        match &self.last_target {
-            // A process runs only on its home worker, so sharing it means running on it.
-            Some(target) => {
-                let same_worker = Arc::ptr_eq(&target.worker, &self.entry.worker);
-                self.node.inner.push_from(same_worker, target, priority, envelope)
+    /// Finds the target (a Pid through the one-entry cache, so repeated sends skip the table
+    /// and the reference count; names and aliases through the registry) and delivers.
+    fn push(&mut self, to: &To, priority: Priority, envelope: Envelope) -> Result<(), Error> {
+        let resolved;
+        let target = match to {
+            To::Pid(pid) => {
+                // Liveness is checked by `NodeInner::push_from`.
+                if self.last_target.as_ref().is_none_or(|t| t.pid != *pid) {
+                    self.last_target = Some(self.node.inner.table.get(pid).ok_or(Error::ProcessUnknown)?);
+                }
+                self.last_target.as_ref().ok_or(Error::ProcessUnknown)?
             }
-            None => Err(Error::ProcessUnknown),
-        }
+            other => {
+                resolved = self.node.inner.resolve(other)?;
+                &resolved
+            }
+        };
+        // A process runs only on its home worker, so sharing it means running on it.
+        let same_worker = Arc::ptr_eq(&target.worker, &self.entry.worker);
+        self.node.inner.push_from(same_worker, target, priority, envelope)?;
+        Stats::add(&self.entry.stats.messages_out, 1);
+        Ok(())
     }
 
     /// Makes a request and waits for the reply, up to the node's default call timeout (5 s
@@ -116,7 +166,7 @@ impl Context {
     /// [`Error::ProcessUnknown`], [`Error::MailboxFull`], [`Error::Timeout`] (a reply arriving
     /// later is discarded), [`Error::Terminated`] if the callee ends without replying,
     /// [`Error::NotAllowed`] for a call to itself.
-    pub async fn call<M: Any + Send>(&mut self, to: Pid, request: M) -> Result<Message, Error> {
+    pub async fn call<M: Any + Send>(&mut self, to: impl Into<To>, request: M) -> Result<Message, Error> {
         let timeout = self.node.inner.options.call_timeout;
         self.call_timeout(to, request, timeout).await
     }
@@ -127,11 +177,16 @@ impl Context {
     /// As for [`Context::call`].
     pub async fn call_timeout<M: Any + Send>(
         &mut self,
-        to: Pid,
+        to: impl Into<To>,
         request: M,
         timeout: Duration,
     ) -> Result<Message, Error> {
-        if to == self.entry.pid {
+        let to = to.into();
+        let to_self = match &to {
+            To::Pid(p) => *p == self.entry.pid,
+            other => Arc::ptr_eq(&self.node.inner.resolve(other)?, &self.entry),
+        };
+        if to_self {
             return Err(Error::NotAllowed("a process cannot call itself"));
         }
         let reference = self.node.inner.make_ref();
@@ -145,7 +200,7 @@ impl Context {
         let key = with_current(|w| {
             w.map(|w| {
                 let action = TimerAction::CallTimeout { entry: entry.clone(), ref_id, after: timeout };
-                w.timers.borrow_mut().add(Instant::now() + timeout, action)
+                w.timers.borrow_mut().add(deadline(timeout), action)
             })
         });
         let guard = guard.with_timer(key);
@@ -173,6 +228,160 @@ impl Context {
         self.node.inner.respond(to, Ok(Message::new(reply)))
     }
 
+    /// A snapshot of this process (as [`NodeHandle::process_info`]).
+    pub fn info(&self) -> crate::ProcessInfo {
+        self.node.inner.process_info(&self.entry)
+    }
+
+    /// Registers this process under `name` (one name per process, unique on the node).
+    ///
+    /// # Errors
+    /// [`Error::Taken`] (the name is in use, or this process already has one), [`Error::BadName`].
+    pub fn register_name(&mut self, name: &str) -> Result<(), Error> {
+        self.node.inner.register_name(&self.entry, name)
+    }
+
+    /// Drops this process's name; links and monitors made on the name fire with
+    /// [`ExitReason::Unregistered`].
+    ///
+    /// # Errors
+    /// [`Error::NameUnknown`] if it has none.
+    pub fn unregister_name(&mut self) -> Result<(), Error> {
+        self.node.inner.unregister_name(&self.entry)
+    }
+
+    /// This process's registered name, if any.
+    pub fn name(&self) -> Option<Atom> {
+        self.entry.with_existing_rel(|r| r.name).flatten()
+    }
+
+    /// Makes a new alias for this process: another address that sends and calls reach until it
+    /// is deleted or the process ends.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`] if the process is ending.
+    pub fn create_alias(&mut self) -> Result<Alias, Error> {
+        self.node.inner.create_alias(&self.entry)
+    }
+
+    /// Deletes an alias of this process; links and monitors made on it fire with
+    /// [`ExitReason::Unregistered`], and later sends to it fail with [`Error::ProcessUnknown`].
+    ///
+    /// # Errors
+    /// [`Error::AliasUnknown`], [`Error::AliasOwner`].
+    pub fn delete_alias(&mut self, alias: Alias) -> Result<(), Error> {
+        self.node.inner.delete_alias(&self.entry, alias)
+    }
+
+    /// This process's aliases.
+    pub fn aliases(&self) -> Vec<Alias> {
+        self.entry.with_existing_rel(|r| r.aliases.clone()).unwrap_or_default()
+    }
+
+    /// Links this process to `target` (one-way, as in Ergo): when the target ends (or, for a name,
+    /// alias or event, is unregistered), this process gets a [`MessageExit`](crate::MessageExit) in its Urgent queue,
+    /// which ends it with the same reason unless it traps exits.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`] / [`Error::AliasUnknown`] / [`Error::EventUnknown`] when the
+    /// target does not exist (Ergo reports it at once; there is no noproc message),
+    /// [`Error::TargetExist`] when already linked, [`Error::NotAllowed`] for itself,
+    /// [`Error::NoConnection`] for another node.
+    pub fn link(&mut self, target: impl Into<Target>) -> Result<(), Error> {
+        self.node.inner.watch(&self.entry, target.into(), Kind::Link).map(drop)
+    }
+
+    /// Removes a link.
+    ///
+    /// # Errors
+    /// [`Error::TargetUnknown`] if there is no such link.
+    pub fn unlink(&mut self, target: impl Into<Target>) -> Result<(), Error> {
+        self.node.inner.unwatch(&self.entry, target.into(), Kind::Link)
+    }
+
+    /// Monitors `target`: when it ends (or is unregistered) this process gets a [`MessageDown`](crate::MessageDown)
+    /// in its System queue, delivered to `handle_message`.
+    ///
+    /// # Errors
+    /// As for [`Context::link`].
+    pub fn monitor(&mut self, target: impl Into<Target>) -> Result<(), Error> {
+        self.node.inner.watch(&self.entry, target.into(), Kind::Monitor).map(drop)
+    }
+
+    /// Removes a monitor.
+    ///
+    /// # Errors
+    /// [`Error::TargetUnknown`] if there is no such monitor.
+    pub fn demonitor(&mut self, target: impl Into<Target>) -> Result<(), Error> {
+        self.node.inner.unwatch(&self.entry, target.into(), Kind::Monitor)
+    }
+
+    /// Subscribes to an event by linking it; returns the messages its buffer holds, oldest first.
+    ///
+    /// # Errors
+    /// As for [`Context::link`].
+    pub fn link_event(&mut self, event: Event) -> Result<Vec<MessageEvent>, Error> {
+        self.node.inner.watch(&self.entry, Target::Event(event), Kind::Link)
+    }
+
+    /// Subscribes to an event by monitoring it; returns the buffered messages, oldest first.
+    ///
+    /// # Errors
+    /// As for [`Context::link`].
+    pub fn monitor_event(&mut self, event: Event) -> Result<Vec<MessageEvent>, Error> {
+        self.node.inner.watch(&self.entry, Target::Event(event), Kind::Monitor)
+    }
+
+    /// Whether exit signals (from links and `send_exit`) arrive as [`MessageExit`](crate::MessageExit) messages
+    /// instead of ending this process (Ergo's `SetTrapExit`). Exits from the parent and node
+    /// shutdown cannot be trapped.
+    pub fn set_trap_exit(&mut self, on: bool) {
+        self.trap_exit = on;
+    }
+
+    /// True when this process traps exits.
+    pub fn trap_exit(&self) -> bool {
+        self.trap_exit
+    }
+
+    /// Sends an exit signal to `to` (Ergo's `SendExit`): it ends with `reason` unless it traps
+    /// exits (then it gets a [`MessageExit`](crate::MessageExit) whose target is this process).
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`]; [`Error::NotAllowed`] towards itself, its parent or its leader.
+    pub fn send_exit(&mut self, to: Pid, reason: ExitReason) -> Result<(), Error> {
+        if to == self.entry.pid || to == self.entry.parent || to == self.entry.leader {
+            return Err(Error::NotAllowed("send_exit to itself, its parent or its leader"));
+        }
+        self.node.inner.send_exit(self.entry.pid, &to, reason)
+    }
+
+    /// Registers an event produced by this process; returns the token that authorizes
+    /// `send_event`. The event ends when unregistered or when this process ends.
+    ///
+    /// # Errors
+    /// [`Error::Taken`], [`Error::BadName`].
+    pub fn register_event(&mut self, name: &str, opts: EventOptions) -> Result<Ref, Error> {
+        self.node.inner.register_event(Some(&self.entry), name, opts)
+    }
+
+    /// Unregisters an event of this process; subscribers get exit/down with
+    /// [`ExitReason::Unregistered`].
+    ///
+    /// # Errors
+    /// [`Error::EventUnknown`], [`Error::EventOwner`].
+    pub fn unregister_event(&mut self, name: &str) -> Result<(), Error> {
+        self.node.inner.unregister_event(Some(&self.entry), name)
+    }
+
+    /// Publishes `msg` on event `name` to every subscriber (one shared copy, not one each).
+    ///
+    /// # Errors
+    /// [`Error::EventUnknown`], [`Error::EventOwner`] (wrong token).
+    pub fn send_event<M: Any + Send + Sync>(&mut self, name: &str, token: Ref, msg: M) -> Result<(), Error> {
+        self.node.inner.send_event(self.entry.pid, self.send_priority, name, token, Box::new(msg))
+    }
+
     /// Tells a caller that its request will never be answered (this process is ending).
     pub(crate) fn fail_request(&mut self, to: From) {
         let _ = self.node.inner.respond(to, Err(Error::Terminated));
@@ -190,7 +399,7 @@ impl Context {
         };
         with_current(|w| match w {
             Some(w) => {
-                w.timers.borrow_mut().add(Instant::now() + after, action);
+                w.timers.borrow_mut().add(deadline(after), action);
             }
             // Processes are polled only on workers; reaching here is a bug, reported loudly.
             None => {
@@ -215,6 +424,7 @@ impl Context {
         match unsafe { self.entry.mailbox.pop() } {
             Some(e) => {
                 self.turn += 1;
+                Stats::add(&self.entry.stats.messages_in, 1);
                 Poll::Ready(e)
             }
             None => {
@@ -231,6 +441,12 @@ impl Context {
     }
 }
 
+/// `now + d`, saturating far in the future instead of overflowing on huge durations.
+fn deadline(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// A process environment: name → value, shared between processes until one adds to it.
 pub(crate) type Env = Option<Arc<HashMap<String, String>>>;
 
@@ -240,7 +456,7 @@ pub(crate) fn extend_env(base: &Env, extra: &[(String, String)]) -> Env {
         return base.clone();
     }
     let mut env = base.as_deref().cloned().unwrap_or_default();
-    env.extend(extra.iter().cloned());
+    env.extend(extra.iter().map(|(k, v)| (k.to_uppercase(), v.clone())));
     Some(Arc::new(env))
 }
 

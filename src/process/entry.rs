@@ -7,14 +7,15 @@
 use crate::error::Error;
 use crate::mailbox::{Mailbox, SchedState};
 use crate::message::{Envelope, Message};
-use crate::process::pid::Pid;
+use crate::process::pid::{Atom, Pid};
+use crate::process::target::{Alias, Target};
 use crate::runtime::worker::WorkerShared;
 use std::cell::UnsafeCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -25,6 +26,40 @@ pub(crate) enum CallSlot {
     Waiting(u64),
     /// The outcome arrived (a reply, or a timeout / termination error).
     Done(u64, Result<Message, Error>),
+}
+
+/// What a process holds and who watches it.
+#[derive(Default)]
+pub(crate) struct Relations {
+    pub(crate) name: Option<Atom>,
+    pub(crate) aliases: Vec<Alias>,
+    /// Events this process registered (it is their producer).
+    pub(crate) events: Vec<Atom>,
+    /// Targets this process links to / monitors (it is the consumer).
+    pub(crate) links: Vec<Target>,
+    pub(crate) monitors: Vec<Target>,
+    /// Consumers watching this process, and by which of its identities.
+    pub(crate) linked_by: Vec<(Pid, Target)>,
+    pub(crate) monitored_by: Vec<(Pid, Target)>,
+}
+
+/// Counters for inspection. Each is written by one thread (the process's worker), so plain
+/// load + store suffices; other threads read snapshots.
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub(crate) messages_in: AtomicU64,
+    pub(crate) messages_out: AtomicU64,
+    pub(crate) running_ns: AtomicU64,
+    /// When the process was spawned, in nanoseconds since the node started.
+    pub(crate) spawned_at_ns: u64,
+    /// Set once `init` has returned successfully.
+    pub(crate) initialized: AtomicBool,
+}
+
+impl Stats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
 }
 
 pub(crate) struct ProcessEntry {
@@ -38,6 +73,10 @@ pub(crate) struct ProcessEntry {
     pub(crate) sched: SchedState,
     pub(crate) mailbox: Mailbox<Envelope>,
     pub(crate) call: Mutex<CallSlot>,
+    /// Names, aliases, events, links and monitors: allocated on first use (most processes have
+    /// none), closed when the process ends so nothing can be added after its cleanup.
+    pub(crate) rel: Mutex<Option<Box<Relations>>>,
+    pub(crate) stats: Stats,
     alive: AtomicBool,
     task: UnsafeCell<Option<Task>>,
 }
@@ -54,6 +93,7 @@ pub(crate) struct EntryInit {
     pub(crate) leader: Pid,
     pub(crate) depth: u32,
     pub(crate) mailbox_size: usize,
+    pub(crate) spawned_at_ns: u64,
 }
 
 impl ProcessEntry {
@@ -67,9 +107,37 @@ impl ProcessEntry {
             sched: SchedState::new_scheduled(),
             mailbox: Mailbox::new(i.mailbox_size),
             call: Mutex::new(CallSlot::Idle),
+            rel: Mutex::new(None),
+            stats: Stats { spawned_at_ns: i.spawned_at_ns, ..Default::default() },
             alive: AtomicBool::new(true),
             task: UnsafeCell::new(None),
         }
+    }
+
+    /// Runs `f` on this process's relations (created on first use). `None` once the process has
+    /// ended, so that nothing is added after its relations were released.
+    ///
+    /// Why checking `is_alive` under the lock suffices: the ending process marks itself dead and
+    /// *then* takes its relations under this lock (`take_rel`). A caller whose critical section
+    /// comes before that one may add (and is then released with the rest); one that comes after
+    /// synchronizes with it, so it sees the process dead.
+    pub(crate) fn with_rel<R>(&self, f: impl FnOnce(&mut Relations) -> R) -> Option<R> {
+        let mut rel = self.rel.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.is_alive() {
+            return None;
+        }
+        Some(f(rel.get_or_insert_with(Default::default)))
+    }
+
+    /// Like `with_rel`, without creating the relations when there are none.
+    pub(crate) fn with_existing_rel<R>(&self, f: impl FnOnce(&mut Relations) -> R) -> Option<R> {
+        let mut rel = self.rel.lock().unwrap_or_else(|p| p.into_inner());
+        rel.as_deref_mut().map(f)
+    }
+
+    /// Takes the relations out for release; called once the process is marked dead.
+    pub(crate) fn take_rel(&self) -> Option<Box<Relations>> {
+        self.rel.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     pub(crate) fn is_alive(&self) -> bool {
@@ -109,6 +177,18 @@ impl ProcessEntry {
     pub(crate) unsafe fn take_task(&self) -> Option<Task> {
         // SAFETY: exclusive access per the caller's contract.
         unsafe { (*self.task.get()).take() }
+    }
+
+    /// Completes whatever call is pending with `error` (the node is stopping); true if one was.
+    pub(crate) fn fail_pending_call(&self, error: Error) -> bool {
+        let mut slot = self.call.lock().unwrap_or_else(|p| p.into_inner());
+        match *slot {
+            CallSlot::Waiting(id) => {
+                *slot = CallSlot::Done(id, Err(error));
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Completes the pending call `ref_id` with `outcome`; false if no call with that ref waits

@@ -5,3 +5,4 @@ pub(crate) mod context;
 pub(crate) mod entry;
 pub(crate) mod pid;
 pub(crate) mod table;
+pub(crate) mod target;

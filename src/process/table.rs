@@ -122,6 +122,7 @@ mod tests {
             leader: pid,
             depth: 0,
             mailbox_size: 0,
+            spawned_at_ns: 0,
         })
     }
 

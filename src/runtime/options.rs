@@ -23,6 +23,8 @@ pub struct NodeOptions {
     pub(crate) pin_workers: bool,
     pub(crate) spin: Duration,
     pub(crate) call_timeout: Duration,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) process_timing: bool,
 }
 
 fn available_cores() -> usize {
@@ -41,6 +43,8 @@ impl Default for NodeOptions {
             pin_workers: true,
             spin: Duration::from_micros(50),
             call_timeout: Duration::from_secs(5),
+            env: Vec::new(),
+            process_timing: false,
         }
     }
 }
@@ -76,6 +80,9 @@ fn parse_level(s: &str) -> Option<tracing::Level> {
         _ => None,
     }
 }
+
+/// Prefix of the variables that populate the node's environment.
+pub const ENV_PREFIX: &str = "ERGORS_ENV_";
 
 const VARS: &[Var] = &[
     Var {
@@ -126,6 +133,12 @@ const VARS: &[Var] = &[
         apply: |o, s| parse_range(s, 1u64, 86_400_000).map(|v| o.call_timeout = Duration::from_millis(v)),
         current: |o| o.call_timeout.as_millis().to_string(),
     },
+    Var {
+        name: "ERGORS_PROCESS_TIMING",
+        accepted: "a boolean: 1/0, true/false, yes/no, on/off",
+        apply: |o, s| parse_bool(s).map(|v| o.process_timing = v),
+        current: |o| o.process_timing.to_string(),
+    },
 ];
 
 impl NodeOptions {
@@ -134,7 +147,14 @@ impl NodeOptions {
     /// # Errors
     /// [`StartError::InvalidOption`] naming the variable, its value and what is accepted.
     pub fn from_env() -> Result<NodeOptions, StartError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let mut o = Self::from_lookup(|name| std::env::var(name).ok())?;
+        // ERGORS_ENV_<NAME>=<value> populates the node's environment (variable NAME).
+        let mut vars: Vec<(String, String)> = std::env::vars()
+            .filter_map(|(k, v)| k.strip_prefix(ENV_PREFIX).filter(|n| !n.is_empty()).map(|n| (n.to_string(), v)))
+            .collect();
+        vars.sort();
+        o.env.extend(vars);
+        Ok(o)
     }
 
     /// As [`NodeOptions::from_env`], reading variables through `lookup` (for tests and embedders
@@ -163,6 +183,20 @@ impl NodeOptions {
             }
         }
         Ok(())
+    }
+
+    /// Adds a variable to the node's environment, which node-spawned processes start with
+    /// (`ERGORS_ENV_<NAME>`; names are case-insensitive).
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Measure each process's running time for `ProcessInfo::running_time`
+    /// (`ERGORS_PROCESS_TIMING`; default off: two clock reads per poll).
+    pub fn process_timing(mut self, on: bool) -> Self {
+        self.process_timing = on;
+        self
     }
 
     /// Worker threads, each with its own io_uring (`ERGORS_WORKERS`; default: available cores).

@@ -24,7 +24,16 @@ pub(crate) struct RingFeatures {
 /// The cross-thread half: writing to the eventfd completes the armed read and wakes the worker.
 pub(crate) struct Waker {
     fd: OwnedFd,
+    /// Target of the armed eventfd read. It lives in the `Arc<Waker>`, which other threads keep
+    /// (through the worker's shared half) for as long as the node lives: the kernel may complete
+    /// or cancel the read after the ring fd is closed (`io_ring_exit_work` runs later), so the
+    /// buffer must outlive the ring, not just be dropped after it.
+    buf: std::cell::UnsafeCell<u64>,
 }
+
+// SAFETY: `buf` is written only by the kernel (the armed read) and never read by us; the fd is
+// thread-safe. No Rust reference to `buf`'s content is ever created.
+unsafe impl Sync for Waker {}
 
 impl Waker {
     pub(crate) fn wake(&self) {
@@ -39,9 +48,6 @@ impl Waker {
 pub(crate) struct Ring {
     ring: IoUring,
     waker: Arc<Waker>,
-    /// Target of the armed eventfd read; boxed so its address is stable while the kernel holds it.
-    /// Declared after `ring` so that the ring (and with it any in-flight read) is torn down first.
-    wake_buf: Box<u64>,
     armed: bool,
     pub(crate) features: RingFeatures,
 }
@@ -64,7 +70,8 @@ impl Ring {
         }
         // SAFETY: `fd` is a fresh descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut r = Ring { ring, waker: Arc::new(Waker { fd }), wake_buf: Box::new(0), armed: false, features };
+        let waker = Arc::new(Waker { fd, buf: std::cell::UnsafeCell::new(0) });
+        let mut r = Ring { ring, waker, armed: false, features };
         r.arm();
         Ok(r)
     }
@@ -77,12 +84,11 @@ impl Ring {
         if self.armed {
             return;
         }
-        let entry =
-            opcode::Read::new(types::Fd(self.waker.fd.as_raw_fd()), (&mut *self.wake_buf as *mut u64).cast(), 8)
-                .build()
-                .user_data(WAKE_TOKEN);
-        // SAFETY: the buffer is a boxed u64 owned by `self`, alive until the ring is dropped
-        // (field order), and the fd outlives the ring via the Arc<Waker> we hold.
+        let entry = opcode::Read::new(types::Fd(self.waker.fd.as_raw_fd()), self.waker.buf.get().cast(), 8)
+            .build()
+            .user_data(WAKE_TOKEN);
+        // SAFETY: the buffer and the fd live in the Arc<Waker>, which the node's worker table
+        // keeps alive beyond this ring (see `Waker::buf`).
         let pushed = unsafe { self.ring.submission().push(&entry) }.is_ok();
         // The SQ holds only this entry at a time, so it cannot be full; if it were, the next
         // park would retry.

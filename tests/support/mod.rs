@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod agent;
+
 use ergors::{Actor, Context, ExitReason, From, Message, Node, NodeOptions, Pid};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;

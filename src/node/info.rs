@@ -1,0 +1,177 @@
+//! Inspection: [`ProcessInfo`] and [`NodeInfo`], what an observer shows. Snapshots, racy by
+//! nature; reading them takes the process's relations lock briefly and nothing else.
+
+use crate::node::NodeInner;
+use crate::process::entry::{CallSlot, ProcessEntry};
+use crate::process::pid::{Atom, Pid};
+use crate::process::target::{Alias, Target};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+/// A process's life stage (Ergo's `gen.ProcessState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessState {
+    /// Spawned; `init` has not completed.
+    Init,
+    /// Waiting for messages.
+    Sleep,
+    /// Being run by its worker.
+    Running,
+    /// Waiting for the reply to a `call`.
+    WaitResponse,
+    /// Ended.
+    Terminated,
+}
+
+/// What a process is and holds (Ergo's `gen.ProcessInfo`).
+#[derive(Clone, Debug)]
+pub struct ProcessInfo {
+    /// Its Pid.
+    pub pid: Pid,
+    /// Its registered name.
+    pub name: Option<Atom>,
+    /// Its life stage.
+    pub state: ProcessState,
+    /// Who spawned it.
+    pub parent: Pid,
+    /// Its group leader.
+    pub leader: Pid,
+    /// Its aliases.
+    pub aliases: Vec<Alias>,
+    /// Events it produces.
+    pub events: Vec<Atom>,
+    /// What it links to.
+    pub links: Vec<Target>,
+    /// What it monitors.
+    pub monitors: Vec<Target>,
+    /// How many processes link to it (by Pid, name or alias).
+    pub linked_by: usize,
+    /// How many processes monitor it.
+    pub monitored_by: usize,
+    /// Messages waiting, per queue: Urgent, System, Main, Log.
+    pub mailbox: [usize; 4],
+    /// Messages it has taken from its mailbox.
+    pub messages_in: u64,
+    /// Messages it has sent.
+    pub messages_out: u64,
+    /// Time its worker spent running it.
+    pub running_time: Duration,
+    /// Time since it was spawned.
+    pub uptime: Duration,
+    /// The worker it runs on.
+    pub worker: usize,
+}
+
+/// What a node is running (Ergo's `gen.NodeInfo`).
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    /// The node's name.
+    pub name: Atom,
+    /// Time since start.
+    pub uptime: Duration,
+    /// Worker threads.
+    pub workers: usize,
+    /// Live processes.
+    pub processes_total: usize,
+    /// Of those: being run now, waiting on a call, still in `init`.
+    pub processes_running: usize,
+    /// Waiting on a call.
+    pub processes_wait_response: usize,
+    /// Still in `init`.
+    pub processes_init: usize,
+    /// Registered names, aliases and events.
+    pub registered_names: usize,
+    /// Registered aliases.
+    pub registered_aliases: usize,
+    /// Registered events.
+    pub registered_events: usize,
+    /// Resident memory of the OS process, in bytes (from /proc/self/statm).
+    pub memory_rss: u64,
+}
+
+fn state_of(e: &ProcessEntry) -> ProcessState {
+    if !e.is_alive() {
+        ProcessState::Terminated
+    } else if !e.stats.initialized.load(Relaxed) {
+        ProcessState::Init
+    } else if matches!(*e.call.lock().unwrap_or_else(|p| p.into_inner()), CallSlot::Waiting(_)) {
+        ProcessState::WaitResponse
+    } else if e.sched.is_running() {
+        ProcessState::Running
+    } else {
+        ProcessState::Sleep
+    }
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
+}
+
+impl NodeInner {
+    pub(crate) fn process_info(&self, e: &ProcessEntry) -> ProcessInfo {
+        let (name, aliases, events, links, monitors, linked_by, monitored_by) = e
+            .with_existing_rel(|r| {
+                (
+                    r.name,
+                    r.aliases.clone(),
+                    r.events.clone(),
+                    r.links.clone(),
+                    r.monitors.clone(),
+                    r.linked_by.len(),
+                    r.monitored_by.len(),
+                )
+            })
+            .unwrap_or_default();
+        let now = self.started.elapsed();
+        ProcessInfo {
+            pid: e.pid,
+            name,
+            state: state_of(e),
+            parent: e.parent,
+            leader: e.leader,
+            aliases,
+            events,
+            links,
+            monitors,
+            linked_by,
+            monitored_by,
+            mailbox: e.mailbox.lens(),
+            messages_in: e.stats.messages_in.load(Relaxed),
+            messages_out: e.stats.messages_out.load(Relaxed),
+            running_time: Duration::from_nanos(e.stats.running_ns.load(Relaxed)),
+            uptime: now.saturating_sub(Duration::from_nanos(e.stats.spawned_at_ns)),
+            worker: e.worker.index,
+        }
+    }
+
+    pub(crate) fn node_info(&self) -> NodeInfo {
+        let entries = self.table.entries();
+        let mut info = NodeInfo {
+            name: self.name,
+            uptime: self.started.elapsed(),
+            workers: self.options.workers,
+            processes_total: entries.len(),
+            processes_running: 0,
+            processes_wait_response: 0,
+            processes_init: 0,
+            registered_names: 0,
+            registered_aliases: 0,
+            registered_events: 0,
+            memory_rss: rss_bytes(),
+        };
+        for e in &entries {
+            match state_of(e) {
+                ProcessState::Running => info.processes_running += 1,
+                ProcessState::WaitResponse => info.processes_wait_response += 1,
+                ProcessState::Init => info.processes_init += 1,
+                _ => {}
+            }
+        }
+        (info.registered_names, info.registered_aliases, info.registered_events) = self.registry.counts();
+        info
+    }
+}
