@@ -4,9 +4,7 @@
 
 mod support;
 
-use ergors::{
-    Error, EventOptions, ExitReason, MessageDown, MessageEventStart, MessageEventStop, MessageExit, Target,
-};
+use ergors::{Error, EventOptions, ExitReason, MessageDown, MessageEventStart, MessageEventStop, MessageExit, Target};
 use std::sync::Arc;
 use support::agent::*;
 use support::*;

@@ -26,7 +26,10 @@ fn send_exit_ends_or_is_trapped() {
     // Even `kill` sent as an exit signal is trappable (Ergo); only `Node::kill` is absolute.
     assert_eq!(on(&h, sender, move |ctx| ctx.send_exit(trapper, ExitReason::Kill)), Ok(()));
     assert_eq!(next_msg::<MessageExit>(&trx).1.reason, ExitReason::Kill);
-    assert_eq!(on(&h, sender, |ctx| ctx.send_exit(ctx.pid(), ExitReason::Normal)), Err(Error::NotAllowed("send_exit to itself, its parent or its leader")));
+    assert_eq!(
+        on(&h, sender, |ctx| ctx.send_exit(ctx.pid(), ExitReason::Normal)),
+        Err(Error::NotAllowed("send_exit to itself, its parent or its leader"))
+    );
     node.stop();
 }
 

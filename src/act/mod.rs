@@ -119,7 +119,7 @@ async fn life<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
 async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason> {
     match CatchUnwind::new(actor.init(ctx)).await {
         Ok(Ok(())) => {
-            ctx.entry.stats.initialized.store(true, std::sync::atomic::Ordering::Relaxed);
+            ctx.entry.initialized.store(true, std::sync::atomic::Ordering::Relaxed);
             None
         }
         Ok(Err(reason)) => Some(reason),

@@ -92,7 +92,7 @@ pub struct NodeInfo {
 fn state_of(e: &ProcessEntry) -> ProcessState {
     if !e.is_alive() {
         ProcessState::Terminated
-    } else if !e.stats.initialized.load(Relaxed) {
+    } else if !e.initialized.load(Relaxed) {
         ProcessState::Init
     } else if matches!(*e.call.lock().unwrap_or_else(|p| p.into_inner()), CallSlot::Waiting(_)) {
         ProcessState::WaitResponse

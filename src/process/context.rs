@@ -28,8 +28,9 @@ pub struct Context {
     send_priority: Priority,
     /// Shared with the parent until a spawn option adds to it (one pointer per process).
     env: Env,
-    /// Messages handled since the process last slept or yielded (the per-turn budget).
-    turn: usize,
+    /// Messages handled since the process last slept or yielded (the per-turn budget, at most
+    /// 1,000,000: a u32 keeps the idle process's state machine small).
+    turn: u32,
     trap_exit: bool,
     /// Ended by `kill`: `terminate` is skipped.
     pub(crate) killed: bool,
@@ -414,7 +415,7 @@ impl Context {
     ///
     /// A poll function rather than an `async fn`, to keep the process's state machine small.
     pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Envelope> {
-        if self.turn >= self.node.inner.options.process_budget {
+        if self.turn as usize >= self.node.inner.options.process_budget {
             self.turn = 0;
             cx.waker().wake_by_ref();
             return Poll::Pending;

@@ -52,8 +52,6 @@ pub(crate) struct Stats {
     pub(crate) running_ns: AtomicU64,
     /// When the process was spawned, in nanoseconds since the node started.
     pub(crate) spawned_at_ns: u64,
-    /// Set once `init` has returned successfully.
-    pub(crate) initialized: AtomicBool,
 }
 
 impl Stats {
@@ -77,6 +75,9 @@ pub(crate) struct ProcessEntry {
     /// none), closed when the process ends so nothing can be added after its cleanup.
     pub(crate) rel: Mutex<Option<Box<Relations>>>,
     pub(crate) stats: Stats,
+    /// Set once `init` has returned successfully (beside the other small fields, which the
+    /// compiler packs into one word).
+    pub(crate) initialized: AtomicBool,
     alive: AtomicBool,
     task: UnsafeCell<Option<Task>>,
 }
@@ -109,6 +110,7 @@ impl ProcessEntry {
             call: Mutex::new(CallSlot::Idle),
             rel: Mutex::new(None),
             stats: Stats { spawned_at_ns: i.spawned_at_ns, ..Default::default() },
+            initialized: AtomicBool::new(false),
             alive: AtomicBool::new(true),
             task: UnsafeCell::new(None),
         }
