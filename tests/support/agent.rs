@@ -32,6 +32,9 @@ impl Actor for Agent {
         if let Some(r) = msg.downcast_ref::<Stop>() {
             return Err(r.0.clone());
         }
+        if msg.is::<Panic>() {
+            panic!("scripted panic");
+        }
         let _ = self.tx.send(Seen::Msg(from, msg));
         Ok(())
     }
@@ -57,6 +60,9 @@ impl Actor for Agent {
 
 /// Ends the agent that receives it with the reason inside.
 pub struct Stop(pub ExitReason);
+
+/// Makes the agent that receives it panic.
+pub struct Panic;
 
 /// Spawns an agent (trapping exits or not); returns its pid and what it sees.
 pub fn agent(node: &NodeHandle, trap: bool) -> (Pid, Receiver<Seen>) {
