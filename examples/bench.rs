@@ -8,6 +8,7 @@
 //! cargo run --release --example bench -- call   [--n 1000000] [--pairs 1]
 //! cargo run --release --example bench -- callNN [--n 1000000] [--pairs <nproc>]
 //! cargo run --release --example bench -- memusage [--n 1000000]
+//! cargo run --release --example bench -- pubsub [--subs 100000] [--events 1]
 //! cargo run --release --example bench            # all of them, default sizes
 //! ```
 //! Node options come from `ERGORS_*` variables (README), e.g. `ERGORS_WORKERS=2`.
@@ -168,6 +169,105 @@ fn call(name: &str, n: usize, callers: usize) {
 struct Idle;
 impl Actor for Idle {}
 
+/// Ticks `left` down; the tick that reaches zero reports on `done`.
+struct Countdown {
+    left: std::sync::atomic::AtomicUsize,
+    done: std::sync::Mutex<Sender<()>>,
+}
+
+impl Countdown {
+    fn new(n: usize) -> (std::sync::Arc<Countdown>, std::sync::mpsc::Receiver<()>) {
+        let (tx, rx) = channel();
+        (std::sync::Arc::new(Countdown { left: n.into(), done: std::sync::Mutex::new(tx) }), rx)
+    }
+    fn tick(&self) {
+        if self.left.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+            let _ = self.done.lock().map(|tx| tx.send(()));
+        }
+    }
+}
+
+/// Registers the event, then publishes `events` messages on `Go`.
+struct Producer {
+    events: usize,
+    token: Option<ergors::Ref>,
+    ready: Sender<()>,
+}
+
+impl Actor for Producer {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        self.token = Some(ctx.register_event("bench", ergors::EventOptions::default()).map_err(ExitReason::error)?);
+        let _ = self.ready.send(());
+        Ok(())
+    }
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<Go>() {
+            let token = self.token.ok_or_else(|| ExitReason::error("no event"))?;
+            for i in 0..self.events {
+                ctx.send_event("bench", token, i as u64).map_err(ExitReason::error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Monitors the event (subscribing from its first message, as the Go side must); counts
+/// deliveries.
+struct Subscriber {
+    event: ergors::Event,
+    subscribed: std::sync::Arc<Countdown>,
+    received: std::sync::Arc<Countdown>,
+}
+
+struct SubscribeNow;
+
+impl Actor for Subscriber {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        let me = ctx.pid();
+        ctx.send(me, SubscribeNow).map_err(ExitReason::error)
+    }
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<SubscribeNow>() {
+            ctx.monitor_event(self.event).map_err(ExitReason::error)?;
+            self.subscribed.tick();
+        }
+        Ok(())
+    }
+    async fn handle_event(&mut self, _ctx: &mut Context, _event: ergors::MessageEvent) -> Result<(), ExitReason> {
+        self.received.tick();
+        Ok(())
+    }
+}
+
+/// Local run of ergo-services/benchmarks' distributed-pub-sub-1M: one producer, `subs`
+/// subscribers, `events` events; deliveries/s from the publish signal until every subscriber
+/// has handled every event.
+fn pubsub(subs: usize, events: usize) {
+    let node = start_node("pubsub");
+    let (ready_tx, ready_rx) = channel();
+    let p = Producer { events, token: None, ready: ready_tx };
+    let producer = node.spawn(p, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    // `init` runs on the producer's first turn: wait for the event to exist before subscribing.
+    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| fail("producer did not start"));
+    let event = node.event("bench");
+    let (subscribed, subscribed_rx) = Countdown::new(subs);
+    let (received, received_rx) = Countdown::new(subs * events);
+    for _ in 0..subs {
+        let s = Subscriber { event, subscribed: subscribed.clone(), received: received.clone() };
+        node.spawn(s, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    subscribed_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("subscribing timed out"));
+    let start = Instant::now();
+    node.send(producer, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    received_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| {
+        let left = received.left.load(std::sync::atomic::Ordering::Relaxed);
+        fail(&format!("delivery timed out with {left} deliveries missing"))
+    });
+    let secs = start.elapsed().as_secs_f64();
+    result("pubsub", (subs * events) as f64 / secs, "deliveries/s");
+    node.stop();
+}
+
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: usize = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -204,7 +304,10 @@ fn main() {
         Some("call") => call("call", arg(&args, "--n", 1_000_000), arg(&args, "--pairs", 1)),
         Some("callNN") => call("callNN", arg(&args, "--n", 1_000_000), arg(&args, "--pairs", cores)),
         Some("memusage") => memusage(arg(&args, "--n", 1_000_000)),
-        Some(other) => fail(&format!("unknown benchmark {other:?}; try ping11, pingNN, call, callNN, memusage")),
+        Some("pubsub") => pubsub(arg(&args, "--subs", 100_000), arg(&args, "--events", 1)),
+        Some(other) => {
+            fail(&format!("unknown benchmark {other:?}; try ping11, pingNN, call, callNN, memusage, pubsub"))
+        }
         // No arguments: the demo run of the README, every benchmark once at its default size.
         None => {
             ping("ping11", 1, 3_000_000);
@@ -212,6 +315,7 @@ fn main() {
             call("call", 1_000_000, 1);
             call("callNN", 1_000_000, cores);
             memusage(1_000_000);
+            pubsub(100_000, 1);
         }
     }
 }

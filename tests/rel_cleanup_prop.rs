@@ -48,7 +48,8 @@ struct Plan {
 
 fn plan() -> impl Strategy<Value = Plan> {
     (2usize..7).prop_flat_map(|n| {
-        let relation = (0..n, 0..n, prop_oneof![Just(Kind::Link), Just(Kind::Monitor)], 0u8..4, proptest::bool::weighted(0.15));
+        let relation =
+            (0..n, 0..n, prop_oneof![Just(Kind::Link), Just(Kind::Monitor)], 0u8..4, proptest::bool::weighted(0.15));
         (
             Just(n),
             proptest::collection::vec(relation, 0..14),
@@ -159,11 +160,8 @@ fn run_case(h: &NodeHandle, case: usize, plan: &Plan) -> Result<(), TestCaseErro
         let victim = procs[v].pid;
         prop_assert!(support::eventually(|| !h.is_alive(victim)), "process {} did not end", v);
         procs[v].alive = false;
-        let owed: Vec<(usize, Target, Kind)> = active
-            .iter()
-            .filter(|(c, t, _)| owner.get(t) == Some(&v) && procs[*c].alive)
-            .copied()
-            .collect();
+        let owed: Vec<(usize, Target, Kind)> =
+            active.iter().filter(|(c, t, _)| owner.get(t) == Some(&v) && procs[*c].alive).copied().collect();
         for (c, t, kind) in owed {
             active.remove(&(c, t, kind));
             expected.push((c, t, kind, reason.clone()));
@@ -190,7 +188,10 @@ fn run_case(h: &NodeHandle, case: usize, plan: &Plan) -> Result<(), TestCaseErro
             prop_assert_eq!(&owed.unwrap().3, r);
         }
     }
-    prop_assert_eq!(expected.iter().filter(|(c, t, k, _)| procs[*c].log.iter().any(|(lt, lk, _)| lt == t && lk == k)).count(), expected.len());
+    prop_assert_eq!(
+        expected.iter().filter(|(c, t, k, _)| procs[*c].log.iter().any(|(lt, lk, _)| lt == t && lk == k)).count(),
+        expected.len()
+    );
     let info = h.info();
     prop_assert_eq!((info.registered_names, info.registered_aliases, info.registered_events), (0, 0, 0));
     Ok(())
