@@ -3,6 +3,7 @@
 mod catch;
 
 use crate::message::{ExitReason, Message, Payload};
+use crate::node::MessageLog;
 use crate::process::context::Context;
 use crate::process::pid::{From, Pid, Ref};
 use crate::process::target::{MessageEvent, Target};
@@ -78,6 +79,17 @@ pub trait Actor: Send + 'static {
         event: MessageEvent,
     ) -> impl Future<Output = Result<(), ExitReason>> + Send {
         node_log!(ctx.node().inner, WARN, pid = %ctx.pid(), ?event, "handle_event: unhandled event");
+        async { Ok(()) }
+    }
+
+    /// A log record, for a process made a logger with `NodeHandle::logger_add_pid` (Ergo's
+    /// `HandleLog`). Arrives through the Log queue, after everything else waiting.
+    fn handle_log(
+        &mut self,
+        ctx: &mut Context,
+        record: MessageLog,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        let _ = (ctx, record);
         async { Ok(()) }
     }
 
@@ -173,6 +185,11 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                     Err(panic) => return ExitReason::Panic(panic),
                 }
             }
+            Payload::Log(record) => match CatchUnwind::new(actor.handle_log(ctx, *record)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => return reason,
+                Err(panic) => return ExitReason::Panic(panic),
+            },
             Payload::Event(event) => match CatchUnwind::new(actor.handle_event(ctx, event)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(reason)) => return reason,

@@ -5,6 +5,7 @@
 
 mod value;
 
+use crate::node::MessageLog;
 use crate::process::pid::Pid;
 use crate::process::target::{MessageEvent, MessageExit};
 use std::fmt;
@@ -77,6 +78,8 @@ pub(crate) enum Payload {
     Shutdown(ExitReason),
     /// A published event message.
     Event(MessageEvent),
+    /// A log record for a process logger (Log queue).
+    Log(Box<MessageLog>),
 }
 
 pub(crate) struct Envelope {

@@ -6,9 +6,11 @@
 //! worker thread.
 
 mod info;
+mod log;
 mod relations;
 
 pub use info::{NodeInfo, ProcessInfo, ProcessState};
+pub use log::{LogSource, MessageLog};
 
 pub(crate) use relations::Kind;
 
@@ -78,6 +80,9 @@ pub(crate) struct NodeInner {
     /// The node's environment (`NodeOptions::env`, `ERGORS_ENV_*`): what node-spawned processes
     /// start with.
     pub(crate) env: Env,
+    loggers: std::sync::RwLock<Vec<log::ProcessLogger>>,
+    /// `loggers.len()`, readable without the lock on every log record.
+    logger_count: AtomicUsize,
     workers: Vec<Arc<WorkerShared>>,
     next_worker: AtomicUsize,
     next_ref: AtomicU64,
@@ -170,6 +175,7 @@ impl NodeInner {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)] // crate-internal; every caller passes all of them
     pub(crate) fn spawn_process<A: Actor>(
         self: &Arc<Self>,
         actor: A,
@@ -178,6 +184,7 @@ impl NodeInner {
         parent: Option<&ProcessEntry>,
         worker: usize,
         name: Option<&str>,
+        log_level: Option<tracing::Level>,
     ) -> Result<Pid, Error> {
         if self.stopping.load(Ordering::Acquire) {
             return Err(Error::NodeStopped);
@@ -212,7 +219,8 @@ impl NodeInner {
                 return Err(e);
             }
         }
-        let ctx = Context::new(entry.clone(), NodeHandle { inner: self.clone() }, opts.send_priority, env);
+        let log_level = log_level.unwrap_or(self.options.log_level);
+        let ctx = Context::new(entry.clone(), NodeHandle { inner: self.clone() }, opts.send_priority, env, log_level);
         entry.set_task(Box::pin(run_actor(actor, ctx)));
         // `stop` sets `stopping` and then waits for the table to empty; we insert and then check
         // `stopping`. The fences make sure one of us sees the other (otherwise a process could
@@ -235,6 +243,9 @@ impl NodeInner {
             return;
         }
         self.table.remove(&entry.pid);
+        if self.logger_count.load(Ordering::Acquire) > 0 {
+            self.logger_remove(None, Some(entry.pid));
+        }
         self.release_relations(entry, reason);
         match reason {
             ExitReason::Normal | ExitReason::Shutdown => {
@@ -368,7 +379,7 @@ impl NodeHandle {
     /// [`Error::NodeStopped`] when the node is stopping.
     pub fn spawn<A: Actor>(&self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         let worker = opts.worker.unwrap_or_else(|| self.inner.next_worker());
-        self.inner.spawn_process(actor, &opts, extend_env(&self.inner.env, &opts.env), None, worker, None)
+        self.inner.spawn_process(actor, &opts, extend_env(&self.inner.env, &opts.env), None, worker, None, None)
     }
 
     /// As [`NodeHandle::spawn`], registering the process under `name` before its `init` runs.
@@ -377,7 +388,7 @@ impl NodeHandle {
     /// [`Error::Taken`], [`Error::BadName`], [`Error::NodeStopped`].
     pub fn spawn_register<A: Actor>(&self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         let worker = opts.worker.unwrap_or_else(|| self.inner.next_worker());
-        self.inner.spawn_process(actor, &opts, extend_env(&self.inner.env, &opts.env), None, worker, Some(name))
+        self.inner.spawn_process(actor, &opts, extend_env(&self.inner.env, &opts.env), None, worker, Some(name), None)
     }
 
     /// The Pid registered under `name` on this node, if any.
@@ -532,6 +543,21 @@ impl NodeHandle {
         Ok(())
     }
 
+    /// Makes process `pid` a logger called `name`: every record a process logs at one of
+    /// `levels` (all levels when empty) is delivered to it as a [`MessageLog`] in its Log queue
+    /// (`Actor::handle_log`). A process is one logger at most; it is removed when it ends.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`], [`Error::Taken`] (name in use), [`Error::NotAllowed`].
+    pub fn logger_add_pid(&self, pid: Pid, name: &str, levels: &[tracing::Level]) -> Result<(), Error> {
+        self.inner.logger_add(pid, name, levels)
+    }
+
+    /// Removes the process logger called `name`; false if there was none.
+    pub fn logger_remove(&self, name: &str) -> bool {
+        self.inner.logger_remove(Some(name), None)
+    }
+
     /// True once `stop` has begun.
     pub fn is_stopping(&self) -> bool {
         self.inner.stopping.load(Ordering::Acquire)
@@ -594,6 +620,8 @@ impl Node {
             table: ProcessTable::new(atom, creation),
             registry: Default::default(),
             env: extend_env(&None, &options.env),
+            loggers: Default::default(),
+            logger_count: AtomicUsize::new(0),
             workers: workers.clone(),
             next_worker: AtomicUsize::new(0),
             next_ref: AtomicU64::new(1),
@@ -694,7 +722,13 @@ mod footprint {
                 })
             })
             .unwrap();
-        let ctx = crate::process::context::Context::new(entry.clone(), node.handle(), Default::default(), None);
+        let ctx = crate::process::context::Context::new(
+            entry.clone(),
+            node.handle(),
+            Default::default(),
+            None,
+            tracing::Level::INFO,
+        );
         let entry_size = size_of::<crate::process::entry::ProcessEntry>();
         let future_size = size_of_future(&crate::act::run_actor(Idle, ctx));
         eprintln!("idle process: entry {entry_size} B, future {future_size} B");

@@ -34,11 +34,55 @@ pub struct Context {
     trap_exit: bool,
     /// Ended by `kill`: `terminate` is skipped.
     pub(crate) killed: bool,
+    /// This process's log level, as `level_code` encodes it (a `tracing::Level` is a word wide;
+    /// this keeps every idle process's state machine a word smaller).
+    log_level: u8,
+}
+
+const LEVELS: [tracing::Level; 5] =
+    [tracing::Level::ERROR, tracing::Level::WARN, tracing::Level::INFO, tracing::Level::DEBUG, tracing::Level::TRACE];
+
+fn level_code(level: tracing::Level) -> u8 {
+    LEVELS.iter().position(|l| *l == level).unwrap_or(2) as u8
 }
 
 impl Context {
-    pub(crate) fn new(entry: Arc<ProcessEntry>, node: NodeHandle, send_priority: Priority, env: Env) -> Self {
-        Context { entry, node, last_target: None, send_priority, env, turn: 0, trap_exit: false, killed: false }
+    pub(crate) fn new(
+        entry: Arc<ProcessEntry>,
+        node: NodeHandle,
+        send_priority: Priority,
+        env: Env,
+        log_level: tracing::Level,
+    ) -> Self {
+        Context {
+            entry,
+            node,
+            last_target: None,
+            send_priority,
+            env,
+            turn: 0,
+            trap_exit: false,
+            killed: false,
+            log_level: level_code(log_level),
+        }
+    }
+
+    /// This process's log level (inherited from its parent; the node's `ERGORS_LOG` at the top).
+    pub fn log_level(&self) -> tracing::Level {
+        LEVELS[usize::from(self.log_level).min(LEVELS.len() - 1)]
+    }
+
+    /// Sets this process's log level; children spawned later inherit it.
+    pub fn set_log_level(&mut self, level: tracing::Level) {
+        self.log_level = level_code(level);
+    }
+
+    /// Logs `text` at `level` if this process's level lets it through: to `tracing`, with the
+    /// node, the Pid and the registered name as fields, and to the node's process loggers.
+    pub fn log(&self, level: tracing::Level, text: impl std::fmt::Display) {
+        if level <= self.log_level() {
+            self.node.inner.process_log(&self.entry, level, &text.to_string());
+        }
     }
 
     /// This process's Pid.
@@ -98,7 +142,7 @@ impl Context {
     pub fn spawn<A: Actor>(&mut self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         let worker = opts.worker.unwrap_or(self.entry.worker.index);
         let env = extend_env(&self.env, &opts.env);
-        self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker, None)
+        self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker, None, Some(self.log_level()))
     }
 
     /// As [`Context::spawn`], registering the child under `name` before its `init` runs.
@@ -108,7 +152,7 @@ impl Context {
     pub fn spawn_register<A: Actor>(&mut self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         let worker = opts.worker.unwrap_or(self.entry.worker.index);
         let env = extend_env(&self.env, &opts.env);
-        self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker, Some(name))
+        self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker, Some(name), Some(self.log_level()))
     }
 
     /// Sends `msg` to `to` at this process's default send priority.

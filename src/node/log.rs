@@ -1,0 +1,112 @@
+//! Process logging: every record a process logs goes to `tracing` (with the node, the process's
+//! Pid and name as fields) and to the node's process loggers — processes registered with
+//! `NodeHandle::logger_add_pid` that receive [`MessageLog`]s in their Log queue (Ergo's process
+//! loggers), so a user can ship logs anywhere.
+
+use crate::error::Error;
+use crate::message::{Envelope, Payload, Priority};
+use crate::node::NodeInner;
+use crate::process::entry::ProcessEntry;
+use crate::process::pid::{Atom, Pid};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tracing::Level;
+
+/// Who logged a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogSource {
+    /// A process.
+    Process {
+        /// Its Pid.
+        pid: Pid,
+        /// Its registered name, if any.
+        name: Option<Atom>,
+    },
+    /// The node itself.
+    Node(Atom),
+}
+
+/// One log record, as a process logger receives it (`Actor::handle_log`, Log queue).
+#[derive(Clone, Debug)]
+pub struct MessageLog {
+    /// When, in nanoseconds since the Unix epoch.
+    pub time: u64,
+    /// Its level.
+    pub level: Level,
+    /// Who logged it.
+    pub source: LogSource,
+    /// The text.
+    pub message: String,
+}
+
+pub(crate) struct ProcessLogger {
+    name: Atom,
+    entry: Arc<ProcessEntry>,
+    levels: Vec<Level>,
+}
+
+fn emit(level: Level, node: Atom, pid: Pid, name: Option<Atom>, text: &str) {
+    let name = name.map(|n| n.as_str()).unwrap_or("");
+    match level {
+        Level::TRACE => tracing::trace!(%node, %pid, name, "{text}"),
+        Level::DEBUG => tracing::debug!(%node, %pid, name, "{text}"),
+        Level::INFO => tracing::info!(%node, %pid, name, "{text}"),
+        Level::WARN => tracing::warn!(%node, %pid, name, "{text}"),
+        Level::ERROR => tracing::error!(%node, %pid, name, "{text}"),
+    }
+}
+
+impl NodeInner {
+    /// Logs `text` for process `entry` at `level` (already filtered by the process's level).
+    pub(crate) fn process_log(&self, entry: &ProcessEntry, level: Level, text: &str) {
+        let name = entry.with_existing_rel(|r| r.name).flatten();
+        emit(level, self.name, entry.pid, name, text);
+        if self.logger_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let loggers = self.loggers.read().unwrap_or_else(|p| p.into_inner());
+        let record = MessageLog {
+            time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
+            level,
+            source: LogSource::Process { pid: entry.pid, name },
+            message: text.to_string(),
+        };
+        for l in loggers.iter() {
+            // A logger does not receive its own records (no feedback loops).
+            if l.levels.contains(&level) && l.entry.pid != entry.pid {
+                let envelope = Envelope { from: entry.pid, payload: Payload::Log(Box::new(record.clone())) };
+                self.push_signal(&l.entry, Priority::Log, envelope);
+            }
+        }
+    }
+
+    pub(crate) fn logger_add(&self, pid: Pid, name: &str, levels: &[Level]) -> Result<(), Error> {
+        let entry = self.table.get(&pid).filter(|e| e.is_alive()).ok_or(Error::ProcessUnknown)?;
+        let name = Atom::new(name);
+        let mut loggers = self.loggers.write().unwrap_or_else(|p| p.into_inner());
+        if loggers.iter().any(|l| l.name == name) {
+            return Err(Error::Taken);
+        }
+        if loggers.iter().any(|l| l.entry.pid == pid) {
+            return Err(Error::NotAllowed("a process can be one logger only"));
+        }
+        let levels = if levels.is_empty() {
+            vec![Level::TRACE, Level::DEBUG, Level::INFO, Level::WARN, Level::ERROR]
+        } else {
+            levels.to_vec()
+        };
+        loggers.push(ProcessLogger { name, entry, levels });
+        self.logger_count.store(loggers.len(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Removes the logger called `name` (or, with `pid`, the one that process is).
+    pub(crate) fn logger_remove(&self, name: Option<&str>, pid: Option<Pid>) -> bool {
+        let mut loggers = self.loggers.write().unwrap_or_else(|p| p.into_inner());
+        let before = loggers.len();
+        let name = name.map(Atom::new);
+        loggers.retain(|l| Some(l.name) != name && Some(l.entry.pid) != pid);
+        self.logger_count.store(loggers.len(), Ordering::Release);
+        loggers.len() != before
+    }
+}

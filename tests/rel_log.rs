@@ -1,0 +1,79 @@
+//! Process logging: records carry the node, the Pid, the name and the level; per-process levels
+//! filter; process loggers receive records in their Log queue and are removed when they end.
+
+mod support;
+
+use ergors::{Actor, Context, Error, ExitReason, LogSource, MessageLog, SpawnOptions};
+use std::io::Write;
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
+use support::agent::*;
+use support::*;
+use tracing::Level;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Forwards every record it gets as a logger.
+struct Shipper(Sender<MessageLog>);
+
+impl Actor for Shipper {
+    async fn handle_log(&mut self, _ctx: &mut Context, record: MessageLog) -> Result<(), ExitReason> {
+        let _ = self.0.send(record);
+        Ok(())
+    }
+}
+
+#[test]
+fn records_carry_identity_levels_filter_and_loggers_receive_them() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt().with_max_level(Level::TRACE).with_ansi(false).with_writer(move || writer.clone()).init();
+
+    let node = node("plog", 2);
+    let h = node.handle();
+    let (a, _arx) = agent(&h, false);
+    on(&h, a, |ctx| ctx.register_name("worker-7")).unwrap();
+    on(&h, a, |ctx| ctx.log(Level::INFO, "hello from a process"));
+    on(&h, a, |ctx| ctx.log(Level::DEBUG, "too detailed"));
+    let text = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let line = text.lines().find(|l| l.contains("hello from a process")).expect("the record reached tracing");
+    assert!(
+        line.contains("INFO") && line.contains(&format!("pid={a}")) && line.contains("name=\"worker-7\""),
+        "{line}"
+    );
+    assert!(line.contains("node=plog@localhost"), "{line}");
+    assert!(!text.contains("too detailed"), "the process level (info, from the node) filters debug");
+    on(&h, a, |ctx| ctx.set_log_level(Level::DEBUG));
+    on(&h, a, |ctx| ctx.log(Level::DEBUG, "now detailed"));
+    assert!(String::from_utf8_lossy(&capture.0.lock().unwrap()).contains("now detailed"));
+
+    // A process logger for warnings and errors.
+    let (tx, rx) = channel();
+    let shipper = node.spawn(Shipper(tx), SpawnOptions::default()).unwrap();
+    assert_eq!(node.logger_add_pid(shipper, "ship", &[Level::WARN, Level::ERROR]), Ok(()));
+    assert_eq!(node.logger_add_pid(shipper, "again", &[]), Err(Error::NotAllowed("a process can be one logger only")));
+    on(&h, a, |ctx| ctx.log(Level::INFO, "not for the shipper"));
+    on(&h, a, |ctx| ctx.log(Level::WARN, "disk almost full"));
+    let record = rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(record.level, Level::WARN);
+    assert_eq!(record.message, "disk almost full");
+    assert_eq!(record.source, LogSource::Process { pid: a, name: Some(ergors::Atom::new("worker-7")) });
+    assert!(rx.recv_timeout(std::time::Duration::from_millis(50)).is_err(), "info was filtered out");
+    // The logger goes away with its process.
+    node.send(shipper, ()).unwrap();
+    node.kill(shipper).unwrap();
+    assert!(eventually(|| !node.is_alive(shipper)));
+    assert!(!node.logger_remove("ship"), "already removed when its process ended");
+    node.stop();
+}
