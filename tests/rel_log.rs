@@ -4,25 +4,10 @@
 mod support;
 
 use ergors::{Actor, Context, Error, ExitReason, LogSource, MessageLog, SpawnOptions};
-use std::io::Write;
 use std::sync::mpsc::{Sender, channel};
-use std::sync::{Arc, Mutex};
 use support::agent::*;
 use support::*;
 use tracing::Level;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Forwards every record it gets as a logger.
 struct Shipper(Sender<MessageLog>);
@@ -36,7 +21,7 @@ impl Actor for Shipper {
 
 #[test]
 fn records_carry_identity_levels_filter_and_loggers_receive_them() {
-    let capture = Capture::default();
+    let capture = support::Capture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt().with_max_level(Level::TRACE).with_ansi(false).with_writer(move || writer.clone()).init();
 
@@ -46,7 +31,7 @@ fn records_carry_identity_levels_filter_and_loggers_receive_them() {
     on(&h, a, |ctx| ctx.register_name("worker-7")).unwrap();
     on(&h, a, |ctx| ctx.log(Level::INFO, "hello from a process"));
     on(&h, a, |ctx| ctx.log(Level::DEBUG, "too detailed"));
-    let text = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let text = capture.text();
     let line = text.lines().find(|l| l.contains("hello from a process")).expect("the record reached tracing");
     assert!(
         line.contains("INFO") && line.contains(&format!("pid={a}")) && line.contains("name=\"worker-7\""),
@@ -56,7 +41,7 @@ fn records_carry_identity_levels_filter_and_loggers_receive_them() {
     assert!(!text.contains("too detailed"), "the process level (info, from the node) filters debug");
     on(&h, a, |ctx| ctx.set_log_level(Level::DEBUG));
     on(&h, a, |ctx| ctx.log(Level::DEBUG, "now detailed"));
-    assert!(String::from_utf8_lossy(&capture.0.lock().unwrap()).contains("now detailed"));
+    assert!(capture.text().contains("now detailed"));
 
     // A process logger for warnings and errors.
     let (tx, rx) = channel();

@@ -4,27 +4,6 @@
 mod support;
 
 use ergors::{Actor, Context, ExitReason, Message, Node, NodeOptions, Pid, SpawnOptions};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 struct Failing;
 
@@ -45,7 +24,7 @@ fn run(name: &str, level: tracing::Level) {
 
 #[test]
 fn node_level_filters_records_and_records_name_the_node() {
-    let capture = Capture::default();
+    let capture = support::Capture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
