@@ -39,6 +39,9 @@ fn process_and_node_info() {
         (i.state, i.pid)
     });
     assert_eq!((state, pid), (ProcessState::Running, a));
+    on(&h, a, |ctx| ctx.set_env("role", Some("inspected")));
+    let env = on(&h, a, |ctx| ctx.info().env);
+    assert_eq!(env, vec![("ROLE".to_string(), "inspected".to_string())]);
     let n = node.info();
     assert_eq!(n.processes_total, 2);
     assert_eq!(n.registered_names, 1);

@@ -60,6 +60,9 @@ pub struct ProcessInfo {
     pub uptime: Duration,
     /// The worker it runs on.
     pub worker: usize,
+    /// Its environment: filled in by `Context::info` (from inside the process); empty from
+    /// `NodeHandle::process_info`, as Ergo exposes it only when configured to.
+    pub env: Vec<(String, String)>,
 }
 
 /// What a node is running (Ergo's `gen.NodeInfo`).
@@ -145,6 +148,7 @@ impl NodeInner {
             running_time: Duration::from_nanos(e.stats.running_ns.load(Relaxed)),
             uptime: now.saturating_sub(Duration::from_nanos(e.stats.spawned_at_ns)),
             worker: e.worker.index,
+            env: Vec::new(),
         }
     }
 

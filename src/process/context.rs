@@ -275,7 +275,9 @@ impl Context {
 
     /// A snapshot of this process (as [`NodeHandle::process_info`]).
     pub fn info(&self) -> crate::ProcessInfo {
-        self.node.inner.process_info(&self.entry)
+        let mut info = self.node.inner.process_info(&self.entry);
+        info.env = self.env_list();
+        info
     }
 
     /// Registers this process under `name` (one name per process, unique on the node).
