@@ -139,17 +139,26 @@ async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason>
     }
 }
 
+/// The reason a callback's outcome ends the process with, if it does.
+fn stop_reason(outcome: Result<Result<(), ExitReason>, String>) -> Option<ExitReason> {
+    match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(reason)) => Some(reason),
+        Err(panic) => Some(ExitReason::Panic(panic)),
+    }
+}
+
 /// Handles messages until a callback or an exit signal ends the process.
 async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
     loop {
         let envelope = std::future::poll_fn(|cx| ctx.poll_recv(cx)).await;
         let from = envelope.from;
         match envelope.payload {
-            Payload::Message(msg) => match CatchUnwind::new(actor.handle_message(ctx, from, msg)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(reason)) => return reason,
-                Err(panic) => return ExitReason::Panic(panic),
-            },
+            Payload::Message(msg) => {
+                if let Some(reason) = stop_reason(CatchUnwind::new(actor.handle_message(ctx, from, msg)).await) {
+                    return reason;
+                }
+            }
             Payload::Request(ref_id, req) => {
                 let from = From { pid: from, reference: Ref::made_by(from, ref_id) };
                 match CatchUnwind::new(actor.handle_call(ctx, from, req)).await {
@@ -179,22 +188,22 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                 if from_parent || !ctx.trap_exit() {
                     return exit.reason;
                 }
-                match CatchUnwind::new(actor.handle_message(ctx, from, Message::new(*exit))).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(reason)) => return reason,
-                    Err(panic) => return ExitReason::Panic(panic),
+                if let Some(reason) =
+                    stop_reason(CatchUnwind::new(actor.handle_message(ctx, from, Message::new(*exit))).await)
+                {
+                    return reason;
                 }
             }
-            Payload::Log(record) => match CatchUnwind::new(actor.handle_log(ctx, *record)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(reason)) => return reason,
-                Err(panic) => return ExitReason::Panic(panic),
-            },
-            Payload::Event(event) => match CatchUnwind::new(actor.handle_event(ctx, event)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(reason)) => return reason,
-                Err(panic) => return ExitReason::Panic(panic),
-            },
+            Payload::Log(record) => {
+                if let Some(reason) = stop_reason(CatchUnwind::new(actor.handle_log(ctx, *record)).await) {
+                    return reason;
+                }
+            }
+            Payload::Event(event) => {
+                if let Some(reason) = stop_reason(CatchUnwind::new(actor.handle_event(ctx, event)).await) {
+                    return reason;
+                }
+            }
             Payload::Shutdown(reason) => {
                 ctx.killed = reason == ExitReason::Kill;
                 return reason;

@@ -267,7 +267,7 @@ impl NodeInner {
                     Error::NoConnection(n)
                 });
             }
-            Target::Pid(p) => self.table.get(&p).filter(|e| e.is_alive()).ok_or(Error::ProcessUnknown)?,
+            Target::Pid(p) => self.resolve(&To::Pid(p))?,
             Target::Name(id) => self.resolve(&To::Name(id))?,
             Target::Alias(a) => self.resolve(&To::Alias(a)).map_err(|_| Error::AliasUnknown)?,
         };
@@ -331,7 +331,7 @@ impl NodeInner {
     /// An exit signal from `from` to `to` (Ergo's `SendExit`): trappable by the receiver,
     /// unless it comes from the receiver's parent.
     pub(crate) fn send_exit(&self, from: Pid, to: &Pid, reason: ExitReason) -> Result<(), Error> {
-        let entry = self.table.get(to).filter(|e| e.is_alive()).ok_or(Error::ProcessUnknown)?;
+        let entry = self.resolve(&To::Pid(*to))?;
         let payload = Payload::Exit(Box::new(MessageExit { target: Target::Pid(from), reason }));
         self.push_forced(&entry, Priority::Urgent, Envelope { from, payload });
         Ok(())
@@ -340,7 +340,7 @@ impl NodeInner {
     /// Ends a process with reason `kill`: cannot be trapped; it takes effect when the process's
     /// current callback returns.
     pub(crate) fn kill(&self, to: &Pid) -> Result<(), Error> {
-        let entry = self.table.get(to).filter(|e| e.is_alive()).ok_or(Error::ProcessUnknown)?;
+        let entry = self.resolve(&To::Pid(*to))?;
         let envelope = Envelope { from: self.core_pid(), payload: Payload::Shutdown(ExitReason::Kill) };
         self.push_forced(&entry, Priority::Urgent, envelope);
         Ok(())
