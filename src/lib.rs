@@ -5,13 +5,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-/// Emits a `tracing` event if the node's log level (`ERGORS_LOG`) lets it through; every record
-/// carries the node's name.
+/// Logs a record of the node itself (`format!` arguments) if the node's log level
+/// (`ERGORS_LOG`) lets it through: to `tracing`, with the node's name as a field, and to the
+/// process loggers as a `MessageLog` from `LogSource::Node`. Nothing is formatted when filtered.
 macro_rules! node_log {
-    ($inner:expr, $lvl:ident, $($arg:tt)+) => {{
+    ($inner:expr, $lvl:ident, $($fmt:tt)+) => {{
         let inner: &$crate::node::NodeInner = &$inner;
         if inner.options.log_level >= ::tracing::Level::$lvl {
-            ::tracing::event!(::tracing::Level::$lvl, node = %inner.name, $($arg)+);
+            inner.node_log(::tracing::Level::$lvl, &::std::format!($($fmt)+));
         }
     }};
 }

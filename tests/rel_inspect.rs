@@ -42,6 +42,7 @@ fn process_and_node_info() {
     on(&h, a, |ctx| ctx.set_env("role", Some("inspected")));
     let env = on(&h, a, |ctx| ctx.info().env);
     assert_eq!(env, vec![("ROLE".to_string(), "inspected".to_string())]);
+    assert_eq!(node.process_info(a).unwrap().env, env, "the node handle sees the environment too");
     let n = node.info();
     assert_eq!(n.processes_total, 2);
     assert_eq!(n.registered_names, 1);

@@ -1,5 +1,6 @@
-//! Process logging: records carry the node, the Pid, the name and the level; per-process levels
-//! filter; process loggers receive records in their Log queue and are removed when they end.
+//! Logging: records carry the node, the Pid, the name and the level; per-process levels filter;
+//! process loggers receive process and node records in their Log queue and are removed when they
+//! end.
 
 mod support;
 
@@ -8,6 +9,10 @@ use std::sync::mpsc::{Sender, channel};
 use support::agent::*;
 use support::*;
 use tracing::Level;
+
+/// Handles nothing.
+struct Idle;
+impl Actor for Idle {}
 
 /// Forwards every record it gets as a logger.
 struct Shipper(Sender<MessageLog>);
@@ -60,5 +65,39 @@ fn records_carry_identity_levels_filter_and_loggers_receive_them() {
     node.kill(shipper).unwrap();
     assert!(eventually(|| !node.is_alive(shipper)));
     assert!(!node.logger_remove("ship"), "already removed when its process ended");
+    node.stop();
+}
+
+#[test]
+fn loggers_receive_the_nodes_own_records() {
+    let node = node("nlog", 2);
+    let h = node.handle();
+    let (tx, rx) = channel();
+    let shipper = node.spawn(Shipper(tx), SpawnOptions::default()).unwrap();
+    node.logger_add_pid(shipper, "ship", &[Level::INFO, Level::WARN]).unwrap();
+
+    // Embedding code logs as the node.
+    node.log(Level::INFO, "maintenance window opens");
+    node.log(Level::DEBUG, "below the node's level");
+    let record = rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!((record.level, record.message.as_str()), (Level::INFO, "maintenance window opens"));
+    assert_eq!(record.source, LogSource::Node(node.name()));
+
+    // The node reports an abnormal termination, naming the process and the reason.
+    let (a, _arx) = agent(&h, false);
+    node.send(a, Stop(ExitReason::error("disk on fire"))).unwrap();
+    let record = rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!((record.level, record.source.clone()), (Level::WARN, LogSource::Node(node.name())));
+    assert!(record.message.contains(&a.to_string()) && record.message.contains("disk on fire"), "{}", record.message);
+
+    // A message nobody handles is reported by the process that got it, under its own identity.
+    node.send(shipper, 42u32).unwrap();
+    let record = rx.recv_timeout(std::time::Duration::from_millis(100));
+    assert!(record.is_err(), "the logger's own records do not come back to it: {record:?}");
+    let idle = node.spawn(Idle, SpawnOptions::default()).unwrap();
+    node.send(idle, 7u8).unwrap();
+    let record = rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(record.source, LogSource::Process { pid: idle, name: None });
+    assert!(record.message.contains("unhandled message"), "{}", record.message);
     node.stop();
 }

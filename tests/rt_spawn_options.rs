@@ -28,8 +28,8 @@ impl Actor for Looker {
             me: ctx.pid(),
             parent: ctx.parent(),
             leader: ctx.leader(),
-            color: ctx.env("color").map(String::from),
-            size: ctx.env("size").map(String::from),
+            color: ctx.env("color"),
+            size: ctx.env("size"),
         };
         let _ = self.tx.send(seen);
         if self.spawn_child {

@@ -9,6 +9,7 @@ use crate::process::pid::{From, Pid, Ref};
 use crate::process::target::{MessageEvent, Target};
 use catch::CatchUnwind;
 use std::future::Future;
+use tracing::Level;
 
 /// The behaviour of a process. Every callback is `async`: awaiting inside one (a `call`, say)
 /// suspends only this process, never its worker.
@@ -56,7 +57,7 @@ pub trait Actor: Send + 'static {
         from: Pid,
         msg: Message,
     ) -> impl Future<Output = Result<(), ExitReason>> + Send {
-        node_log!(ctx.node().inner, WARN, pid = %ctx.pid(), %from, ?msg, "handle_message: unhandled message");
+        ctx.log(Level::WARN, format_args!("handle_message: unhandled message from {from}: {msg:?}"));
         async { Ok(()) }
     }
 
@@ -68,7 +69,7 @@ pub trait Actor: Send + 'static {
         from: From,
         request: Message,
     ) -> impl Future<Output = Result<Option<Message>, ExitReason>> + Send {
-        node_log!(ctx.node().inner, WARN, pid = %ctx.pid(), from = %from.pid, ?request, "handle_call: unhandled request");
+        ctx.log(Level::WARN, format_args!("handle_call: unhandled request from {}: {request:?}", from.pid));
         async { Ok(None) }
     }
 
@@ -78,7 +79,7 @@ pub trait Actor: Send + 'static {
         ctx: &mut Context,
         event: MessageEvent,
     ) -> impl Future<Output = Result<(), ExitReason>> + Send {
-        node_log!(ctx.node().inner, WARN, pid = %ctx.pid(), ?event, "handle_event: unhandled event");
+        ctx.log(Level::WARN, format_args!("handle_event: unhandled event {event:?}"));
         async { Ok(()) }
     }
 

@@ -60,8 +60,8 @@ pub struct ProcessInfo {
     pub uptime: Duration,
     /// The worker it runs on.
     pub worker: usize,
-    /// Its environment: filled in by `Context::info` (from inside the process); empty from
-    /// `NodeHandle::process_info`, as Ergo exposes it only when configured to.
+    /// Its environment, sorted by name (docs/decisions.md D17: shown to local callers; remote
+    /// inspection will be governed by a security option).
     pub env: Vec<(String, String)>,
 }
 
@@ -148,7 +148,7 @@ impl NodeInner {
             running_time: Duration::from_nanos(e.stats.running_ns.load(Relaxed)),
             uptime: now.saturating_sub(Duration::from_nanos(e.stats.spawned_at_ns)),
             worker: e.worker.index,
-            env: Vec::new(),
+            env: crate::process::context::env_list(&e.env()),
         }
     }
 

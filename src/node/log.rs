@@ -1,7 +1,7 @@
-//! Process logging: every record a process logs goes to `tracing` (with the node, the process's
-//! Pid and name as fields) and to the node's process loggers — processes registered with
-//! `NodeHandle::logger_add_pid` that receive [`MessageLog`]s in their Log queue (Ergo's process
-//! loggers), so a user can ship logs anywhere.
+//! Logging: every record a process or the node logs goes to `tracing` (with the node, and for a
+//! process its Pid and name, as fields) and to the node's process loggers — processes registered
+//! with `NodeHandle::logger_add_pid` that receive [`MessageLog`]s in their Log queue (Ergo's
+//! process loggers), so a user can ship logs anywhere.
 
 use crate::error::Error;
 use crate::message::{Envelope, Payload, Priority};
@@ -45,38 +45,57 @@ pub(crate) struct ProcessLogger {
     levels: Vec<Level>,
 }
 
-fn emit(level: Level, node: Atom, pid: Pid, name: Option<Atom>, text: &str) {
-    let name = name.map(|n| n.as_str()).unwrap_or("");
-    match level {
-        Level::TRACE => tracing::trace!(%node, %pid, name, "{text}"),
-        Level::DEBUG => tracing::debug!(%node, %pid, name, "{text}"),
-        Level::INFO => tracing::info!(%node, %pid, name, "{text}"),
-        Level::WARN => tracing::warn!(%node, %pid, name, "{text}"),
-        Level::ERROR => tracing::error!(%node, %pid, name, "{text}"),
+/// Hands `text` to `tracing` (whose macros want the level as a constant).
+fn emit(level: Level, node: Atom, process: Option<(Pid, Option<Atom>)>, text: &str) {
+    macro_rules! at {
+        ($lvl:ident) => {
+            match process {
+                Some((pid, name)) => {
+                    let name = name.map(|n| n.as_str()).unwrap_or("");
+                    tracing::event!(Level::$lvl, %node, %pid, name, "{text}")
+                }
+                None => tracing::event!(Level::$lvl, %node, "{text}"),
+            }
+        };
     }
+    match level {
+        Level::TRACE => at!(TRACE),
+        Level::DEBUG => at!(DEBUG),
+        Level::INFO => at!(INFO),
+        Level::WARN => at!(WARN),
+        Level::ERROR => at!(ERROR),
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl NodeInner {
     /// Logs `text` for process `entry` at `level` (already filtered by the process's level).
     pub(crate) fn process_log(&self, entry: &ProcessEntry, level: Level, text: &str) {
         let name = entry.with_existing_rel(|r| r.name).flatten();
-        emit(level, self.name, entry.pid, name, text);
+        emit(level, self.name, Some((entry.pid, name)), text);
+        self.ship(entry.pid, level, || LogSource::Process { pid: entry.pid, name }, text);
+    }
+
+    /// Logs a record of the node itself (already filtered by the node's level; see `node_log!`).
+    pub(crate) fn node_log(&self, level: Level, text: &str) {
+        emit(level, self.name, None, text);
+        self.ship(self.core_pid(), level, || LogSource::Node(self.name), text);
+    }
+
+    /// Delivers a record to every process logger that takes `level`, except the one that
+    /// logged it (no feedback loops).
+    fn ship(&self, from: Pid, level: Level, source: impl FnOnce() -> LogSource, text: &str) {
         if self.logger_count.load(Ordering::Acquire) == 0 {
             return;
         }
         let loggers = self.loggers.read().unwrap_or_else(|p| p.into_inner());
-        let record = MessageLog {
-            time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
-            level,
-            source: LogSource::Process { pid: entry.pid, name },
-            message: text.to_string(),
-        };
-        for l in loggers.iter() {
-            // A logger does not receive its own records (no feedback loops).
-            if l.levels.contains(&level) && l.entry.pid != entry.pid {
-                let envelope = Envelope { from: entry.pid, payload: Payload::Log(Box::new(record.clone())) };
-                self.push_signal(&l.entry, Priority::Log, envelope);
-            }
+        let record = MessageLog { time: now_ns(), level, source: source(), message: text.to_string() };
+        for l in loggers.iter().filter(|l| l.levels.contains(&level) && l.entry.pid != from) {
+            let envelope = Envelope { from, payload: Payload::Log(Box::new(record.clone())) };
+            self.push_signal(&l.entry, Priority::Log, envelope);
         }
     }
 

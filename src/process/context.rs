@@ -26,8 +26,6 @@ pub struct Context {
     /// The last process this one sent to: repeated sends skip the table lookup.
     last_target: Option<Arc<ProcessEntry>>,
     send_priority: Priority,
-    /// Shared with the parent until a spawn option adds to it (one pointer per process).
-    env: Env,
     /// Messages handled since the process last slept or yielded (the per-turn budget, at most
     /// 1,000,000: a u32 keeps the idle process's state machine small).
     turn: u32,
@@ -51,7 +49,6 @@ impl Context {
         entry: Arc<ProcessEntry>,
         node: NodeHandle,
         send_priority: Priority,
-        env: Env,
         log_level: tracing::Level,
     ) -> Self {
         Context {
@@ -59,7 +56,6 @@ impl Context {
             node,
             last_target: None,
             send_priority,
-            env,
             turn: 0,
             trap_exit: false,
             killed: false,
@@ -105,44 +101,39 @@ impl Context {
         &self.node
     }
 
-    /// A value from this process's environment (copied from its parent, or the node, at spawn,
-    /// plus the spawn options). Names are case-insensitive, as in Ergo.
-    pub fn env(&self, name: &str) -> Option<&str> {
-        self.env.as_ref()?.get(&name.to_uppercase()).map(String::as_str)
+    /// A value from this process's environment: the node's, under its leader's, under its
+    /// parent's (as they were at spawn), plus the spawn options. Names are case-insensitive, as
+    /// in Ergo.
+    pub fn env(&self, name: &str) -> Option<String> {
+        self.entry.with_env(|env| env.as_ref()?.get(&name.to_uppercase()).cloned())
     }
 
     /// Sets (`Some`) or removes (`None`) an environment variable of this process. Children spawned
     /// later inherit it; existing children are not affected.
     pub fn set_env(&mut self, name: &str, value: Option<&str>) {
-        let env = Arc::make_mut(self.env.get_or_insert_with(Default::default));
-        match value {
-            Some(v) => {
-                env.insert(name.to_uppercase(), v.to_string());
+        self.entry.with_env(|env| {
+            let env = Arc::make_mut(env.get_or_insert_with(Default::default));
+            match value {
+                Some(v) => env.insert(name.to_uppercase(), v.to_string()),
+                None => env.remove(&name.to_uppercase()),
             }
-            None => {
-                env.remove(&name.to_uppercase());
-            }
-        }
+        });
     }
 
     /// The whole environment, sorted by name (names upper-cased).
     pub fn env_list(&self) -> Vec<(String, String)> {
-        let mut list: Vec<(String, String)> =
-            self.env.as_deref().map(|e| e.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
-        list.sort();
-        list
+        env_list(&self.entry.env())
     }
 
     /// Spawns a child on this process's worker (unless `opts` names another). The child inherits
-    /// this process's environment and leader. Its `init` runs on the child's first turn; an
-    /// `init` error ends the child with that reason.
+    /// this process's environment, log level and leader (unless `opts` names a leader). Its
+    /// `init` runs on the child's first turn; an `init` error ends the child with that reason.
     ///
     /// # Errors
     /// [`Error::NodeStopped`] when the node is stopping.
     pub fn spawn<A: Actor>(&mut self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         let worker = opts.worker.unwrap_or(self.entry.worker.index);
-        let env = extend_env(&self.env, &opts.env);
-        self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker, None, Some(self.log_level()))
+        self.node.inner.spawn_process(actor, &opts, Some(&self.entry), worker, None, Some(self.log_level()))
     }
 
     /// As [`Context::spawn`], registering the child under `name` before its `init` runs.
@@ -151,8 +142,7 @@ impl Context {
     /// [`Error::Taken`], [`Error::BadName`], [`Error::NodeStopped`].
     pub fn spawn_register<A: Actor>(&mut self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         let worker = opts.worker.unwrap_or(self.entry.worker.index);
-        let env = extend_env(&self.env, &opts.env);
-        self.node.inner.spawn_process(actor, &opts, env, Some(&self.entry), worker, Some(name), Some(self.log_level()))
+        self.node.inner.spawn_process(actor, &opts, Some(&self.entry), worker, Some(name), Some(self.log_level()))
     }
 
     /// Sends `msg` to `to` at this process's default send priority.
@@ -275,9 +265,7 @@ impl Context {
 
     /// A snapshot of this process (as [`NodeHandle::process_info`]).
     pub fn info(&self) -> crate::ProcessInfo {
-        let mut info = self.node.inner.process_info(&self.entry);
-        info.env = self.env_list();
-        info
+        self.node.inner.process_info(&self.entry)
     }
 
     /// Registers this process under `name` (one name per process, unique on the node).
@@ -449,9 +437,7 @@ impl Context {
                 w.timers.borrow_mut().add(deadline(after), action);
             }
             // Processes are polled only on workers; reaching here is a bug, reported loudly.
-            None => {
-                node_log!(self.node.inner, ERROR, pid = %self.entry.pid, "send_after outside a worker thread; timer dropped")
-            }
+            None => self.log(tracing::Level::ERROR, "send_after outside a worker thread; timer dropped"),
         });
         TimerHandle { state }
     }
@@ -498,13 +484,35 @@ fn deadline(d: Duration) -> Instant {
 pub(crate) type Env = Option<Arc<HashMap<String, String>>>;
 
 /// `base` plus `extra` (later entries win); shares `base` when there is nothing to add.
-pub(crate) fn extend_env(base: &Env, extra: &[(String, String)]) -> Env {
+pub(crate) fn extend_env(base: Env, extra: &[(String, String)]) -> Env {
     if extra.is_empty() {
-        return base.clone();
+        return base;
     }
     let mut env = base.as_deref().cloned().unwrap_or_default();
     env.extend(extra.iter().map(|(k, v)| (k.to_uppercase(), v.clone())));
     Some(Arc::new(env))
+}
+
+/// `lower` overlaid with `upper` (upper wins); shares one side when the other adds nothing.
+pub(crate) fn layer_env(lower: Env, upper: Env) -> Env {
+    match (&lower, &upper) {
+        (_, None) => lower,
+        (None, _) => upper,
+        (Some(l), Some(u)) if Arc::ptr_eq(l, u) || l.is_empty() => upper,
+        (Some(l), Some(u)) => {
+            let mut env = HashMap::clone(l);
+            env.extend(u.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Some(Arc::new(env))
+        }
+    }
+}
+
+/// An environment as a sorted list.
+pub(crate) fn env_list(env: &Env) -> Vec<(String, String)> {
+    let mut list: Vec<(String, String)> =
+        env.as_deref().map(|e| e.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    list.sort();
+    list
 }
 
 /// Clears the call slot and the timeout timer when a call ends or its future is dropped.

@@ -7,6 +7,7 @@
 use crate::error::Error;
 use crate::mailbox::{Mailbox, SchedState};
 use crate::message::{Envelope, Message};
+use crate::process::context::Env;
 use crate::process::pid::{Atom, Pid};
 use crate::process::target::{Alias, Target};
 use crate::runtime::worker::WorkerShared;
@@ -43,6 +44,16 @@ pub(crate) struct Relations {
     pub(crate) monitored_by: Vec<(Pid, Target)>,
 }
 
+/// What a process holds that other threads read or change.
+struct Held {
+    /// Names, aliases, events, links and monitors: allocated on first use (most processes have
+    /// none), closed when the process ends so nothing can be added after its cleanup.
+    rel: Option<Box<Relations>>,
+    /// The environment (shared with the parent until either changes it). Here rather than in
+    /// the `Context` so that the node handle and later spawns (as leader) can read it.
+    env: Env,
+}
+
 /// Counters for inspection. Each is written by one thread (the process's worker), so plain
 /// load + store suffices; other threads read snapshots.
 #[derive(Default)]
@@ -71,9 +82,8 @@ pub(crate) struct ProcessEntry {
     pub(crate) sched: SchedState,
     pub(crate) mailbox: Mailbox<Envelope>,
     pub(crate) call: Mutex<CallSlot>,
-    /// Names, aliases, events, links and monitors: allocated on first use (most processes have
-    /// none), closed when the process ends so nothing can be added after its cleanup.
-    pub(crate) rel: Mutex<Option<Box<Relations>>>,
+    /// Relations and environment, under one lock (one lock word less per process).
+    held: Mutex<Held>,
     pub(crate) stats: Stats,
     /// Set once `init` has returned successfully (beside the other small fields, which the
     /// compiler packs into one word).
@@ -95,6 +105,7 @@ pub(crate) struct EntryInit {
     pub(crate) depth: u32,
     pub(crate) mailbox_size: usize,
     pub(crate) spawned_at_ns: u64,
+    pub(crate) env: Env,
 }
 
 impl ProcessEntry {
@@ -108,7 +119,7 @@ impl ProcessEntry {
             sched: SchedState::new_scheduled(),
             mailbox: Mailbox::new(i.mailbox_size),
             call: Mutex::new(CallSlot::Idle),
-            rel: Mutex::new(None),
+            held: Mutex::new(Held { rel: None, env: i.env }),
             stats: Stats { spawned_at_ns: i.spawned_at_ns, ..Default::default() },
             initialized: AtomicBool::new(false),
             alive: AtomicBool::new(true),
@@ -124,22 +135,38 @@ impl ProcessEntry {
     /// comes before that one may add (and is then released with the rest); one that comes after
     /// synchronizes with it, so it sees the process dead.
     pub(crate) fn with_rel<R>(&self, f: impl FnOnce(&mut Relations) -> R) -> Option<R> {
-        let mut rel = self.rel.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self.held();
         if !self.is_alive() {
             return None;
         }
-        Some(f(rel.get_or_insert_with(Default::default)))
+        Some(f(held.rel.get_or_insert_with(Default::default)))
     }
 
     /// Like `with_rel`, without creating the relations when there are none.
     pub(crate) fn with_existing_rel<R>(&self, f: impl FnOnce(&mut Relations) -> R) -> Option<R> {
-        let mut rel = self.rel.lock().unwrap_or_else(|p| p.into_inner());
-        rel.as_deref_mut().map(f)
+        self.held().rel.as_deref_mut().map(f)
     }
 
-    /// Takes the relations out for release; called once the process is marked dead.
+    /// Takes the relations out for release, and drops the environment; called once the process
+    /// is marked dead.
     pub(crate) fn take_rel(&self) -> Option<Box<Relations>> {
-        self.rel.lock().unwrap_or_else(|p| p.into_inner()).take()
+        let mut held = self.held();
+        held.env = None;
+        held.rel.take()
+    }
+
+    /// The environment (a shared pointer: cheap).
+    pub(crate) fn env(&self) -> Env {
+        self.held().env.clone()
+    }
+
+    /// Runs `f` on the environment under its lock.
+    pub(crate) fn with_env<R>(&self, f: impl FnOnce(&mut Env) -> R) -> R {
+        f(&mut self.held().env)
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn is_alive(&self) -> bool {

@@ -123,6 +123,7 @@ mod tests {
             depth: 0,
             mailbox_size: 0,
             spawned_at_ns: 0,
+            env: None,
         })
     }
 

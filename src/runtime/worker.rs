@@ -118,7 +118,7 @@ impl Worker {
     pub(crate) fn new(shared: Arc<WorkerShared>, node: Arc<NodeInner>) -> Result<Worker, crate::StartError> {
         let ring = Ring::new(node.options.ring_entries)?;
         let _ = shared.waker.set(ring.waker());
-        node_log!(node, DEBUG, worker = shared.index, features = ?ring.features, "worker ring ready");
+        node_log!(node, DEBUG, "worker {} ring ready ({:?})", shared.index, ring.features);
         Ok(Worker {
             local: std::rc::Rc::new(WorkerLocal {
                 shared,
@@ -241,7 +241,7 @@ impl Worker {
                 if state.compare_exchange(PENDING, FIRED, AcqRel, Acquire).is_ok() {
                     // A failed delayed send has nobody to report to; Ergo drops it too.
                     if let Err(e) = self.local.node.deliver(from, &to, priority, Payload::Message(msg)) {
-                        node_log!(self.local.node, DEBUG, %to, error = %e, "send_after: delivery failed");
+                        node_log!(self.local.node, DEBUG, "send_after to {to}: delivery failed: {e}");
                     }
                 }
             }

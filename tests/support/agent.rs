@@ -71,6 +71,20 @@ pub fn agent(node: &NodeHandle, trap: bool) -> (Pid, Receiver<Seen>) {
     (pid, rx)
 }
 
+/// Spawns a non-trapping agent from the node with `opts`.
+pub fn agent_with(node: &NodeHandle, opts: SpawnOptions) -> (Pid, Receiver<Seen>) {
+    let (tx, rx) = channel();
+    let pid = node.spawn(Agent { tx, trap: false }, opts).expect("spawn agent");
+    (pid, rx)
+}
+
+/// Spawns a non-trapping agent as a child of the process `ctx` belongs to.
+pub fn child_agent(ctx: &mut Context, opts: SpawnOptions) -> (Pid, Receiver<Seen>) {
+    let (tx, rx) = channel();
+    let pid = ctx.spawn(Agent { tx, trap: false }, opts).expect("spawn child agent");
+    (pid, rx)
+}
+
 /// Runs `f` inside the process `pid` and returns its result.
 pub fn on<R: Send + 'static>(node: &NodeHandle, pid: Pid, f: impl FnOnce(&mut Context) -> R + Send + 'static) -> R {
     let script: Script = Box::new(move |ctx| Message::new(f(ctx)));
