@@ -31,7 +31,12 @@ fn process_and_node_info() {
     assert!(support::eventually(|| node.process_info(a).unwrap().state == ProcessState::Sleep));
     assert_eq!(info.parent.node, node.name());
     assert_eq!(info.mailbox, [0, 0, 0, 0]);
+    // Counts are published when a turn ends: asleep, the process shows them all.
+    let info = node.process_info(a).unwrap();
     assert_eq!(info.messages_in, 5 + 3, "5 sends and 3 scripted calls");
+    assert_eq!(info.messages_out, 0);
+    on(&h, a, move |ctx| ctx.send(b, 1u8)).unwrap();
+    assert!(support::eventually(|| node.process_info(a).unwrap().messages_out == 1));
     assert!(info.running_time > std::time::Duration::ZERO);
     // From inside the process, the same view, in the Running state.
     let (state, pid) = on(&h, a, |ctx| {

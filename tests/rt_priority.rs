@@ -13,15 +13,17 @@ struct Recorder {
     tx: Sender<(Priority, u32)>,
 }
 
-struct Hold(std::sync::mpsc::Receiver<()>);
+/// Says it is holding, then holds until told to go.
+struct Hold(Sender<()>, std::sync::mpsc::Receiver<()>);
 
 impl Actor for Recorder {
     async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
         match msg.downcast::<Hold>() {
             // Blocking here is deliberate: it holds the mailbox back so it fills up. The test
             // runs this process alone on its worker.
-            Ok(Hold(rx)) => {
-                let _ = rx.recv();
+            Ok(Hold(holding, go)) => {
+                let _ = holding.send(());
+                let _ = go.recv();
             }
             Err(m) => {
                 if let Ok(v) = m.downcast::<(Priority, u32)>() {
@@ -39,7 +41,10 @@ fn urgent_overtakes_main_in_a_backed_up_mailbox() {
     let (tx, rx) = channel();
     let p = node.spawn(Recorder { tx }, SpawnOptions::default().worker(1)).unwrap();
     let (go_tx, go_rx) = channel();
-    node.send(p, Hold(go_rx)).unwrap();
+    let (holding_tx, holding_rx) = channel();
+    node.send(p, Hold(holding_tx, go_rx)).unwrap();
+    // Fill the mailbox only once the process holds (else it could take some before the Hold).
+    holding_rx.recv_timeout(PATIENCE).unwrap();
     let order = [Priority::Log, Priority::Main, Priority::System, Priority::Urgent];
     for i in 0..50u32 {
         for prio in order {

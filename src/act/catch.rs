@@ -20,6 +20,7 @@ impl<F> CatchUnwind<F> {
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, String>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: structural pinning: `inner` is never moved out of `self`, and `CatchUnwind` has
         // no Drop impl and no other way to reach `inner` unpinned.

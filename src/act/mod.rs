@@ -120,7 +120,12 @@ async fn life<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
     if let Some(reason) = start(actor, ctx).await {
         return reason;
     }
-    let reason = serve(actor, ctx).await;
+    // One `catch_unwind` around the whole loop, not one per callback: the common path stays a
+    // straight line (a panic in a callback ends the process either way).
+    let reason = match CatchUnwind::new(serve(actor, ctx)).await {
+        Ok(reason) => reason,
+        Err(panic) => ExitReason::Panic(panic),
+    };
     if !ctx.killed {
         // A panic in terminate changes nothing: the process is ending anyway.
         let _ = CatchUnwind::new(actor.terminate(ctx, &reason)).await;
@@ -140,12 +145,20 @@ async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason>
     }
 }
 
-/// The reason a callback's outcome ends the process with, if it does.
-fn stop_reason(outcome: Result<Result<(), ExitReason>, String>) -> Option<ExitReason> {
-    match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(reason)) => Some(reason),
-        Err(panic) => Some(ExitReason::Panic(panic)),
+/// Tells a caller that no reply will come if the request's handler unwinds (the process is
+/// ending with a panic) — at once, not after the caller's timeout.
+struct FailOnUnwind(From);
+
+impl Drop for FailOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Processes run on workers; the worker knows the node.
+            crate::runtime::worker::with_current(|w| {
+                if let Some(w) = w {
+                    let _ = w.node.respond(self.0, Err(crate::Error::Terminated));
+                }
+            });
+        }
     }
 }
 
@@ -156,27 +169,27 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
         let from = envelope.from;
         match envelope.payload {
             Payload::Message(msg) => {
-                if let Some(reason) = stop_reason(CatchUnwind::new(actor.handle_message(ctx, from, msg)).await) {
+                if let Err(reason) = actor.handle_message(ctx, from, msg).await {
                     return reason;
                 }
             }
             Payload::Request(ref_id, req) => {
-                let from = From { pid: from, reference: Ref::made_by(from, ref_id) };
-                match CatchUnwind::new(actor.handle_call(ctx, from, req)).await {
-                    Ok(Ok(Some(reply))) => {
+                // The guard holds the only copy of `from` across the await (process memory).
+                let guard = FailOnUnwind(From { pid: from, reference: Ref::made_by(from, ref_id) });
+                let outcome = actor.handle_call(ctx, guard.0, req).await;
+                let from = guard.0;
+                std::mem::forget(guard);
+                match outcome {
+                    Ok(Some(reply)) => {
                         // The caller may have ended or given up; that is its business.
                         let _ = ctx.send_response(from, reply);
                     }
-                    Ok(Ok(None)) => {}
+                    Ok(None) => {}
                     // Ending on a request means no reply will come: tell the caller now rather
                     // than let it wait for its timeout.
-                    Ok(Err(reason)) => {
+                    Err(reason) => {
                         ctx.fail_request(from);
                         return reason;
-                    }
-                    Err(panic) => {
-                        ctx.fail_request(from);
-                        return ExitReason::Panic(panic);
                     }
                 }
             }
@@ -189,19 +202,17 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                 if from_parent || !ctx.trap_exit() {
                     return exit.reason;
                 }
-                if let Some(reason) =
-                    stop_reason(CatchUnwind::new(actor.handle_message(ctx, from, Message::new(*exit))).await)
-                {
+                if let Err(reason) = actor.handle_message(ctx, from, Message::new(*exit)).await {
                     return reason;
                 }
             }
             Payload::Log(record) => {
-                if let Some(reason) = stop_reason(CatchUnwind::new(actor.handle_log(ctx, *record)).await) {
+                if let Err(reason) = actor.handle_log(ctx, *record).await {
                     return reason;
                 }
             }
             Payload::Event(event) => {
-                if let Some(reason) = stop_reason(CatchUnwind::new(actor.handle_event(ctx, event)).await) {
+                if let Err(reason) = actor.handle_event(ctx, event).await {
                     return reason;
                 }
             }

@@ -122,6 +122,7 @@ impl<T> Mailbox<T> {
     ///
     /// # Safety
     /// The caller runs on the thread that consumes this mailbox (the process's home worker).
+    #[inline(always)]
     pub(crate) unsafe fn push_local(&self, priority: Priority, value: T, forced: bool) -> Result<(), Full<T>> {
         let i = priority as usize;
         if !forced && self.full(i) {
@@ -170,6 +171,7 @@ impl<T> Mailbox<T> {
     ///
     /// # Safety
     /// As for [`Mailbox::pop`].
+    #[inline(always)]
     unsafe fn pop_level(&self, i: usize, local: bool) -> Option<T> {
         if local {
             // SAFETY: the consumer runs on the owner's worker thread; see `push_local`.

@@ -27,8 +27,12 @@ pub struct Context {
     last_target: Option<Arc<ProcessEntry>>,
     send_priority: Priority,
     /// Messages handled since the process last slept or yielded (the per-turn budget, at most
-    /// 1,000,000: a u32 keeps the idle process's state machine small).
+    /// 1,000,000: a u32 keeps the idle process's state machine small). Added to the entry's
+    /// `messages_in` when the turn ends.
     turn: u32,
+    /// Messages sent and not yet added to the entry's `messages_out`: published when the turn
+    /// ends or a call waits, so that a send writes no shared counter.
+    sent: u64,
     trap_exit: bool,
     /// Ended by `kill`: `terminate` is skipped.
     pub(crate) killed: bool,
@@ -57,6 +61,7 @@ impl Context {
             last_target: None,
             send_priority,
             turn: 0,
+            sent: 0,
             trap_exit: false,
             killed: false,
             log_level: level_code(log_level),
@@ -188,7 +193,7 @@ impl Context {
         // A process runs only on its home worker, so sharing it means running on it.
         let same_worker = Arc::ptr_eq(&target.worker, &self.entry.worker);
         self.node.inner.push_from(same_worker, target, priority, envelope)?;
-        Stats::add(&self.entry.stats.messages_out, 1);
+        self.sent += 1;
         Ok(())
     }
 
@@ -232,6 +237,7 @@ impl Context {
         let from = entry.pid;
         let envelope = Envelope { from, payload: Payload::Request(reference.id, Message::new(request)) };
         self.push(&to, self.send_priority, envelope)?;
+        self.publish_sent();
         let key = with_current(|w| {
             w.map(|w| {
                 let action = TimerAction::CallTimeout { entry: entry.clone(), ref_id, after: timeout };
@@ -265,7 +271,11 @@ impl Context {
 
     /// A snapshot of this process (as [`NodeHandle::process_info`]).
     pub fn info(&self) -> crate::ProcessInfo {
-        self.node.inner.process_info(&self.entry)
+        let mut info = self.node.inner.process_info(&self.entry);
+        // This turn's counts are not published yet.
+        info.messages_in += u64::from(self.turn);
+        info.messages_out += self.sent;
+        info
     }
 
     /// Registers this process under `name` (one name per process, unique on the node).
@@ -448,7 +458,7 @@ impl Context {
     /// A poll function rather than an `async fn`, to keep the process's state machine small.
     pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Envelope> {
         if self.turn as usize >= self.node.inner.options.process_budget {
-            self.turn = 0;
+            self.end_turn();
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -457,18 +467,32 @@ impl Context {
         match unsafe { self.entry.mailbox.pop() } {
             Some(e) => {
                 self.turn += 1;
-                Stats::add(&self.entry.stats.messages_in, 1);
                 Poll::Ready(e)
             }
             None => {
-                self.turn = 0;
+                self.end_turn();
                 Poll::Pending
             }
         }
     }
 
+    /// Publishes the turn's counts for inspection and starts a new turn.
+    fn end_turn(&mut self) {
+        Stats::add(&self.entry.stats.messages_in, u64::from(self.turn));
+        self.turn = 0;
+        self.publish_sent();
+    }
+
+    fn publish_sent(&mut self) {
+        if self.sent != 0 {
+            Stats::add(&self.entry.stats.messages_out, self.sent);
+            self.sent = 0;
+        }
+    }
+
     /// The process is ending: release everything it holds.
     pub(crate) fn finish(&mut self, reason: &ExitReason) {
+        self.end_turn();
         self.last_target = None;
         self.node.inner.process_ended(&self.entry, reason);
     }
