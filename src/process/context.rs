@@ -202,26 +202,44 @@ impl Context {
     /// other processes meanwhile, and this process handles no other message until the call ends
     /// (Ergo's WaitResponse state).
     ///
+    /// The request leaves when `call` is invoked; the returned future waits for the reply (it
+    /// borrows the context, so a process has one call in flight at a time). Dropping it abandons
+    /// the call: a reply arriving later is discarded.
+    ///
     /// # Errors
     /// [`Error::ProcessUnknown`], [`Error::MailboxFull`], [`Error::Timeout`] (a reply arriving
     /// later is discarded), [`Error::Terminated`] if the callee ends without replying,
     /// [`Error::NotAllowed`] for a call to itself.
-    pub async fn call<M: Any + Send>(&mut self, to: impl Into<To>, request: M) -> Result<Message, Error> {
+    pub fn call<M: Any + Send>(
+        &mut self,
+        to: impl Into<To>,
+        request: M,
+    ) -> impl Future<Output = Result<Message, Error>> + Send + '_ {
         let timeout = self.node.inner.options.call_timeout;
-        self.call_timeout(to, request, timeout).await
+        self.call_timeout(to, request, timeout)
     }
 
     /// As [`Context::call`] with an explicit timeout.
     ///
     /// # Errors
     /// As for [`Context::call`].
-    pub async fn call_timeout<M: Any + Send>(
+    pub fn call_timeout<M: Any + Send>(
         &mut self,
         to: impl Into<To>,
         request: M,
         timeout: Duration,
-    ) -> Result<Message, Error> {
-        let to = to.into();
+    ) -> impl Future<Output = Result<Message, Error>> + Send + '_ {
+        // Not an `async fn`: its state would hold the target and the request across the wait,
+        // and every caller's state machine would carry (and copy) that.
+        let pending = self.start_call(to.into(), Message::new(request), timeout);
+        async move {
+            let pending = pending?;
+            poll_fn(|_| pending.poll_outcome()).await
+        }
+    }
+
+    /// Sends a request and arms its timeout; the returned guard waits for the outcome.
+    fn start_call(&mut self, to: To, request: Message, timeout: Duration) -> Result<PendingCall, Error> {
         let to_self = match &to {
             To::Pid(p) => *p == self.entry.pid,
             other => Arc::ptr_eq(&self.node.inner.resolve(other)?, &self.entry),
@@ -229,35 +247,20 @@ impl Context {
         if to_self {
             return Err(Error::NotAllowed("a process cannot call itself"));
         }
-        let reference = self.node.inner.make_ref();
-        let ref_id = reference.id;
+        let ref_id = self.node.inner.make_ref().id;
         *self.entry.call.lock().unwrap_or_else(|p| p.into_inner()) = CallSlot::Waiting(ref_id);
-        let entry = self.entry.clone();
-        let guard = PendingCall::new(&entry, ref_id);
-        let from = entry.pid;
-        let envelope = Envelope { from, payload: Payload::Request(reference.id, Message::new(request)) };
+        // From here on, dropping `pending` clears the slot (and the timer, once armed).
+        let mut pending = PendingCall { entry: self.entry.clone(), ref_id, timer: None };
+        let envelope = Envelope { from: self.entry.pid, payload: Payload::Request(ref_id, request) };
         self.push(&to, self.send_priority, envelope)?;
         self.publish_sent();
-        let key = with_current(|w| {
+        pending.timer = with_current(|w| {
             w.map(|w| {
-                let action = TimerAction::CallTimeout { entry: entry.clone(), ref_id, after: timeout };
+                let action = TimerAction::CallTimeout { entry: self.entry.clone(), ref_id, after: timeout };
                 w.timers.borrow_mut().add(deadline(timeout), action)
             })
         });
-        let guard = guard.with_timer(key);
-        let outcome = poll_fn(|_| {
-            let mut slot = entry.call.lock().unwrap_or_else(|p| p.into_inner());
-            match std::mem::replace(&mut *slot, CallSlot::Idle) {
-                CallSlot::Done(id, outcome) if id == ref_id => Poll::Ready(outcome),
-                other => {
-                    *slot = other;
-                    Poll::Pending
-                }
-            }
-        })
-        .await;
-        drop(guard);
-        outcome
+        Ok(pending)
     }
 
     /// Replies to a request received in `handle_call` (now or later).
@@ -539,24 +542,28 @@ pub(crate) fn env_list(env: &Env) -> Vec<(String, String)> {
     list
 }
 
-/// Clears the call slot and the timeout timer when a call ends or its future is dropped.
-struct PendingCall<'a> {
-    entry: &'a ProcessEntry,
+/// A call in flight: where its outcome will land. Dropping it (the call ended, or its future was
+/// dropped) clears the call slot and the timeout timer.
+struct PendingCall {
+    entry: Arc<ProcessEntry>,
     ref_id: u64,
     timer: Option<TimerKey>,
 }
 
-impl<'a> PendingCall<'a> {
-    fn new(entry: &'a ProcessEntry, ref_id: u64) -> Self {
-        PendingCall { entry, ref_id, timer: None }
-    }
-    fn with_timer(mut self, key: Option<TimerKey>) -> Self {
-        self.timer = key;
-        self
+impl PendingCall {
+    fn poll_outcome(&self) -> Poll<Result<Message, Error>> {
+        let mut slot = self.entry.call.lock().unwrap_or_else(|p| p.into_inner());
+        match std::mem::replace(&mut *slot, CallSlot::Idle) {
+            CallSlot::Done(id, outcome) if id == self.ref_id => Poll::Ready(outcome),
+            other => {
+                *slot = other;
+                Poll::Pending
+            }
+        }
     }
 }
 
-impl Drop for PendingCall<'_> {
+impl Drop for PendingCall {
     fn drop(&mut self) {
         if let Some(key) = self.timer.take() {
             with_current(|w| {
