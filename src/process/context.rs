@@ -11,13 +11,14 @@ use crate::process::pid::{Atom, From, Pid, Ref};
 use crate::process::target::{Alias, Event, EventOptions, MessageEvent, Target, To};
 use crate::runtime::timer::{PENDING, TimerAction, TimerHandle, TimerKey};
 use crate::runtime::worker::with_current;
+use crate::sys::clock;
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A process's view of itself and the node, handed to every [`Actor`] callback.
 pub struct Context {
@@ -257,7 +258,7 @@ impl Context {
         pending.timer = with_current(|w| {
             w.map(|w| {
                 let action = TimerAction::CallTimeout { entry: self.entry.clone(), ref_id, after: timeout };
-                w.timers.borrow_mut().add(deadline(timeout), action)
+                w.timers.borrow_mut().add(clock::deadline_ns(timeout), action)
             })
         });
         Ok(pending)
@@ -447,7 +448,7 @@ impl Context {
         };
         with_current(|w| match w {
             Some(w) => {
-                w.timers.borrow_mut().add(deadline(after), action);
+                w.timers.borrow_mut().add(clock::deadline_ns(after), action);
             }
             // Processes are polled only on workers; reaching here is a bug, reported loudly.
             None => self.log(tracing::Level::ERROR, "send_after outside a worker thread; timer dropped"),
@@ -499,12 +500,6 @@ impl Context {
         self.last_target = None;
         self.node.inner.process_ended(&self.entry, reason);
     }
-}
-
-/// `now + d`, saturating far in the future instead of overflowing on huge durations.
-fn deadline(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// A process environment: name → value, shared between processes until one adds to it.

@@ -2,7 +2,8 @@
 //!
 //! An ordered map keyed by (deadline, sequence) so that the earliest deadline is the ring's park
 //! timeout and a timer owned by the same worker (a call's timeout) is removed in O(log n) when it
-//! is no longer needed. Runs on its worker only; never blocks.
+//! is no longer needed. Deadlines are nanoseconds of the monotonic clock (`sys::clock`). Runs on
+//! its worker only; never blocks.
 
 use crate::message::{Message, Priority};
 use crate::process::entry::ProcessEntry;
@@ -10,9 +11,10 @@ use crate::process::pid::Pid;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-pub(crate) type TimerKey = (Instant, u64);
+/// (deadline in monotonic nanoseconds, sequence).
+pub(crate) type TimerKey = (u64, u64);
 
 pub(crate) const PENDING: u8 = 0;
 pub(crate) const FIRED: u8 = 1;
@@ -32,7 +34,7 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
-    pub(crate) fn add(&mut self, deadline: Instant, action: TimerAction) -> TimerKey {
+    pub(crate) fn add(&mut self, deadline: u64, action: TimerAction) -> TimerKey {
         self.seq += 1;
         let key = (deadline, self.seq);
         self.map.insert(key, action);
@@ -43,16 +45,12 @@ impl Timers {
         self.map.remove(key)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.map.first_key_value().map(|(k, _)| k.0)
     }
 
     /// Removes and returns the first timer due at `now`, if any.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerAction> {
+    pub(crate) fn pop_due(&mut self, now: u64) -> Option<TimerAction> {
         let entry = self.map.first_entry()?;
         if entry.key().0 <= now { Some(entry.remove()) } else { None }
     }

@@ -10,6 +10,7 @@ use crate::process::entry::{ProcessEntry, Stats};
 use crate::runtime::park::ParkFlag;
 use crate::runtime::timer::{FIRED, PENDING, TimerAction, Timers};
 use crate::runtime::waker::{notify, waker_ref};
+use crate::sys::clock;
 use crate::sys::ring::{Ring, Waker};
 use crossbeam_queue::SegQueue;
 use std::cell::{Cell, RefCell};
@@ -20,7 +21,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The part of a worker other threads see.
 pub(crate) struct WorkerShared {
@@ -148,7 +149,7 @@ impl Worker {
         loop {
             let mut did_work = self.drain_injector();
             did_work |= self.run_ready();
-            did_work |= self.fire_timers(None);
+            did_work |= self.fire_timers();
             if did_work {
                 continue;
             }
@@ -158,10 +159,10 @@ impl Worker {
             // Idle: spin for a while (parking costs tens of µs on VMs), then park.
             if !spin.is_zero() {
                 let until = Instant::now() + spin;
-                while self.local.shared.injector.is_empty() && Instant::now() < until && !self.timer_due() {
+                while self.local.shared.injector.is_empty() && Instant::now() < until && self.due_now().is_none() {
                     std::hint::spin_loop();
                 }
-                if !self.local.shared.injector.is_empty() || self.timer_due() {
+                if !self.local.shared.injector.is_empty() || self.due_now().is_some() {
                     continue;
                 }
             }
@@ -169,11 +170,18 @@ impl Worker {
         }
     }
 
-    fn timer_due(&self) -> bool {
-        match self.local.timers.borrow().next_deadline() {
-            Some(d) => d <= Instant::now(),
-            None => false,
+    /// The clock, if a timer is due by it. A timer due beyond the coarse clock's margin is ruled
+    /// out with a coarse reading (a few ns); the precise clock is read only when one may be due.
+    /// A worker running calls checks this on every loop, and each call arms a timeout. (Should
+    /// the coarse clock lag beyond its margin, a timer is noticed late, never early; `park`
+    /// decides with the precise clock.)
+    fn due_now(&self) -> Option<u64> {
+        let next = self.local.timers.borrow().next_deadline()?;
+        if next > clock::coarse_ns().saturating_add(clock::coarse_margin_ns()) {
+            return None;
         }
+        let now = clock::now_ns();
+        (next <= now).then_some(now)
     }
 
     fn park(&mut self) {
@@ -183,7 +191,20 @@ impl Worker {
             shared.parked.clear();
             return;
         }
-        let timeout = self.local.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+        // The precise clock decides here (the loop's coarse check may have missed a due timer).
+        let next = self.local.timers.borrow().next_deadline();
+        let timeout = match next {
+            Some(d) => {
+                let now = clock::now_ns();
+                if d <= now {
+                    shared.parked.clear();
+                    self.fire_due(now);
+                    return;
+                }
+                Some(Duration::from_nanos(d - now))
+            }
+            None => None,
+        };
         self.ring.park(timeout);
         shared.parked.clear();
     }
@@ -218,12 +239,13 @@ impl Worker {
         n > 0
     }
 
-    /// Fires due timers; with `now = None` reads the clock only if a timer exists.
-    fn fire_timers(&mut self, now: Option<Instant>) -> bool {
-        if self.local.timers.borrow().is_empty() {
-            return false;
-        }
-        let now = now.unwrap_or_else(Instant::now);
+    /// Fires due timers.
+    fn fire_timers(&mut self) -> bool {
+        self.due_now().is_some_and(|now| self.fire_due(now))
+    }
+
+    /// Fires the timers due at `now`.
+    fn fire_due(&mut self, now: u64) -> bool {
         let mut fired = false;
         loop {
             let action = self.local.timers.borrow_mut().pop_due(now);
