@@ -11,7 +11,24 @@ enum Where {
     Init,
     Message,
     Call,
+    /// In `handle_call`, after waiting on a call of its own (the panic unwinds a suspended
+    /// handler).
+    CallAfterWait,
     Terminate,
+}
+
+/// Replies to every call with the request.
+struct Echo;
+
+impl Actor for Echo {
+    async fn handle_call(
+        &mut self,
+        _ctx: &mut Context,
+        _from: From,
+        req: Message,
+    ) -> Result<Option<Message>, ExitReason> {
+        Ok(Some(req))
+    }
 }
 
 struct Bomb {
@@ -35,10 +52,15 @@ impl Actor for Bomb {
     }
     async fn handle_call(
         &mut self,
-        _ctx: &mut Context,
+        ctx: &mut Context,
         _from: From,
-        _req: Message,
+        req: Message,
     ) -> Result<Option<Message>, ExitReason> {
+        if let (Where::CallAfterWait, Some(echo)) = (&self.at, req.downcast_ref::<Pid>()) {
+            let echo = *echo;
+            ctx.call(echo, 1u8).await.map_err(ExitReason::error)?;
+            panic!("boom in handle_call after a wait");
+        }
         panic!("boom in handle_call");
     }
     async fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) {
@@ -74,6 +96,17 @@ fn panics_in_every_callback_end_only_that_process() {
     let (who, reason) = rx.recv_timeout(PATIENCE).unwrap();
     assert_eq!(who, p);
     assert!(matches!(reason, ExitReason::Panic(m) if m.contains("handle_call")));
+    // The same after the handler was suspended (its caller is told at once, not at its timeout).
+    let echo = node.spawn(Echo, SpawnOptions::default()).unwrap();
+    let p = node.spawn(Bomb { at: Where::CallAfterWait, terminated: tx.clone() }, SpawnOptions::default()).unwrap();
+    let asked = std::time::Instant::now();
+    assert_eq!(node.call(p, echo).unwrap_err(), Error::Terminated);
+    assert!(asked.elapsed() < std::time::Duration::from_secs(4), "told at once, not after the 5 s call timeout");
+    let (who, reason) = rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(who, p);
+    assert!(matches!(reason, ExitReason::Panic(m) if m.contains("after a wait")));
+    node.kill(echo).unwrap();
+    assert!(eventually(|| !node.is_alive(echo)));
     // terminate itself panicking changes nothing for the node.
     let p = node.spawn(Bomb { at: Where::Terminate, terminated: tx.clone() }, SpawnOptions::default()).unwrap();
     node.send(p, ()).unwrap();
