@@ -17,20 +17,6 @@ enum Where {
     Terminate,
 }
 
-/// Replies to every call with the request.
-struct Echo;
-
-impl Actor for Echo {
-    async fn handle_call(
-        &mut self,
-        _ctx: &mut Context,
-        _from: From,
-        req: Message,
-    ) -> Result<Option<Message>, ExitReason> {
-        Ok(Some(req))
-    }
-}
-
 struct Bomb {
     at: Where,
     terminated: Sender<(Pid, ExitReason)>,
@@ -97,7 +83,8 @@ fn panics_in_every_callback_end_only_that_process() {
     assert_eq!(who, p);
     assert!(matches!(reason, ExitReason::Panic(m) if m.contains("handle_call")));
     // The same after the handler was suspended (its caller is told at once, not at its timeout).
-    let echo = node.spawn(Echo, SpawnOptions::default()).unwrap();
+    let (echo, _erx) = probe(); // replies to calls with the request
+    let echo = node.spawn(echo, SpawnOptions::default()).unwrap();
     let p = node.spawn(Bomb { at: Where::CallAfterWait, terminated: tx.clone() }, SpawnOptions::default()).unwrap();
     let asked = std::time::Instant::now();
     assert_eq!(node.call(p, echo).unwrap_err(), Error::Terminated);
