@@ -2,11 +2,13 @@
 //! names, aliases and events, and random termination orders and reasons, every watcher that is
 //! alive when its target ends gets exactly one exit (link) or down (monitor) for it, nobody gets
 //! one twice, and when everything has ended nothing is left: no process, name, alias or event.
+//! A second property ends random spawn trees by stopping the node.
 
 mod support;
 
 use ergors::{
-    Alias, Event, EventOptions, ExitReason, MessageDown, MessageExit, Node, NodeHandle, NodeOptions, Pid, Target,
+    Alias, Event, EventOptions, ExitReason, MessageDown, MessageExit, Node, NodeHandle, NodeOptions, Pid, SpawnOptions,
+    Target,
 };
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -94,13 +96,25 @@ fn reason_of(code: u8) -> ExitReason {
     }
 }
 
-fn run_case(h: &NodeHandle, case: usize, plan: &Plan) -> Result<(), TestCaseError> {
-    let mut procs: Vec<Proc> = (0..plan.n)
-        .map(|_| {
-            let (pid, rx) = agent(h, true);
-            Proc { pid, rx, log: Vec::new(), alive: true }
-        })
-        .collect();
+/// The processes of a case, the relations in force, and which process each watched target
+/// belongs to.
+struct World {
+    procs: Vec<Proc>,
+    active: HashSet<(usize, Target, Kind)>,
+    owner: HashMap<Target, usize>,
+}
+
+/// Spawns the plan's processes (process `i` as a child of `parents[i]` when that is set, else
+/// from the node, trapping exits) and sets up its relations.
+fn build(h: &NodeHandle, case: usize, plan: &Plan, parents: &[Option<usize>]) -> Result<World, TestCaseError> {
+    let mut procs: Vec<Proc> = Vec::new();
+    for i in 0..plan.n {
+        let (pid, rx) = match parents.get(i).copied().flatten() {
+            Some(parent) => on(h, procs[parent].pid, |ctx| child_agent(ctx, SpawnOptions::default())),
+            None => agent(h, true),
+        };
+        procs.push(Proc { pid, rx, log: Vec::new(), alive: true });
+    }
     // Every process gets a name, an alias and an event, so any form can be watched.
     let mut aliases: Vec<Alias> = Vec::new();
     let mut events: Vec<Event> = Vec::new();
@@ -147,6 +161,11 @@ fn run_case(h: &NodeHandle, case: usize, plan: &Plan) -> Result<(), TestCaseErro
             active.remove(&(c, target, kind));
         }
     }
+    Ok(World { procs, active, owner })
+}
+
+fn run_case(h: &NodeHandle, case: usize, plan: &Plan) -> Result<(), TestCaseError> {
+    let World { mut procs, mut active, owner } = build(h, case, plan, &[])?;
     // End every process in the planned order; after each, wait for the deliveries owed to the
     // watchers still alive.
     let mut expected: Vec<(usize, Target, Kind, ExitReason)> = Vec::new();
@@ -206,5 +225,47 @@ proptest! {
         let case = CASE.fetch_add(1, Ordering::Relaxed);
         let h = shared_node().handle();
         run_case(&h, case, &plan)?;
+    }
+}
+
+/// Random spawn trees: each process but the first is a child of an earlier one, or of the node.
+fn stop_plan() -> impl Strategy<Value = (Plan, Vec<Option<usize>>)> {
+    plan().prop_flat_map(|plan| {
+        let n = plan.n;
+        let parents = (0..n)
+            .map(|i| if i == 0 { Just(None).boxed() } else { proptest::option::of(0..i).boxed() })
+            .collect::<Vec<_>>();
+        (Just(plan), parents)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 120, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Node stop ends the deepest processes first. A watcher that is itself being stopped may
+    /// end before it handles what it was sent, so here the property is: nothing arrives twice or
+    /// unasked, every reason is `shutdown`, and afterwards no process, name, alias or event is
+    /// left.
+    #[test]
+    fn node_stop_delivers_at_most_once_and_releases_everything((plan, parents) in stop_plan()) {
+        static CASE: AtomicUsize = AtomicUsize::new(0);
+        let case = CASE.fetch_add(1, Ordering::Relaxed);
+        let opts = NodeOptions::default().workers(2).pin_workers(false).spin(std::time::Duration::from_micros(20));
+        let node = Node::start(&format!("stop{case}@localhost"), opts).unwrap();
+        let h = node.handle();
+        let World { mut procs, active, .. } = build(&h, case, &plan, &parents)?;
+        node.stop();
+        prop_assert_eq!(h.process_count(), 0);
+        let info = h.info();
+        prop_assert_eq!((info.registered_names, info.registered_aliases, info.registered_events), (0, 0, 0));
+        for (c, p) in procs.iter_mut().enumerate() {
+            p.drain();
+            let mut seen: HashSet<(Target, Kind)> = HashSet::new();
+            for (t, k, r) in &p.log {
+                prop_assert!(seen.insert((*t, *k)), "watcher {} got {:?} {:?} twice", c, t, k);
+                prop_assert!(active.contains(&(c, *t, *k)), "watcher {} got an unexpected {:?} {:?}", c, t, k);
+                prop_assert_eq!(r, &ExitReason::Shutdown);
+            }
+        }
     }
 }
