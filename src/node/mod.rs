@@ -137,7 +137,23 @@ impl NodeInner {
         if !target.is_alive() {
             return Err(Error::ProcessUnknown);
         }
-        self.enqueue(same_worker, target, priority, envelope, false)
+        // A request from another thread can land after the target, dying, drained its mailbox
+        // (it was alive at our check): then nobody would answer and the caller would wait out its
+        // timeout. Both sides fence between their write (our push; its `mark_dead`) and their read
+        // (our liveness check; its drain), so at least one of them sees the other.
+        let request = match &envelope.payload {
+            Payload::Request(ref_id, _) if !same_worker => Some((envelope.from, *ref_id)),
+            _ => None,
+        };
+        self.enqueue(same_worker, target, priority, envelope, false)?;
+        if let Some((from, ref_id)) = request {
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if !target.is_alive() {
+                // Answering twice is harmless: a call takes the first outcome for its ref.
+                let _ = self.respond(From { pid: from, reference: Ref::made_by(from, ref_id) }, Err(Error::Terminated));
+            }
+        }
+        Ok(())
     }
 
     #[inline(always)]
@@ -270,6 +286,8 @@ impl NodeInner {
         if !entry.mark_dead() {
             return;
         }
+        // Pairs with the fence in `push_from` (requests racing this death; see there).
+        std::sync::atomic::fence(Ordering::SeqCst);
         self.table.remove(&entry.pid);
         if self.logger_count.load(Ordering::Acquire) > 0 {
             self.logger_remove(None, Some(entry.pid));
