@@ -50,10 +50,10 @@ pub struct ProcessInfo {
     pub monitored_by: usize,
     /// Messages waiting, per queue: Urgent, System, Main, Log.
     pub mailbox: [usize; 4],
-    /// Messages it has taken from its mailbox. Published when the process ends a turn (sleeps
-    /// or yields), so a busy process may show fewer; `Context::info` is exact.
+    /// Messages it has taken from its mailbox. Published when the process ends a turn (sleeps,
+    /// yields or waits on a `call`), so a busy process may show fewer; `Context::info` is exact.
     pub messages_in: u64,
-    /// Messages and requests it has sent; published when a turn ends or a `call` waits.
+    /// Messages and requests it has sent; published as `messages_in` is.
     pub messages_out: u64,
     /// Time its worker spent running it.
     pub running_time: Duration,

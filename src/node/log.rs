@@ -85,15 +85,19 @@ impl NodeInner {
         self.ship(self.core_pid(), level, || LogSource::Node(self.name), text);
     }
 
-    /// Delivers a record to every process logger that takes `level`, except the one that
-    /// logged it (no feedback loops).
+    /// Delivers a record to every process logger that takes `level`, unless a logger logged it.
     fn ship(&self, from: Pid, level: Level, source: impl FnOnce() -> LogSource, text: &str) {
         if self.logger_count.load(Ordering::Acquire) == 0 {
             return;
         }
         let loggers = self.loggers.read().unwrap_or_else(|p| p.into_inner());
+        // A logger's own records go to `tracing` only: loggers that message each other (a
+        // forwarder and a sink that warns about what it does not handle) must not feed a loop.
+        if loggers.iter().any(|l| l.entry.pid == from) {
+            return;
+        }
         let record = MessageLog { time: now_ns(), level, source: source(), message: text.to_string() };
-        for l in loggers.iter().filter(|l| l.levels.contains(&level) && l.entry.pid != from) {
+        for l in loggers.iter().filter(|l| l.levels.contains(&level)) {
             let envelope = Envelope { from, payload: Payload::Log(Box::new(record.clone())) };
             self.push_signal(&l.entry, Priority::Log, envelope);
         }

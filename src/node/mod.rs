@@ -300,12 +300,26 @@ impl NodeInner {
             _ => node_log!(self, WARN, "process {} terminated abnormally: {reason}", entry.pid),
         }
         // Whoever still waits on a request to this process learns now that no reply will come.
-        // SAFETY: we run on the process's worker, inside its run (its own future or the worker's
-        // panic path), so we are the mailbox's single consumer.
-        while let Some(envelope) = unsafe { entry.mailbox.pop() } {
-            if let Payload::Request(ref_id, _) = envelope.payload {
-                let reference = Ref::made_by(envelope.from, ref_id);
-                let _ = self.respond(From { pid: envelope.from, reference }, Err(Error::Terminated));
+        // A producer on another thread may be mid-push (counted, not yet linked), which hides
+        // the messages queued after its own, requests among them, from `pop`. Its push is a few
+        // instructions: wait for it (spinning, then yielding) rather than leave a caller to its
+        // timeout. Bounded, in case a producer thread stays descheduled.
+        for round in 0..1000 {
+            // SAFETY: we run on the process's worker, inside its run (its own future or the
+            // worker's panic path), so we are the mailbox's single consumer.
+            while let Some(envelope) = unsafe { entry.mailbox.pop() } {
+                if let Payload::Request(ref_id, _) = envelope.payload {
+                    let reference = Ref::made_by(envelope.from, ref_id);
+                    let _ = self.respond(From { pid: envelope.from, reference }, Err(Error::Terminated));
+                }
+            }
+            if entry.mailbox.lens().iter().all(|n| *n == 0) {
+                break;
+            }
+            if round < 100 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
             }
         }
     }

@@ -254,7 +254,8 @@ impl Context {
         let mut pending = PendingCall { entry: self.entry.clone(), ref_id, timer: None };
         let envelope = Envelope { from: self.entry.pid, payload: Payload::Request(ref_id, request) };
         self.push(&to, self.send_priority, envelope)?;
-        self.publish_sent();
+        // Waiting on a reply ends this turn: the worker runs other processes meanwhile.
+        self.end_turn();
         pending.timer = with_current(|w| {
             w.map(|w| {
                 let action = TimerAction::CallTimeout { entry: self.entry.clone(), ref_id, after: timeout };

@@ -66,6 +66,9 @@ impl WorkerShared {
 }
 
 /// The worker-thread-only state, reachable through the thread-local `CURRENT`.
+/// The longest a worker sleeps in one `io_uring_enter` when a timer is pending.
+const MAX_PARK: Duration = Duration::from_secs(3600);
+
 pub(crate) struct WorkerLocal {
     pub(crate) shared: Arc<WorkerShared>,
     pub(crate) node: Arc<NodeInner>,
@@ -132,9 +135,18 @@ impl Worker {
     }
 
     pub(crate) fn run(mut self) {
+        /// Clears `CURRENT` however `run_loop` ends (even by a panic), before `local` can drop.
+        struct ClearCurrent;
+        impl Drop for ClearCurrent {
+            fn drop(&mut self) {
+                CURRENT.with(|c| c.set(None));
+            }
+        }
         CURRENT.with(|c| c.set(Some(NonNull::from(&*self.local))));
-        self.run_loop();
-        CURRENT.with(|c| c.set(None));
+        {
+            let _clear = ClearCurrent;
+            self.run_loop();
+        }
         // Anything still queued belongs to processes that ended with the node. Dropping user
         // state may panic; the worker is exiting anyway, but must exit cleanly.
         let _ = catch_unwind(AssertUnwindSafe(|| {
@@ -201,7 +213,10 @@ impl Worker {
                     self.fire_due(now);
                     return;
                 }
-                Some(Duration::from_nanos(d - now))
+                // Capped: the kernel adds the timeout to its clock and a centuries-long one
+                // (`Duration::MAX` timers) overflows into "already expired", which would spin.
+                // Waking early is harmless: the loop checks again.
+                Some(Duration::from_nanos(d - now).min(MAX_PARK))
             }
             None => None,
         };
