@@ -215,23 +215,6 @@ fn embedding_from_many_plain_threads() {
     node.stop();
 }
 
-/// Ends when it gets a message; answers calls until then.
-struct Mortal;
-
-impl Actor for Mortal {
-    async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, _msg: Message) -> Result<(), ExitReason> {
-        Err(ExitReason::Normal)
-    }
-    async fn handle_call(
-        &mut self,
-        _ctx: &mut Context,
-        _from: From,
-        req: Message,
-    ) -> Result<Option<Message>, ExitReason> {
-        Ok(Some(req))
-    }
-}
-
 #[test]
 fn a_call_racing_the_callees_death_is_never_left_to_time_out() {
     // The callee dies between the caller's liveness check and its push in some of these rounds;
@@ -239,8 +222,10 @@ fn a_call_racing_the_callees_death_is_never_left_to_time_out() {
     let opts = ergors::NodeOptions::default().workers(2).pin_workers(false).call_timeout(Duration::from_secs(20));
     let node = ergors::Node::start("race@localhost", opts).unwrap();
     for i in 0..20_000u32 {
-        let victim = node.spawn(Mortal, SpawnOptions::default().worker(1)).unwrap();
-        node.send(victim, ()).unwrap();
+        // A probe answers calls and ends when sent a reason.
+        let (mortal, _events) = probe();
+        let victim = node.spawn(mortal, SpawnOptions::default().worker(1)).unwrap();
+        node.send(victim, ExitReason::Normal).unwrap();
         if i % 2 == 0 {
             std::thread::yield_now();
         }
