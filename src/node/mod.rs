@@ -780,16 +780,10 @@ mod footprint {
             .inner
             .table
             .insert(|pid| {
-                crate::process::entry::ProcessEntry::new(crate::process::entry::EntryInit {
+                crate::process::entry::ProcessEntry::new(crate::process::entry::EntryInit::standalone(
                     pid,
-                    worker: node.inner.workers[0].clone(),
-                    parent: pid,
-                    leader: pid,
-                    depth: 0,
-                    mailbox_size: 0,
-                    spawned_at_ns: 0,
-                    env: None,
-                })
+                    node.inner.workers[0].clone(),
+                ))
             })
             .unwrap();
         let ctx = crate::process::context::Context::new(

@@ -485,10 +485,6 @@ impl Context {
     fn end_turn(&mut self) {
         Stats::add(&self.entry.stats.messages_in, u64::from(self.turn));
         self.turn = 0;
-        self.publish_sent();
-    }
-
-    fn publish_sent(&mut self) {
         if self.sent != 0 {
             Stats::add(&self.entry.stats.messages_out, self.sent);
             self.sent = 0;

@@ -108,6 +108,15 @@ pub(crate) struct EntryInit {
     pub(crate) env: Env,
 }
 
+#[cfg(test)]
+impl EntryInit {
+    /// A process of its own at the top of the tree, with no mailbox bound and no environment
+    /// (for unit tests that build entries by hand).
+    pub(crate) fn standalone(pid: Pid, worker: Arc<WorkerShared>) -> EntryInit {
+        EntryInit { pid, worker, parent: pid, leader: pid, depth: 0, mailbox_size: 0, spawned_at_ns: 0, env: None }
+    }
+}
+
 impl ProcessEntry {
     pub(crate) fn new(i: EntryInit) -> ProcessEntry {
         ProcessEntry {

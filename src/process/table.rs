@@ -115,16 +115,7 @@ mod tests {
     use crate::process::entry::EntryInit;
 
     fn entry(pid: Pid) -> ProcessEntry {
-        ProcessEntry::new(EntryInit {
-            pid,
-            worker: Arc::new(crate::runtime::worker::WorkerShared::new(0)),
-            parent: pid,
-            leader: pid,
-            depth: 0,
-            mailbox_size: 0,
-            spawned_at_ns: 0,
-            env: None,
-        })
+        ProcessEntry::new(EntryInit::standalone(pid, Arc::new(crate::runtime::worker::WorkerShared::new(0))))
     }
 
     #[test]
