@@ -39,3 +39,4 @@ pub use process::target::{
 };
 pub use runtime::options::NodeOptions;
 pub use runtime::timer::TimerHandle;
+pub use runtime::watchdog::StalledWorker;

@@ -11,80 +11,63 @@
 pub(crate) mod mpsc;
 
 use crate::message::Priority;
-use crate::sync::{AtomicPtr, AtomicU8, AtomicU32};
-use std::collections::VecDeque;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use crate::sync::{AtomicPtr, AtomicU8};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 
 /// Returned by [`Mailbox::push`] when the queue is at capacity; carries the value back.
 pub(crate) struct Full<T>(pub(crate) T);
 
 /// Four priority levels drained Urgent → System → Main → Log. Any thread pushes; one consumer
-/// pops.
+/// (whichever worker holds the process's Running state) pops.
 ///
-/// Each level has two queues: the lock-free MPSC queue for senders on other threads, and a plain
-/// `VecDeque` for senders running on the receiver's own worker (the common case: a child starts
-/// on its parent's worker). The local queue costs no atomic operation and no allocation per
-/// message. Per-sender order holds because a sender never changes thread (a process never leaves
-/// its worker). The consumer alternates between the two queues of a level so neither starves.
+/// One lock-free queue per level serves every sender, on the receiver's worker or not: per-sender
+/// order holds because a sender's pushes are ordered (program order, or the hand-off of a
+/// process between workers) and each claims its slot with a read-modify-write on the queue's
+/// tail. Nothing depends on which worker runs the sender or the receiver, so processes can move
+/// between workers freely (docs/decisions.md D40).
 pub(crate) struct Mailbox<T> {
-    /// The MPSC queues, allocated by the first sender from another thread (an idle process that
-    /// never hears from another thread pays one pointer for them).
-    remote: AtomicPtr<[mpsc::Queue<T>; 4]>,
-    /// Same-worker queues, allocated on first use; touched only on the owner's worker thread.
-    local: std::cell::UnsafeCell<Option<Box<[VecDeque<T>; 4]>>>,
-    /// Consumer-only: which queue of a level to try first.
-    prefer_local: std::cell::Cell<bool>,
-    /// Messages in the MPSC queues, per level (producers add, the consumer subtracts).
-    remote_lens: [AtomicU32; 4],
-    /// Messages in the local queues, per level. Written only on the owner's thread (plain
-    /// load + store, no read-modify-write); atomic so that other threads may read a snapshot.
-    local_lens: [AtomicU32; 4],
+    /// One queue per level, allocated by the first push to it (an idle process pays four null
+    /// pointers).
+    queues: [AtomicPtr<mpsc::Queue<T>>; 4],
     /// Capacity of each level; 0 = unbounded.
     capacity: u32,
 }
 
-// SAFETY: `remote` (set once, then read-only) and the counters are thread-safe. `local` and `prefer_local` are touched only
-// on the owner's worker thread: by `push_local` (whose caller proves it runs there) and by `pop`
-// (single consumer, on that worker). `T: Send` lets values cross threads through `queues`.
+// SAFETY: the queues are thread-safe (`mpsc::Queue` is Sync for `T: Send`), the pointers are set
+// once and then only read, and the consumer methods state their exclusivity contract.
 unsafe impl<T: Send> Sync for Mailbox<T> {}
 // SAFETY: moving the mailbox moves its values; `T: Send` allows that.
 unsafe impl<T: Send> Send for Mailbox<T> {}
-
-fn counters() -> [AtomicU32; 4] {
-    [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)]
-}
-
-/// Owner-thread-only increment/decrement: the single writer needs no read-modify-write.
-fn bump(c: &AtomicU32, up: bool) {
-    let v = c.load(Relaxed);
-    c.store(if up { v + 1 } else { v - 1 }, Relaxed);
-}
 
 impl<T> Mailbox<T> {
     /// A mailbox whose levels hold at most `capacity` messages each (0 = unbounded; values above
     /// `u32::MAX - 1` are treated as unbounded).
     pub(crate) fn new(capacity: usize) -> Self {
         let capacity = u32::try_from(capacity).ok().filter(|c| *c < u32::MAX).unwrap_or(0);
-        Mailbox {
-            remote: AtomicPtr::new(std::ptr::null_mut()),
-            local: std::cell::UnsafeCell::new(None),
-            prefer_local: std::cell::Cell::new(true),
-            remote_lens: counters(),
-            local_lens: counters(),
-            capacity,
-        }
+        Mailbox { queues: [0, 1, 2, 3].map(|_| AtomicPtr::new(std::ptr::null_mut())), capacity }
     }
 
-    /// The MPSC queues, allocating them on first use (a racing loser frees its copy).
-    fn remote_queues(&self) -> &[mpsc::Queue<T>; 4] {
-        let p = self.remote.load(Acquire);
-        if !p.is_null() {
-            // SAFETY: once set, `remote` points at queues that live until the mailbox is dropped.
-            return unsafe { &*p };
+    /// Level `i`'s queue, if anything was ever pushed to it.
+    #[inline(always)]
+    fn queue(&self, i: usize) -> Option<&mpsc::Queue<T>> {
+        let p = self.queues[i].load(Acquire);
+        // SAFETY: once set, a queue pointer stays valid until the mailbox is dropped.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Level `i`'s queue, allocating it on first use (a racing loser frees its copy).
+    #[inline(always)]
+    fn queue_or_new(&self, i: usize) -> &mpsc::Queue<T> {
+        if let Some(q) = self.queue(i) {
+            return q;
         }
-        let fresh =
-            Box::into_raw(Box::new([mpsc::Queue::new(), mpsc::Queue::new(), mpsc::Queue::new(), mpsc::Queue::new()]));
-        match self.remote.compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire) {
+        self.install(i)
+    }
+
+    #[cold]
+    fn install(&self, i: usize) -> &mpsc::Queue<T> {
+        let fresh = Box::into_raw(Box::new(mpsc::Queue::new()));
+        match self.queues[i].compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire) {
             // SAFETY: we installed `fresh`; it lives as long as the mailbox.
             Ok(_) => unsafe { &*fresh },
             Err(existing) => {
@@ -98,118 +81,68 @@ impl<T> Mailbox<T> {
         }
     }
 
-    fn full(&self, i: usize) -> bool {
-        self.capacity != 0 && self.remote_lens[i].load(Relaxed) + self.local_lens[i].load(Relaxed) >= self.capacity
-    }
-
     /// Queues `value` at `priority` from any thread, or hands it back if that level is full.
     /// The caller must then notify the owner's [`SchedState`].
     ///
     /// `forced` skips the capacity check: for the runtime's own signals (exits, downs, shutdown),
     /// which must never be dropped.
-    pub(crate) fn push(&self, priority: Priority, value: T, forced: bool) -> Result<(), Full<T>> {
-        let i = priority as usize;
-        let before = self.remote_lens[i].fetch_add(1, Relaxed);
-        if !forced && self.capacity != 0 && before + self.local_lens[i].load(Relaxed) >= self.capacity {
-            self.remote_lens[i].fetch_sub(1, Relaxed);
-            return Err(Full(value));
-        }
-        self.remote_queues()[i].push(value);
-        Ok(())
-    }
-
-    /// As [`Mailbox::push`], for a sender on the owner's worker thread.
-    ///
-    /// # Safety
-    /// The caller runs on the thread that consumes this mailbox (the process's home worker).
     #[inline(always)]
-    pub(crate) unsafe fn push_local(&self, priority: Priority, value: T, forced: bool) -> Result<(), Full<T>> {
-        let i = priority as usize;
-        if !forced && self.full(i) {
-            return Err(Full(value));
+    pub(crate) fn push(&self, priority: Priority, value: T, forced: bool) -> Result<(), Full<T>> {
+        let q = self.queue_or_new(priority as usize);
+        if forced || self.capacity == 0 {
+            q.push(value);
+            Ok(())
+        } else {
+            q.push_bounded(value, u64::from(self.capacity)).map_err(Full)
         }
-        // SAFETY: only the owner's worker thread touches `local` (caller's contract), and no
-        // reference into it outlives this call or `pop`.
-        let local = unsafe { &mut *self.local.get() };
-        local.get_or_insert_with(Default::default)[i].push_back(value);
-        bump(&self.local_lens[i], true);
-        Ok(())
     }
 
     /// The next value by priority.
     ///
     /// # Safety
     /// Only the mailbox's single consumer (the worker running its process) may call this.
+    #[inline(always)]
     pub(crate) unsafe fn pop(&self) -> Option<T> {
         for i in 0..4 {
-            let has_local = self.local_lens[i].load(Relaxed) != 0;
-            let has_remote = self.remote_lens[i].load(Relaxed) != 0;
-            if !has_local && !has_remote {
-                continue;
-            }
-            let take_local = has_local && (!has_remote || self.prefer_local.get());
-            // SAFETY: forwarded from the caller: we are the single consumer.
-            let mut v = unsafe { self.pop_level(i, take_local) };
-            if v.is_none() && has_local && has_remote {
-                // The chosen queue came up empty (a remote counter can run ahead of its queue;
-                // a rejected push into a full level counts for an instant): try the other one
-                // rather than report an empty mailbox with messages in it.
-                // SAFETY: as above.
-                v = unsafe { self.pop_level(i, !take_local) };
-            }
-            if v.is_some() {
-                if has_local && has_remote {
-                    self.prefer_local.set(!take_local);
+            if let Some(q) = self.queue(i) {
+                // SAFETY: forwarded from the caller: we are the single consumer.
+                if let Some(v) = unsafe { q.pop() } {
+                    return Some(v);
                 }
-                return v;
             }
         }
         None
     }
 
-    /// Pops level `i` of the local or of the remote queue.
+    /// Hands every published message to `f`, by priority, without waiting for producers that
+    /// are mid-push (for a process that is ending; `mpsc::Queue::drain_ready`).
     ///
     /// # Safety
-    /// As for [`Mailbox::pop`].
-    #[inline(always)]
-    unsafe fn pop_level(&self, i: usize, local: bool) -> Option<T> {
-        if local {
-            // SAFETY: the consumer runs on the owner's worker thread; see `push_local`.
-            let q = &mut unsafe { &mut *self.local.get() }.as_mut()?[i];
-            let v = q.pop_front()?;
-            if q.is_empty() && q.capacity() > 1024 {
-                // Give back a burst's memory once it has drained.
-                q.shrink_to(64);
+    /// As for [`Mailbox::pop`], and `pop` is not called afterwards.
+    pub(crate) unsafe fn drain_ready(&self, mut f: impl FnMut(T)) {
+        for i in 0..4 {
+            if let Some(q) = self.queue(i) {
+                // SAFETY: forwarded from the caller.
+                unsafe { q.drain_ready(&mut f) };
             }
-            bump(&self.local_lens[i], false);
-            Some(v)
-        } else {
-            let queues = self.remote.load(Acquire);
-            if queues.is_null() {
-                return None;
-            }
-            // SAFETY: forwarded from the caller: we are the single consumer; a non-null `remote`
-            // stays valid until drop. The counter may run ahead of the queue (a producer counted,
-            // then is mid-push): then `None`, and that producer's notify will run us again.
-            let v = unsafe { (*queues)[i].pop() }?;
-            self.remote_lens[i].fetch_sub(1, Relaxed);
-            Some(v)
         }
     }
 
     /// Queued messages per level (Urgent, System, Main, Log); a snapshot, racy by nature.
     pub(crate) fn lens(&self) -> [usize; 4] {
-        [0, 1, 2, 3].map(|i| (self.remote_lens[i].load(Relaxed) + self.local_lens[i].load(Relaxed)) as usize)
+        [0, 1, 2, 3].map(|i| self.queue(i).map_or(0, |q| q.len() as usize))
     }
 }
 
 impl<T> Drop for Mailbox<T> {
     fn drop(&mut self) {
-        let p = self.remote.load(Acquire);
-        if !p.is_null() {
-            // SAFETY: `&mut self`: no sender or consumer remains; the queues were boxed by
-            // `remote_queues` and are freed once, here.
-            drop(unsafe { Box::from_raw(p) });
+        for q in &self.queues {
+            let p = q.load(Acquire);
+            if !p.is_null() {
+                // SAFETY: `&mut self`: no sender or consumer remains; each queue was boxed by
+                // `install` and is freed once, here.
+                drop(unsafe { Box::from_raw(p) });
+            }
         }
     }
 }
@@ -223,20 +156,23 @@ const CLOSED: u8 = 4;
 /// The scheduling word of a process: Idle (asleep) → Notified (in a run queue) → Running (being
 /// polled) → Idle again, or Running|Notified when something arrived during the run.
 ///
-/// The memory-ordering argument: a producer pushes its message (Release on the queue) and then
-/// calls [`SchedState::notify`], which is *always* a read-modify-write (`fetch_or`), even when
-/// the process is already queued. The consumer's `begin_run` and `end_run` are read-modify-writes
-/// of the same word. All RMWs on one atomic are totally ordered, so for every notify either
-/// - it comes before the consumer's `begin_run`: `begin_run` (AcqRel) synchronizes with it, so the
-///   run sees the message; or
-/// - it comes between `begin_run` and `end_run`: it sets Notified, `end_run` fails and requeues
-///   the process, and the next `begin_run` sees the message; or
-/// - it comes after `end_run`: it finds Idle and wins the Idle → Notified transition, so its
-///   caller queues the process.
+/// The memory-ordering argument. A producer's push ends with a sequentially consistent
+/// read-modify-write on the queue (`mpsc::Queue::write`), then it calls [`SchedState::notify`],
+/// which first *loads* the word (SeqCst) and returns at once when Notified is already set, and
+/// otherwise sets it with a SeqCst `fetch_or`. The consumer's `begin_run` is a SeqCst
+/// read-modify-write of the word, followed by SeqCst loads of the queues' ready words. All of
+/// these are in the single total order of SeqCst operations, so for every push either
+/// - the notify's load (or RMW) comes before `begin_run`: then the push's RMW does too, and the
+///   consumer's later loads see the message; a load that saw Notified may skip the RMW, because
+///   that Notified belongs to a queued run that has not begun; or
+/// - it comes after `begin_run`: it finds Running without Notified and must set Notified by RMW;
+///   either `end_run` then fails and requeues the process, or the notify comes after `end_run`,
+///   finds Idle and its caller queues the process.
 ///
-/// A plain load instead of the RMW would be wrong: a producer could read a stale "queued" state
-/// while the consumer has already looked at an empty queue and gone to sleep (store→load
-/// reordering), losing the message. The loom models below catch exactly that.
+/// The skip is what keeps a stream cheap: while the receiver waits in a run queue, each send
+/// costs its producer a load of this word, not a write to a line the consumer reads. A skip on
+/// Running alone would be wrong (the consumer may already have looked at an empty queue and be
+/// about to go Idle); the loom models below check both.
 ///
 /// Exactly one notify can win Idle → Notified, so a process is never queued twice.
 pub(crate) struct SchedState(AtomicU8);
@@ -247,33 +183,27 @@ impl SchedState {
         SchedState(AtomicU8::new(NOTIFIED))
     }
 
-    /// Something arrived for the process. Returns true when the caller must enqueue it.
+    /// Something arrived for the process (after the push). Returns true when the caller must
+    /// enqueue it.
+    #[inline(always)]
     pub(crate) fn notify(&self) -> bool {
-        self.0.fetch_or(NOTIFIED, AcqRel) == IDLE
-    }
-
-    /// As [`SchedState::notify`], for a sender on the process's own worker thread, after a push
-    /// into the local queue (which only this thread reads, so no cross-thread ordering is at
-    /// stake). When the process is already queued, or is the running sender itself, nothing
-    /// needs doing and no read-modify-write is spent; Idle still needs the RMW, because a remote
-    /// notify may race for the same transition.
-    pub(crate) fn notify_local(&self) -> bool {
-        let s = self.0.load(Relaxed);
-        if s & NOTIFIED != 0 || s & (RUNNING | CLOSED) != 0 {
+        if self.0.load(SeqCst) & (NOTIFIED | CLOSED) != 0 {
             return false;
         }
-        self.notify()
+        self.0.fetch_or(NOTIFIED, SeqCst) == IDLE
     }
 
     /// The worker is about to poll the queued process. Returns false if the process is closed.
+    #[inline(always)]
     pub(crate) fn begin_run(&self) -> bool {
         // While queued, the word is exactly Notified: notifies only set that bit again, and only
         // the running thread closes.
-        self.0.compare_exchange(NOTIFIED, RUNNING, AcqRel, Acquire).is_ok()
+        self.0.compare_exchange(NOTIFIED, RUNNING, SeqCst, Acquire).is_ok()
     }
 
     /// The poll returned Pending. Returns true when the process must be enqueued again (a notify
     /// arrived during the run).
+    #[inline(always)]
     pub(crate) fn end_run(&self) -> bool {
         match self.0.compare_exchange(RUNNING, IDLE, AcqRel, Acquire) {
             Ok(_) => false,
@@ -316,26 +246,6 @@ mod tests {
         }
         assert_eq!(got, ["urgent", "system", "main1", "main2", "log"]);
         assert_eq!(mb.lens(), [0, 0, 0, 0]);
-    }
-
-    #[test]
-    fn local_and_remote_queues_both_drain_by_priority() {
-        let mb = Mailbox::new(0);
-        // SAFETY: this test thread is the owner and the only consumer.
-        unsafe {
-            let _ = mb.push_local(Priority::Main, "local-main", false);
-            let _ = mb.push(Priority::Main, "remote-main", false);
-            let _ = mb.push_local(Priority::Urgent, "local-urgent", false);
-            let _ = mb.push(Priority::Log, "remote-log", false);
-        }
-        let mut got = vec![];
-        // SAFETY: single consumer.
-        while let Some(v) = unsafe { mb.pop() } {
-            got.push(v);
-        }
-        assert_eq!(got[0], "local-urgent");
-        assert_eq!(got[3], "remote-log");
-        assert!(got[1..3].contains(&"local-main") && got[1..3].contains(&"remote-main"));
     }
 
     #[test]

@@ -59,8 +59,10 @@ pub struct ProcessInfo {
     pub running_time: Duration,
     /// Time since it was spawned.
     pub uptime: Duration,
-    /// The worker it runs on.
+    /// The worker it runs on (processes not pinned may move to another worker).
     pub worker: usize,
+    /// Its actor type.
+    pub behaviour: &'static str,
     /// Its environment, sorted by name (docs/decisions.md D17: shown to local callers; remote
     /// inspection will be governed by a security option).
     pub env: Vec<(String, String)>,
@@ -91,6 +93,10 @@ pub struct NodeInfo {
     pub registered_events: usize,
     /// Resident memory of the OS process, in bytes (from /proc/self/statm).
     pub memory_rss: u64,
+    /// Workers stuck in one poll longer than `ERGORS_STALL_MS` right now, with the process.
+    pub stalled_workers: Vec<crate::runtime::watchdog::StalledWorker>,
+    /// Stalls the watchdog has seen since the node started.
+    pub stalls: u64,
 }
 
 fn state_of(e: &ProcessEntry) -> ProcessState {
@@ -148,7 +154,8 @@ impl NodeInner {
             messages_out: e.stats.messages_out.load(Relaxed),
             running_time: Duration::from_nanos(e.stats.running_ns.load(Relaxed)),
             uptime: now.saturating_sub(Duration::from_nanos(e.stats.spawned_at_ns)),
-            worker: e.worker.index,
+            worker: e.home(),
+            behaviour: (e.behaviour)(),
             env: crate::process::context::env_list(&e.env()),
         }
     }
@@ -167,7 +174,10 @@ impl NodeInner {
             registered_aliases: 0,
             registered_events: 0,
             memory_rss: rss_bytes(),
+            stalled_workers: Vec::new(),
+            stalls: 0,
         };
+        (info.stalled_workers, info.stalls) = self.watchdog.snapshot();
         for e in &entries {
             match state_of(e) {
                 ProcessState::Running => info.processes_running += 1,

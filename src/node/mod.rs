@@ -24,7 +24,7 @@ use crate::process::table::ProcessTable;
 use crate::process::target::{Event, EventOptions, ProcessId, To};
 use crate::runtime::options::NodeOptions;
 use crate::runtime::waker::notify;
-use crate::runtime::worker::{Worker, WorkerShared, on_home_worker, on_worker_thread, schedule};
+use crate::runtime::worker::{Worker, WorkerShared, Workers, on_worker_thread, schedule};
 use crate::sys::affinity;
 use std::any::Any;
 use std::collections::HashMap;
@@ -44,8 +44,13 @@ pub struct SpawnOptions {
     pub send_priority: Priority,
     /// Environment entries, added to (and overriding) what the process inherits.
     pub env: Vec<(String, String)>,
-    /// The worker to run on (default: the spawner's worker; round-robin for the node).
+    /// The worker to run on, pinned there (other workers take the process only while that one
+    /// is stalled). Default: the next worker round-robin, and free to move (an idle worker may
+    /// take it from a busy one).
     pub worker: Option<usize>,
+    /// Run on the spawning process's current worker, pinned there: for a chatty pair that should
+    /// share a worker (ignored when the node spawns).
+    pub colocate: bool,
     /// The group leader (default: the spawner's leader; the node's core Pid for the node). Its
     /// environment is layered between the node's and the parent's.
     pub leader: Option<Pid>,
@@ -67,9 +72,15 @@ impl SpawnOptions {
         self.env.push((name.into(), value.into()));
         self
     }
-    /// Places the process on worker `index` (modulo the worker count).
+    /// Places the process on worker `index` (modulo the worker count) and pins it there.
     pub fn worker(mut self, index: usize) -> Self {
         self.worker = Some(index);
+        self
+    }
+    /// Places the process on its spawner's current worker and pins it there (a chatty pair
+    /// shares a worker: sends between them never cross cores).
+    pub fn colocate(mut self) -> Self {
+        self.colocate = true;
         self
     }
     /// Sets the group leader (Ergo's `ProcessOptions.Leader`; applications set it to themselves).
@@ -91,8 +102,10 @@ pub(crate) struct NodeInner {
     loggers: std::sync::RwLock<Vec<log::ProcessLogger>>,
     /// `loggers.len()`, readable without the lock on every log record.
     logger_count: AtomicUsize,
-    workers: Vec<Arc<WorkerShared>>,
+    pub(crate) workers: Arc<Workers>,
     next_worker: AtomicUsize,
+    /// The stall watchdog's findings (node info) and its thread's wake-up.
+    pub(crate) watchdog: crate::runtime::watchdog::Watchdog,
     next_ref: AtomicU64,
     stopping: AtomicBool,
     /// Replies to `Node::call` from plain threads, by ref id.
@@ -114,67 +127,46 @@ impl NodeInner {
         Ref { node: self.name, creation: self.creation, id: self.next_ref.fetch_add(1, Ordering::Relaxed) }
     }
 
-    /// Queues an envelope into a live process's mailbox and wakes it.
+    /// Queues an envelope into a live process's mailbox and wakes it: the one way a message
+    /// enters a mailbox. A request whose callee died in the meantime is answered at once.
     pub(crate) fn push(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) -> Result<(), Error> {
-        self.push_from(on_home_worker(target), target, priority, envelope)
-    }
-
-    /// Queues a runtime signal regardless of the mailbox's capacity (and of liveness: a dead
-    /// process's queues are dropped with it).
-    pub(crate) fn push_forced(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) {
-        let _ = self.enqueue(on_home_worker(target), target, priority, envelope, true);
-    }
-
-    /// As [`NodeInner::push`], for a sender that knows whether it runs on the target's worker
-    /// (a process compares its own worker with the target's: no thread-local lookup).
-    pub(crate) fn push_from(
-        &self,
-        same_worker: bool,
-        target: &Arc<ProcessEntry>,
-        priority: Priority,
-        envelope: Envelope,
-    ) -> Result<(), Error> {
         if !target.is_alive() {
             return Err(Error::ProcessUnknown);
         }
-        // A request from another thread can land after the target, dying, drained its mailbox
-        // (it was alive at our check): then nobody would answer and the caller would wait out its
-        // timeout. Both sides fence between their write (our push; its `mark_dead`) and their read
-        // (our liveness check; its drain), so at least one of them sees the other.
         let request = match &envelope.payload {
-            Payload::Request(ref_id, _) if !same_worker => Some((envelope.from, *ref_id)),
+            Payload::Request(ref_id, _) => Some((envelope.from, *ref_id)),
             _ => None,
         };
-        self.enqueue(same_worker, target, priority, envelope, false)?;
+        self.enqueue(target, priority, envelope, false)?;
         if let Some((from, ref_id)) = request {
-            std::sync::atomic::fence(Ordering::SeqCst);
+            // The callee may have died after our liveness check and drained its mailbox before
+            // our push: then nobody would answer and the caller would wait out its timeout. Our
+            // push ends with a SeqCst RMW and this load is SeqCst; the dying process's
+            // `mark_dead` and its drain's loads are SeqCst too, so one of us sees the other
+            // (D21). Answering twice is harmless: a call takes the first outcome for its ref.
             if !target.is_alive() {
-                // Answering twice is harmless: a call takes the first outcome for its ref.
                 let _ = self.respond(From { pid: from, reference: Ref::made_by(from, ref_id) }, Err(Error::Terminated));
             }
         }
         Ok(())
     }
 
+    /// Queues a runtime signal regardless of the mailbox's capacity (and of liveness: a dead
+    /// process's queues are dropped with it).
+    pub(crate) fn push_forced(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) {
+        let _ = self.enqueue(target, priority, envelope, true);
+    }
+
     #[inline(always)]
     fn enqueue(
         &self,
-        same_worker: bool,
         target: &Arc<ProcessEntry>,
         priority: Priority,
         envelope: Envelope,
         forced: bool,
     ) -> Result<(), Error> {
-        if same_worker {
-            // SAFETY: we run on the target's home worker, the thread that consumes its mailbox.
-            unsafe { target.mailbox.push_local(priority, envelope, forced) }.map_err(|_| Error::MailboxFull)?;
-            if target.sched.notify_local() {
-                schedule(target.clone());
-            }
-        } else {
-            target.mailbox.push(priority, envelope, forced).map_err(|_| Error::MailboxFull)?;
-            notify(target);
-        }
+        target.mailbox.push(priority, envelope, forced).map_err(|_| Error::MailboxFull)?;
+        notify(target);
         Ok(())
     }
 
@@ -200,13 +192,20 @@ impl NodeInner {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)] // crate-internal; every caller passes all of them
+    /// Where a new process goes: `(worker, pinned)`.
+    pub(crate) fn placement(&self, opts: &SpawnOptions, parent: Option<&ProcessEntry>) -> (usize, bool) {
+        match (opts.worker, parent) {
+            (Some(w), _) => (w % self.workers.list.len(), true),
+            (None, Some(p)) if opts.colocate => (p.home(), true),
+            _ => (self.next_worker(), false),
+        }
+    }
+
     pub(crate) fn spawn_process<A: Actor>(
         self: &Arc<Self>,
         actor: A,
         opts: &SpawnOptions,
         parent: Option<&ProcessEntry>,
-        worker: usize,
         name: Option<&str>,
         log_level: Option<tracing::Level>,
     ) -> Result<Pid, Error> {
@@ -219,7 +218,7 @@ impl NodeInner {
             None => (core, opts.leader.unwrap_or(core), 0),
         };
         let env = self.spawn_env(parent, leader, &opts.env);
-        let worker = self.workers[worker % self.workers.len()].clone();
+        let (home, pinned) = self.placement(opts, parent);
         let mailbox_size = opts.mailbox_size.unwrap_or(self.options.mailbox_size);
         let entry = self
             .table
@@ -227,7 +226,10 @@ impl NodeInner {
                 let spawned_at_ns = self.started.elapsed().as_nanos() as u64;
                 ProcessEntry::new(EntryInit {
                     pid,
-                    worker,
+                    workers: self.workers.clone(),
+                    home,
+                    pinned,
+                    behaviour: std::any::type_name::<A>,
                     parent: parent_pid,
                     leader,
                     depth,
@@ -286,8 +288,6 @@ impl NodeInner {
         if !entry.mark_dead() {
             return;
         }
-        // Pairs with the fence in `push_from` (requests racing this death; see there).
-        std::sync::atomic::fence(Ordering::SeqCst);
         self.table.remove(&entry.pid);
         if self.logger_count.load(Ordering::Acquire) > 0 {
             self.logger_remove(None, Some(entry.pid));
@@ -300,42 +300,81 @@ impl NodeInner {
             _ => node_log!(self, WARN, "process {} terminated abnormally: {reason}", entry.pid),
         }
         // Whoever still waits on a request to this process learns now that no reply will come.
-        // A producer on another thread may be mid-push (counted, not yet linked), which hides
-        // the messages queued after its own, requests among them, from `pop`. Its push is a few
-        // instructions: wait for it (spinning, then yielding) rather than leave a caller to its
-        // timeout. Bounded, in case a producer thread stays descheduled.
-        for round in 0..1000 {
-            // SAFETY: we run on the process's worker, inside its run (its own future or the
-            // worker's panic path), so we are the mailbox's single consumer.
-            while let Some(envelope) = unsafe { entry.mailbox.pop() } {
+        // A request whose sender is mid-push is not waited for: that sender re-checks liveness
+        // after its push and answers itself (`push`; D21).
+        // SAFETY: we run inside the process's run (its own future, or the worker's panic path),
+        // so we are the mailbox's single consumer, and nothing pops after this.
+        unsafe {
+            entry.mailbox.drain_ready(|envelope| {
                 if let Payload::Request(ref_id, _) = envelope.payload {
                     let reference = Ref::made_by(envelope.from, ref_id);
                     let _ = self.respond(From { pid: envelope.from, reference }, Err(Error::Terminated));
                 }
-            }
-            if entry.mailbox.lens().iter().all(|n| *n == 0) {
-                break;
-            }
-            if round < 100 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+            })
+        };
     }
 
     fn next_worker(&self) -> usize {
-        self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len()
+        self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.list.len()
     }
 
     /// Terminates every process (deepest in the spawn tree first, so children end before their
-    /// parents), then stops and joins the workers. Idempotent.
+    /// parents), then stops and joins the workers. Waits at most `shutdown_timeout` for the
+    /// processes: what is left then is abandoned (logged with the Pids), and a worker still stuck
+    /// in a callback is left to finish it on its own (its thread is detached). Idempotent.
     fn stop(self: &Arc<Self>) {
         if self.stopping.swap(true, Ordering::AcqRel) {
             self.wait_stopped();
             return;
         }
         std::sync::atomic::fence(Ordering::SeqCst);
+        let deadline = Instant::now() + self.options.shutdown_timeout;
+        let ended = self.stop_processes(deadline);
+        if !ended {
+            let left = self.table.entries();
+            let pids: Vec<String> = left.iter().take(64).map(|e| e.pid.to_string()).collect();
+            let more = if left.len() > 64 { format!(" and {} more", left.len() - 64) } else { String::new() };
+            node_log!(
+                self,
+                WARN,
+                "stop: {} processes did not end within {:?}; abandoned: {}{more}",
+                left.len(),
+                self.options.shutdown_timeout,
+                pids.join(", ")
+            );
+            // Out of the table, so that nothing the node owns keeps them (and, through their
+            // contexts, the node) alive; a process still being polled is dropped by its worker.
+            for e in left {
+                e.mark_dead();
+                self.table.remove(&e.pid);
+            }
+        }
+        self.watchdog.stop();
+        for w in &self.workers.list {
+            w.request_shutdown();
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        // A worker stuck in a callback cannot be joined; give them until the deadline (plus a
+        // moment to see the shutdown flag), then detach what is left.
+        let join_by = deadline.max(Instant::now()) + Duration::from_millis(100);
+        for t in threads {
+            while !t.is_finished() && Instant::now() < join_by {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                node_log!(self, WARN, "stop: a worker thread is stuck in a callback; detached");
+            }
+        }
+        self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.stopped_cv.notify_all();
+    }
+
+    /// Sends every process the shutdown, deepest first, waiting for each level; false if some
+    /// were still alive at `deadline`.
+    fn stop_processes(&self, deadline: Instant) -> bool {
         let core = self.core_pid();
         // New spawns are refused from now on; a spawn already past that check may still land,
         // so repeat until the table stays empty.
@@ -356,21 +395,15 @@ impl NodeInner {
                     }
                 }
                 while level.iter().any(|e| e.is_alive()) {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 i = end;
             }
         }
-        for w in &self.workers {
-            w.request_shutdown();
-        }
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        for t in threads {
-            let _ = t.join();
-        }
-        self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.stopped_cv.notify_all();
+        true
     }
 
     fn wait_stopped(&self) {
@@ -438,8 +471,7 @@ impl NodeHandle {
     /// # Errors
     /// [`Error::NodeStopped`] when the node is stopping.
     pub fn spawn<A: Actor>(&self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
-        let worker = opts.worker.unwrap_or_else(|| self.inner.next_worker());
-        self.inner.spawn_process(actor, &opts, None, worker, None, None)
+        self.inner.spawn_process(actor, &opts, None, None, None)
     }
 
     /// As [`NodeHandle::spawn`], registering the process under `name` before its `init` runs.
@@ -447,8 +479,7 @@ impl NodeHandle {
     /// # Errors
     /// [`Error::Taken`], [`Error::BadName`], [`Error::NodeStopped`].
     pub fn spawn_register<A: Actor>(&self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
-        let worker = opts.worker.unwrap_or_else(|| self.inner.next_worker());
-        self.inner.spawn_process(actor, &opts, None, worker, Some(name), None)
+        self.inner.spawn_process(actor, &opts, None, Some(name), None)
     }
 
     /// The Pid registered under `name` on this node, if any.
@@ -682,7 +713,14 @@ impl Node {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1);
         let atom = Atom::new(name);
-        let workers: Vec<Arc<WorkerShared>> = (0..options.workers).map(|i| Arc::new(WorkerShared::new(i))).collect();
+        let mut list = Vec::with_capacity(options.workers);
+        let mut queues = Vec::with_capacity(options.workers);
+        for i in 0..options.workers {
+            let (shared, q) = WorkerShared::new(i);
+            list.push(Arc::new(shared));
+            queues.push(q);
+        }
+        let workers = Arc::new(Workers { list });
         let inner = Arc::new(NodeInner {
             name: atom,
             creation,
@@ -693,6 +731,7 @@ impl Node {
             logger_count: AtomicUsize::new(0),
             workers: workers.clone(),
             next_worker: AtomicUsize::new(0),
+            watchdog: Default::default(),
             next_ref: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             external_calls: Mutex::new(HashMap::new()),
@@ -703,11 +742,12 @@ impl Node {
             options,
         });
         let cpus = affinity::allowed_cpus();
-        let (ready_tx, ready_rx) = sync_channel::<Result<(), StartError>>(workers.len());
+        let (ready_tx, ready_rx) = sync_channel::<Result<(), StartError>>(workers.list.len());
         let mut threads = Vec::new();
         let mut failure = None;
-        for shared in workers.iter().cloned() {
+        for (shared, queues) in workers.list.iter().cloned().zip(queues) {
             let node = inner.clone();
+            let workers = workers.clone();
             let ready = ready_tx.clone();
             let cpu = (inner.options.pin_workers && !cpus.is_empty()).then(|| cpus[shared.index % cpus.len()]);
             let spawned = std::thread::Builder::new().name(format!("ergors-w{}", shared.index)).spawn(move || {
@@ -716,7 +756,7 @@ impl Node {
                 {
                     node_log!(node, WARN, "cannot pin a worker to cpu {cpu}: {e}; running unpinned");
                 }
-                match Worker::new(shared, node) {
+                match Worker::new(shared, queues, workers, node) {
                     Ok(w) => {
                         let _ = ready.send(Ok(()));
                         w.run();
@@ -747,6 +787,11 @@ impl Node {
             }
         }
         *inner.threads.lock().unwrap_or_else(|p| p.into_inner()) = threads;
+        if failure.is_none()
+            && let Err(e) = crate::runtime::watchdog::Watchdog::start(&inner)
+        {
+            failure = Some(StartError::Io(e));
+        }
         let node = Node { handle: NodeHandle { inner } };
         if let Some(e) = failure {
             node.handle.inner.stop();
@@ -782,7 +827,7 @@ mod footprint {
             .insert(|pid| {
                 crate::process::entry::ProcessEntry::new(crate::process::entry::EntryInit::standalone(
                     pid,
-                    node.inner.workers[0].clone(),
+                    node.inner.workers.clone(),
                 ))
             })
             .unwrap();

@@ -131,15 +131,15 @@ impl Context {
         env_list(&self.entry.env())
     }
 
-    /// Spawns a child on this process's worker (unless `opts` names another). The child inherits
+    /// Spawns a child on the next worker round-robin, free to move between workers (unless `opts`
+    /// pins it: `worker(i)`, or `colocate()` for this process's worker). The child inherits
     /// this process's environment, log level and leader (unless `opts` names a leader). Its
     /// `init` runs on the child's first turn; an `init` error ends the child with that reason.
     ///
     /// # Errors
     /// [`Error::NodeStopped`] when the node is stopping.
     pub fn spawn<A: Actor>(&mut self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
-        let worker = opts.worker.unwrap_or(self.entry.worker.index);
-        self.node.inner.spawn_process(actor, &opts, Some(&self.entry), worker, None, Some(self.log_level()))
+        self.node.inner.spawn_process(actor, &opts, Some(&self.entry), None, Some(self.log_level()))
     }
 
     /// As [`Context::spawn`], registering the child under `name` before its `init` runs.
@@ -147,8 +147,7 @@ impl Context {
     /// # Errors
     /// [`Error::Taken`], [`Error::BadName`], [`Error::NodeStopped`].
     pub fn spawn_register<A: Actor>(&mut self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
-        let worker = opts.worker.unwrap_or(self.entry.worker.index);
-        self.node.inner.spawn_process(actor, &opts, Some(&self.entry), worker, Some(name), Some(self.log_level()))
+        self.node.inner.spawn_process(actor, &opts, Some(&self.entry), Some(name), Some(self.log_level()))
     }
 
     /// Sends `msg` to `to` at this process's default send priority.
@@ -191,9 +190,7 @@ impl Context {
                 &resolved
             }
         };
-        // A process runs only on its home worker, so sharing it means running on it.
-        let same_worker = Arc::ptr_eq(&target.worker, &self.entry.worker);
-        self.node.inner.push_from(same_worker, target, priority, envelope)?;
+        self.node.inner.push(target, priority, envelope)?;
         self.sent += 1;
         Ok(())
     }
@@ -458,11 +455,17 @@ impl Context {
     }
 
     /// The next message by priority, yielding the worker after `process_budget`
-    /// messages in a row.
+    /// messages in a row, or once the turn has run for `turn_budget` (checked every
+    /// `TIME_CHECK` messages on the coarse clock).
     ///
     /// A poll function rather than an `async fn`, to keep the process's state machine small.
     pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Envelope> {
-        if self.turn as usize >= self.node.inner.options.process_budget {
+        const TIME_CHECK: u32 = 8;
+        if self.turn as usize >= self.node.inner.options.process_budget
+            || (self.turn != 0
+                && self.turn.is_multiple_of(TIME_CHECK)
+                && with_current(|w| w.is_some_and(|w| w.turn_expired())))
+        {
             self.end_turn();
             cx.waker().wake_by_ref();
             return Poll::Pending;

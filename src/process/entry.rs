@@ -10,13 +10,13 @@ use crate::message::{Envelope, Message};
 use crate::process::context::Env;
 use crate::process::pid::{Atom, Pid};
 use crate::process::target::{Alias, Target};
-use crate::runtime::worker::WorkerShared;
+use crate::runtime::worker::Workers;
 use std::cell::UnsafeCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -73,8 +73,16 @@ impl Stats {
 
 pub(crate) struct ProcessEntry {
     pub(crate) pid: Pid,
-    /// The worker that runs this process (its home; processes never migrate).
-    pub(crate) worker: Arc<WorkerShared>,
+    /// The node's workers; `home` indexes them.
+    pub(crate) workers: Arc<Workers>,
+    /// The worker whose run queue this process joins when woken from elsewhere. A worker that
+    /// takes the process from another one's queue (stealing) makes itself the home.
+    home: AtomicU32,
+    /// Placed on a worker on purpose (`SpawnOptions::worker`/`colocate`): other workers take it
+    /// only when its worker is stalled.
+    pub(crate) pinned: bool,
+    /// The actor's type name (for the stall watchdog and inspection).
+    pub(crate) behaviour: fn() -> &'static str,
     pub(crate) parent: Pid,
     pub(crate) leader: Pid,
     /// Distance from the node in the spawn tree (node-spawned = 0): stop goes deepest first.
@@ -99,7 +107,10 @@ unsafe impl Sync for ProcessEntry {}
 
 pub(crate) struct EntryInit {
     pub(crate) pid: Pid,
-    pub(crate) worker: Arc<WorkerShared>,
+    pub(crate) workers: Arc<Workers>,
+    pub(crate) home: usize,
+    pub(crate) pinned: bool,
+    pub(crate) behaviour: fn() -> &'static str,
     pub(crate) parent: Pid,
     pub(crate) leader: Pid,
     pub(crate) depth: u32,
@@ -112,8 +123,20 @@ pub(crate) struct EntryInit {
 impl EntryInit {
     /// A process of its own at the top of the tree, with no mailbox bound and no environment
     /// (for unit tests that build entries by hand).
-    pub(crate) fn standalone(pid: Pid, worker: Arc<WorkerShared>) -> EntryInit {
-        EntryInit { pid, worker, parent: pid, leader: pid, depth: 0, mailbox_size: 0, spawned_at_ns: 0, env: None }
+    pub(crate) fn standalone(pid: Pid, workers: Arc<Workers>) -> EntryInit {
+        EntryInit {
+            pid,
+            workers,
+            home: 0,
+            pinned: false,
+            behaviour: || "test",
+            parent: pid,
+            leader: pid,
+            depth: 0,
+            mailbox_size: 0,
+            spawned_at_ns: 0,
+            env: None,
+        }
     }
 }
 
@@ -121,7 +144,10 @@ impl ProcessEntry {
     pub(crate) fn new(i: EntryInit) -> ProcessEntry {
         ProcessEntry {
             pid: i.pid,
-            worker: i.worker,
+            workers: i.workers,
+            home: AtomicU32::new(i.home as u32),
+            pinned: i.pinned,
+            behaviour: i.behaviour,
             parent: i.parent,
             leader: i.leader,
             depth: i.depth,
@@ -178,13 +204,26 @@ impl ProcessEntry {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// SeqCst: a request's sender re-checks this after its push, and the dying process drains
+    /// after `mark_dead`; in the single order of SeqCst operations one of them sees the other
+    /// (docs/decisions.md D21).
     pub(crate) fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
+        self.alive.load(Ordering::SeqCst)
     }
 
     /// Marks the process dead; true for the one caller that did it.
     pub(crate) fn mark_dead(&self) -> bool {
-        self.alive.swap(false, Ordering::AcqRel)
+        self.alive.swap(false, Ordering::SeqCst)
+    }
+
+    /// The worker this process is queued on when woken from another thread.
+    pub(crate) fn home(&self) -> usize {
+        self.home.load(Ordering::Relaxed) as usize
+    }
+
+    /// Moves the process's home (a worker took it from another one's queue).
+    pub(crate) fn set_home(&self, worker: usize) {
+        self.home.store(worker as u32, Ordering::Relaxed);
     }
 
     /// Installs the future before the process is first scheduled.

@@ -115,7 +115,9 @@ mod tests {
     use crate::process::entry::EntryInit;
 
     fn entry(pid: Pid) -> ProcessEntry {
-        ProcessEntry::new(EntryInit::standalone(pid, Arc::new(crate::runtime::worker::WorkerShared::new(0))))
+        let (shared, _queues) = crate::runtime::worker::WorkerShared::new(0);
+        let workers = crate::runtime::worker::Workers { list: vec![Arc::new(shared)] };
+        ProcessEntry::new(EntryInit::standalone(pid, Arc::new(workers)))
     }
 
     #[test]

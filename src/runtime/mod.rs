@@ -5,4 +5,5 @@ pub(crate) mod options;
 pub(crate) mod park;
 pub(crate) mod timer;
 pub(crate) mod waker;
+pub(crate) mod watchdog;
 pub(crate) mod worker;

@@ -25,6 +25,9 @@ pub struct NodeOptions {
     pub(crate) call_timeout: Duration,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) process_timing: bool,
+    pub(crate) turn_budget: Duration,
+    pub(crate) stall: Duration,
+    pub(crate) shutdown_timeout: Duration,
 }
 
 fn available_cores() -> usize {
@@ -45,6 +48,9 @@ impl Default for NodeOptions {
             call_timeout: Duration::from_secs(5),
             env: Vec::new(),
             process_timing: false,
+            turn_budget: Duration::from_micros(500),
+            stall: Duration::from_millis(100),
+            shutdown_timeout: Duration::from_millis(5000),
         }
     }
 }
@@ -132,6 +138,24 @@ const VARS: &[Var] = &[
         accepted: "an integer from 1 to 86400000 (milliseconds)",
         apply: |o, s| parse_range(s, 1u64, 86_400_000).map(|v| o.call_timeout = Duration::from_millis(v)),
         current: |o| o.call_timeout.as_millis().to_string(),
+    },
+    Var {
+        name: "ERGORS_TURN_US",
+        accepted: "an integer from 1 to 1000000 (microseconds)",
+        apply: |o, s| parse_range(s, 1u64, 1_000_000).map(|v| o.turn_budget = Duration::from_micros(v)),
+        current: |o| o.turn_budget.as_micros().to_string(),
+    },
+    Var {
+        name: "ERGORS_STALL_MS",
+        accepted: "an integer from 0 to 3600000 (milliseconds; 0 = no watchdog)",
+        apply: |o, s| parse_range(s, 0u64, 3_600_000).map(|v| o.stall = Duration::from_millis(v)),
+        current: |o| o.stall.as_millis().to_string(),
+    },
+    Var {
+        name: "ERGORS_SHUTDOWN_TIMEOUT_MS",
+        accepted: "an integer from 1 to 3600000 (milliseconds)",
+        apply: |o, s| parse_range(s, 1u64, 3_600_000).map(|v| o.shutdown_timeout = Duration::from_millis(v)),
+        current: |o| o.shutdown_timeout.as_millis().to_string(),
     },
     Var {
         name: "ERGORS_PROCESS_TIMING",
@@ -236,6 +260,29 @@ impl NodeOptions {
         self.spin = d;
         self
     }
+    /// How long a process may run in one turn before it yields its worker, checked between
+    /// messages on the coarse clock (`ERGORS_TURN_US`; default 500). A turn also ends after
+    /// `process_budget` messages.
+    pub fn turn_budget(mut self, d: Duration) -> Self {
+        self.turn_budget = d;
+        self
+    }
+
+    /// How long a worker may be stuck in one poll of one process before the watchdog reports it
+    /// and the other workers take its queued processes (`ERGORS_STALL_MS`; default 100;
+    /// zero turns the watchdog off).
+    pub fn stall(mut self, d: Duration) -> Self {
+        self.stall = d;
+        self
+    }
+
+    /// How long `Node::stop` waits for processes to end before it abandons them
+    /// (`ERGORS_SHUTDOWN_TIMEOUT_MS`; default 5000).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
     /// Default timeout of `call` (`ERGORS_CALL_TIMEOUT_MS`; default 5000, as Ergo).
     pub fn call_timeout(mut self, d: Duration) -> Self {
         self.call_timeout = d;
@@ -281,6 +328,9 @@ mod tests {
             ("ERGORS_PIN_WORKERS", "off"),
             ("ERGORS_SPIN_US", "0"),
             ("ERGORS_CALL_TIMEOUT_MS", "250"),
+            ("ERGORS_TURN_US", "300"),
+            ("ERGORS_STALL_MS", "0"),
+            ("ERGORS_SHUTDOWN_TIMEOUT_MS", "1500"),
         ])
         .unwrap();
         assert_eq!(o.workers, 3);
@@ -291,6 +341,9 @@ mod tests {
         assert!(!o.pin_workers);
         assert_eq!(o.spin, Duration::ZERO);
         assert_eq!(o.call_timeout, Duration::from_millis(250));
+        assert_eq!(o.turn_budget, Duration::from_micros(300));
+        assert_eq!(o.stall, Duration::ZERO);
+        assert_eq!(o.shutdown_timeout, Duration::from_millis(1500));
     }
 
     #[test]
@@ -301,6 +354,8 @@ mod tests {
             ("ERGORS_RING_ENTRIES", "100"),
             ("ERGORS_LOG", "loud"),
             ("ERGORS_PIN_WORKERS", "maybe"),
+            ("ERGORS_TURN_US", "0"),
+            ("ERGORS_SHUTDOWN_TIMEOUT_MS", "0"),
             ("ERGORS_MAILBOX_SIZE", "-1"),
         ] {
             let err = with(&[(var, value)]).unwrap_err();

@@ -1,6 +1,13 @@
-//! A worker: one OS thread, optionally pinned, owning one io_uring ring, a local run queue and a
+//! A worker: one OS thread, optionally pinned, owning one io_uring ring, two run queues and a
 //! timer map. It runs processes, drains its injector (processes woken by other threads), fires
-//! timers, spins briefly when idle, then parks in its ring until an eventfd write or a timer.
+//! timers, takes runnable processes from busy or stalled workers when it has none, spins briefly
+//! when idle, then parks in its ring until an eventfd write or a timer.
+//!
+//! Run queues: `deque` holds processes any worker may take (crossbeam's work-stealing deque:
+//! an idle worker steals half of a busy one's queue); `pinned` holds processes placed on this
+//! worker on purpose (`SpawnOptions::worker`/`colocate`), which others take only while this
+//! worker is stalled. A process may run on any worker, one at a time (its scheduling word's
+//! Running state), because its mailbox does not depend on the thread (D40).
 //!
 //! Runs user futures; never blocks except in `io_uring_enter` when there is nothing to do.
 
@@ -12,45 +19,79 @@ use crate::runtime::timer::{FIRED, PENDING, TimerAction, Timers};
 use crate::runtime::waker::{notify, waker_ref};
 use crate::sys::clock;
 use crate::sys::ring::{Ring, Waker};
+use crossbeam_deque::{Steal, Stealer, Worker as Deque};
 use crossbeam_queue::SegQueue;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
+
+/// The node's workers, shared by every process entry (which names its home by index).
+pub(crate) struct Workers {
+    pub(crate) list: Vec<Arc<WorkerShared>>,
+}
 
 /// The part of a worker other threads see.
 pub(crate) struct WorkerShared {
     pub(crate) index: usize,
     injector: SegQueue<Arc<ProcessEntry>>,
+    stealer: Stealer<Arc<ProcessEntry>>,
+    pinned_stealer: Stealer<Arc<ProcessEntry>>,
     /// Set by the worker just before it parks; a remote scheduler that sees it writes the eventfd.
     parked: ParkFlag,
     shutdown: AtomicBool,
     waker: OnceLock<Arc<Waker>>,
+    /// Polls begun (the watchdog sees a stall as the same poll lasting too long).
+    pub(crate) polls: AtomicU64,
+    /// The id of the Pid being polled; 0 between polls.
+    pub(crate) polling: AtomicU64,
+    /// Set by the watchdog while this worker is stuck in one poll: the others take its queues.
+    pub(crate) stalled: AtomicBool,
+}
+
+/// The worker-thread halves of a worker's run queues, handed to its thread at start.
+pub(crate) struct LocalQueues {
+    deque: Deque<Arc<ProcessEntry>>,
+    pinned: Deque<Arc<ProcessEntry>>,
 }
 
 impl WorkerShared {
-    pub(crate) fn new(index: usize) -> Self {
-        WorkerShared {
+    pub(crate) fn new(index: usize) -> (WorkerShared, LocalQueues) {
+        let deque = Deque::new_fifo();
+        let pinned = Deque::new_fifo();
+        let shared = WorkerShared {
             index,
             injector: SegQueue::new(),
+            stealer: deque.stealer(),
+            pinned_stealer: pinned.stealer(),
             parked: ParkFlag::new(),
             shutdown: AtomicBool::new(false),
             waker: OnceLock::new(),
-        }
+            polls: AtomicU64::new(0),
+            polling: AtomicU64::new(0),
+            stalled: AtomicBool::new(false),
+        };
+        (shared, LocalQueues { deque, pinned })
     }
 
     /// Queues a process from another thread and wakes the worker if it is parked (the handshake
     /// of `runtime::park`).
     fn push_remote(&self, entry: Arc<ProcessEntry>) {
         self.injector.push(entry);
+        self.wake_if_parked();
+    }
+
+    /// Wakes the worker if it is parked (or about to); true if this call woke it.
+    pub(crate) fn wake_if_parked(&self) -> bool {
         if self.parked.should_wake() {
             self.wake();
+            return true;
         }
+        false
     }
 
     fn wake(&self) {
@@ -59,21 +100,60 @@ impl WorkerShared {
         }
     }
 
+    /// True when the worker has processes waiting in its queues (a snapshot).
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.injector.is_empty() || !self.stealer.is_empty() || !self.pinned_stealer.is_empty()
+    }
+
     pub(crate) fn request_shutdown(&self) {
         self.shutdown.store(true, Release);
         self.wake();
     }
 }
 
-/// The worker-thread-only state, reachable through the thread-local `CURRENT`.
 /// The longest a worker sleeps in one `io_uring_enter` when a timer is pending.
 const MAX_PARK: Duration = Duration::from_secs(3600);
+/// Timers fired per loop round at most, so that a million call timeouts expiring together do not
+/// keep the worker from its processes.
+const TIMER_BATCH: usize = 1024;
+/// Processes taken per round from a stalled worker's injector.
+const INJECTOR_STEAL: usize = 64;
 
+/// The worker-thread-only state, reachable through the thread-local `CURRENT`.
 pub(crate) struct WorkerLocal {
     pub(crate) shared: Arc<WorkerShared>,
     pub(crate) node: Arc<NodeInner>,
-    run_queue: RefCell<VecDeque<Arc<ProcessEntry>>>,
+    workers: Arc<Workers>,
+    deque: Deque<Arc<ProcessEntry>>,
+    pinned: Deque<Arc<ProcessEntry>>,
     pub(crate) timers: RefCell<Timers>,
+    /// When the running process's turn ends (coarse clock, nanoseconds).
+    turn_deadline: Cell<u64>,
+    /// Alternates the two run queues so neither starves.
+    pinned_first: Cell<bool>,
+}
+
+impl WorkerLocal {
+    /// Queues a process on this worker (its home).
+    fn push_local(&self, entry: Arc<ProcessEntry>) {
+        if entry.pinned { self.pinned.push(entry) } else { self.deque.push(entry) }
+    }
+
+    /// The next queued process, alternating between the two queues.
+    fn pop_local(&self) -> Option<Arc<ProcessEntry>> {
+        let pinned_first = self.pinned_first.get();
+        self.pinned_first.set(!pinned_first);
+        if pinned_first {
+            self.pinned.pop().or_else(|| self.deque.pop())
+        } else {
+            self.deque.pop().or_else(|| self.pinned.pop())
+        }
+    }
+
+    /// True once the running process has used its turn's time.
+    pub(crate) fn turn_expired(&self) -> bool {
+        clock::coarse_ns() > self.turn_deadline.get()
+    }
 }
 
 thread_local! {
@@ -93,33 +173,33 @@ pub(crate) fn on_worker_thread() -> bool {
     CURRENT.with(|c| c.get().is_some())
 }
 
-/// True when the calling thread is `entry`'s home worker.
-pub(crate) fn on_home_worker(entry: &ProcessEntry) -> bool {
-    with_current(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, &entry.worker)))
-}
-
-/// Queues a process that won its Idle → Scheduled transition: locally if we are its home worker,
-/// otherwise through its worker's injector.
+/// Queues a process that won its Idle → Notified transition: locally if we are its home worker,
+/// otherwise through its home worker's injector.
 pub(crate) fn schedule(entry: Arc<ProcessEntry>) {
     with_current(|w| match w {
-        Some(w) if Arc::ptr_eq(&w.shared, &entry.worker) => w.run_queue.borrow_mut().push_back(entry),
+        Some(w) if w.shared.index == entry.home() && Arc::ptr_eq(&w.workers, &entry.workers) => w.push_local(entry),
         _ => {
-            let worker = entry.worker.clone();
-            worker.push_remote(entry);
+            let home = entry.workers.list[entry.home()].clone();
+            home.push_remote(entry);
         }
     })
 }
 
 pub(crate) struct Worker {
     /// Shared (never `&mut`) so the thread-local pointer to it never aliases a unique borrow;
-    /// its mutable parts are `RefCell`s.
+    /// its mutable parts are `RefCell`s and `Cell`s.
     local: std::rc::Rc<WorkerLocal>,
     ring: Ring,
 }
 
 impl Worker {
     /// Builds the worker on its own thread (the ring must be created there).
-    pub(crate) fn new(shared: Arc<WorkerShared>, node: Arc<NodeInner>) -> Result<Worker, crate::StartError> {
+    pub(crate) fn new(
+        shared: Arc<WorkerShared>,
+        queues: LocalQueues,
+        workers: Arc<Workers>,
+        node: Arc<NodeInner>,
+    ) -> Result<Worker, crate::StartError> {
         let ring = Ring::new(node.options.ring_entries)?;
         let _ = shared.waker.set(ring.waker());
         node_log!(node, DEBUG, "worker {} ring ready ({:?})", shared.index, ring.features);
@@ -127,8 +207,12 @@ impl Worker {
             local: std::rc::Rc::new(WorkerLocal {
                 shared,
                 node,
-                run_queue: RefCell::new(VecDeque::with_capacity(256)),
+                workers,
+                deque: queues.deque,
+                pinned: queues.pinned,
                 timers: RefCell::new(Timers::default()),
+                turn_deadline: Cell::new(0),
+                pinned_first: Cell::new(false),
             }),
             ring,
         })
@@ -147,10 +231,11 @@ impl Worker {
             let _clear = ClearCurrent;
             self.run_loop();
         }
-        // Anything still queued belongs to processes that ended with the node. Dropping user
-        // state may panic; the worker is exiting anyway, but must exit cleanly.
+        // Anything still queued belongs to processes that ended with the node (or were abandoned
+        // by a stop that timed out). Dropping user state may panic; the worker is exiting
+        // anyway, but must exit cleanly.
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            self.local.run_queue.borrow_mut().clear();
+            while self.local.pop_local().is_some() {}
             while self.local.shared.injector.pop().is_some() {}
             *self.local.timers.borrow_mut() = Timers::default();
         }));
@@ -168,17 +253,95 @@ impl Worker {
             if self.local.shared.shutdown.load(Acquire) {
                 return;
             }
+            if self.steal() {
+                continue;
+            }
             // Idle: spin for a while (parking costs tens of µs on VMs), then park.
-            if !spin.is_zero() {
-                let until = Instant::now() + spin;
-                while self.local.shared.injector.is_empty() && Instant::now() < until && self.due_now().is_none() {
-                    std::hint::spin_loop();
-                }
-                if !self.local.shared.injector.is_empty() || self.due_now().is_some() {
-                    continue;
-                }
+            if !spin.is_zero() && self.spin(spin) {
+                continue;
             }
             self.park();
+        }
+    }
+
+    /// Polls for work for up to `spin`; true if some arrived (or was taken from another worker).
+    fn spin(&mut self, spin: Duration) -> bool {
+        let until = Instant::now() + spin;
+        let mut round = 0u32;
+        loop {
+            if !self.local.shared.injector.is_empty() || self.due_now().is_some() {
+                return true;
+            }
+            round = round.wrapping_add(1);
+            if round.is_multiple_of(16) {
+                if self.steal() {
+                    return true;
+                }
+                if Instant::now() >= until || self.local.shared.shutdown.load(Acquire) {
+                    return false;
+                }
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Takes runnable processes from another worker: half of the stealable queue of one that is
+    /// busy running a process, and, from one the watchdog found stalled, its pinned queue and its
+    /// injector too. True if anything was taken.
+    fn steal(&mut self) -> bool {
+        let local = &*self.local;
+        let me = local.shared.index;
+        let n = local.workers.list.len();
+        for k in 1..n {
+            let victim = &local.workers.list[(me + k) % n];
+            let stalled = victim.stalled.load(Relaxed);
+            if (stalled || victim.polling.load(Relaxed) != 0) && !victim.stealer.is_empty() {
+                loop {
+                    match victim.stealer.steal_batch(&local.deque) {
+                        Steal::Success(()) => return true,
+                        Steal::Empty => break,
+                        Steal::Retry => continue,
+                    }
+                }
+            }
+            if stalled {
+                let mut took = false;
+                loop {
+                    match victim.pinned_stealer.steal_batch(&local.pinned) {
+                        Steal::Success(()) => {
+                            took = true;
+                            break;
+                        }
+                        Steal::Empty => break,
+                        Steal::Retry => continue,
+                    }
+                }
+                for _ in 0..INJECTOR_STEAL {
+                    match victim.injector.pop() {
+                        Some(e) => {
+                            local.push_local(e);
+                            took = true;
+                        }
+                        None => break,
+                    }
+                }
+                if took {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Wakes one parked sibling, so that it comes to take some of our queued processes.
+    fn wake_a_sibling(&self) {
+        let local = &*self.local;
+        let me = local.shared.index;
+        let n = local.workers.list.len();
+        for k in 1..n {
+            if local.workers.list[(me + k) % n].wake_if_parked() {
+                return;
+            }
         }
     }
 
@@ -224,14 +387,13 @@ impl Worker {
         shared.parked.clear();
     }
 
-    /// Moves processes woken by other threads to the local queue.
+    /// Moves processes woken by other threads to the local queues.
     fn drain_injector(&mut self) -> bool {
         let mut moved = false;
-        let mut rq = self.local.run_queue.borrow_mut();
         for _ in 0..1024 {
             match self.local.shared.injector.pop() {
                 Some(e) => {
-                    rq.push_back(e);
+                    self.local.push_local(e);
                     moved = true;
                 }
                 None => break,
@@ -241,28 +403,31 @@ impl Worker {
     }
 
     /// Runs the processes queued now (not those they queue), so the injector and timers get
-    /// their turn between rounds.
+    /// their turn between rounds. With more than one waiting, a parked sibling is woken to share
+    /// them.
     fn run_ready(&mut self) -> bool {
-        let n = self.local.run_queue.borrow().len();
+        let n = self.local.deque.len() + self.local.pinned.len();
+        if n > 1 && self.local.deque.len() > 1 {
+            self.wake_a_sibling();
+        }
         for _ in 0..n {
-            let next = self.local.run_queue.borrow_mut().pop_front();
-            match next {
-                Some(e) => run_process(&self.local.node, e),
+            match self.local.pop_local() {
+                Some(e) => run_process(&self.local, e),
                 None => break,
             }
         }
         n > 0
     }
 
-    /// Fires due timers.
+    /// Fires due timers (a batch at most per call).
     fn fire_timers(&mut self) -> bool {
         self.due_now().is_some_and(|now| self.fire_due(now))
     }
 
-    /// Fires the timers due at `now`.
+    /// Fires up to `TIMER_BATCH` timers due at `now`.
     fn fire_due(&mut self, now: u64) -> bool {
         let mut fired = false;
-        loop {
+        for _ in 0..TIMER_BATCH {
             let action = self.local.timers.borrow_mut().pop_due(now);
             let Some(action) = action else { break };
             fired = true;
@@ -293,10 +458,19 @@ impl Worker {
 
 /// Polls one process once, isolating panics: a panic ends that process with a panic reason and
 /// the worker goes on.
-fn run_process(node: &Arc<NodeInner>, entry: Arc<ProcessEntry>) {
+fn run_process(local: &WorkerLocal, entry: Arc<ProcessEntry>) {
     if !entry.sched.begin_run() {
         return;
     }
+    let shared = &*local.shared;
+    if entry.home() != shared.index {
+        // Taken from another worker: wake-ups come here from now on.
+        entry.set_home(shared.index);
+    }
+    shared.polls.store(shared.polls.load(Relaxed).wrapping_add(1), Relaxed);
+    shared.polling.store(entry.pid.id, Relaxed);
+    let node = &local.node;
+    local.turn_deadline.set(clock::coarse_ns().saturating_add(node.options.turn_budget.as_nanos() as u64));
     let waker = waker_ref(&entry);
     let mut cx = std::task::Context::from_waker(&waker);
     // Two clock reads per poll cost ~25 % of a same-worker call round trip here: opt-in.
@@ -306,6 +480,7 @@ fn run_process(node: &Arc<NodeInner>, entry: Arc<ProcessEntry>) {
     if let Some(t) = started {
         Stats::add(&entry.stats.running_ns, t.elapsed().as_nanos() as u64);
     }
+    shared.polling.store(0, Relaxed);
     match polled {
         Ok(Poll::Pending) => {
             if entry.sched.end_run() {
