@@ -1,16 +1,27 @@
 //! Benchmarks that mirror github.com/ergo-services/benchmarks, run side by side with our Go
-//! program in `benches/go` by `scripts/bench-vs-go.sh`. Each prints one machine-readable line:
-//! `RESULT name=<bench> value=<number> unit=<unit>`.
+//! program in `benches/go` by `scripts/bench-vs-go.sh`. Each prints one machine-readable line per
+//! metric: `RESULT name=<bench> value=<number> unit=<unit>`.
 //!
 //! ```text
-//! cargo run --release --example bench -- ping11 [--n 3000000]
-//! cargo run --release --example bench -- pingNN [--n 1000000] [--pairs <nproc>]
-//! cargo run --release --example bench -- call   [--n 1000000] [--pairs 1]
-//! cargo run --release --example bench -- callNN [--n 1000000] [--pairs <nproc>]
+//! cargo run --release --example bench -- ping11  [--n 3000000]     # Pong on the Ping's worker
+//! cargo run --release --example bench -- ping11x [--n 3000000]     # Pong on the next worker
+//! cargo run --release --example bench -- pingNN  [--n 1000000] [--pairs <nproc>]
+//! cargo run --release --example bench -- call    [--n 1000000] [--pairs 1]   # server on the caller's worker
+//! cargo run --release --example bench -- callx   [--n 1000000] [--pairs 1]   # server on the next worker
+//! cargo run --release --example bench -- callNN  [--n 1000000] [--pairs <nproc>]
+//! cargo run --release --example bench -- fanin   [--senders <nproc>] [--n 4000000/senders]
+//! cargo run --release --example bench -- tree    [--children 10000] [--work-us 20]
 //! cargo run --release --example bench -- memusage [--n 1000000]
-//! cargo run --release --example bench -- pubsub [--subs 100000] [--events 1]
+//! cargo run --release --example bench -- pubsub  [--subs 100000] [--events 1]
 //! cargo run --release --example bench            # all of them, default sizes
 //! ```
+//! Placement: `ping11`/`pingNN`/`call`/`callNN` put both ends of a pair on one worker explicitly
+//! (they measure the same-worker path whatever the default placement is); `ping11x`/`callx` put
+//! the receiver on the next worker (with one worker that is the same worker). `fanin` puts sender
+//! `i` on worker `i` and the receiver on worker 0. `tree` uses the default placement throughout:
+//! it measures how the runtime spreads a parent's children. `ERGORS_BENCH_CALL_SPREAD=1` still
+//! makes `call`/`callNN` put each server on the next worker (as `callx` does).
+//!
 //! Node options come from `ERGORS_*` variables (README), e.g. `ERGORS_WORKERS=2`.
 
 use ergors::{Actor, Context, ExitReason, From, Message, Node, NodeOptions, Pid, SpawnOptions};
@@ -24,13 +35,21 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Messages `fanin` sends in all by default, split evenly between the senders.
+const FANIN_TOTAL: usize = 4_000_000;
+
 fn fail(msg: &str) -> ! {
     eprintln!("bench: {msg}");
     std::process::exit(2)
 }
 
 fn result(name: &str, value: f64, unit: &str) {
-    println!("RESULT name={name} value={value:.0} unit={unit}");
+    // Whole numbers for rates; small values (milliseconds, percentages) keep two decimals.
+    if value.abs() >= 1000.0 {
+        println!("RESULT name={name} value={value:.0} unit={unit}");
+    } else {
+        println!("RESULT name={name} value={value:.2} unit={unit}");
+    }
 }
 
 fn start_node(name: &str) -> Node {
@@ -55,10 +74,11 @@ impl Actor for Pong {
     }
 }
 
-/// Spawns its pong as a child (so on its own worker, the ergors default), reports ready, then on
-/// `Go` sends `n` messages to it.
+/// Spawns its pong as a child on its own worker plus `pong_offset` (0: the same worker), reports
+/// ready, then on `Go` sends `n` messages to it.
 struct Ping {
     n: usize,
+    pong_offset: usize,
     pong: Option<Pid>,
     done: Sender<()>,
     ready: Sender<Pid>,
@@ -69,7 +89,11 @@ struct Go;
 impl Actor for Ping {
     async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
         let pong = Pong { got: 0, expect: self.n, done: self.done.clone() };
-        self.pong = Some(ctx.spawn(pong, SpawnOptions::default()).map_err(ExitReason::error)?);
+        // Explicit, not the default: the default placement of a child may change, and these
+        // benchmarks must keep measuring the path they are named after. `worker` wraps modulo
+        // the worker count.
+        let worker = ctx.info().worker + self.pong_offset;
+        self.pong = Some(ctx.spawn(pong, SpawnOptions::default().worker(worker)).map_err(ExitReason::error)?);
         let _ = self.ready.send(ctx.pid());
         Ok(())
     }
@@ -84,12 +108,14 @@ impl Actor for Ping {
     }
 }
 
-fn ping(name: &str, pairs: usize, n: usize) {
+/// `pairs` ping/pong pairs, each Ping sending `n` messages; each Pong on its Ping's worker plus
+/// `pong_offset`.
+fn ping(name: &str, pairs: usize, n: usize, pong_offset: usize) {
     let node = start_node(name);
     let (done_tx, done_rx) = channel();
     let (ready_tx, ready_rx) = channel();
     for _ in 0..pairs {
-        let p = Ping { n, pong: None, done: done_tx.clone(), ready: ready_tx.clone() };
+        let p = Ping { n, pong_offset, pong: None, done: done_tx.clone(), ready: ready_tx.clone() };
         node.spawn(p, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
     }
     let pings: Vec<Pid> = (0..pairs).map(|_| ready_rx.recv().unwrap_or_else(|_| fail("ping died"))).collect();
@@ -138,17 +164,19 @@ impl Actor for Caller {
     }
 }
 
-/// `callers` caller/server pairs (each caller makes `n` sequential calls); each server on the caller's worker (the ergors default for a
-/// chatty pair) unless `ERGORS_BENCH_CALL_SPREAD=1` puts it on the next worker.
-fn call(name: &str, n: usize, callers: usize) {
+/// `callers` caller/server pairs (each caller makes `n` sequential calls), caller `i` on worker
+/// `i`; each server on its caller's worker plus `server_offset` (0: the same worker; 1 is what
+/// `ERGORS_BENCH_CALL_SPREAD=1` also selects, kept for older scripts).
+fn call(name: &str, n: usize, callers: usize, server_offset: usize) {
     let node = start_node(name);
     let spread = std::env::var("ERGORS_BENCH_CALL_SPREAD").is_ok_and(|v| v == "1");
+    let server_offset = if spread { server_offset.max(1) } else { server_offset };
     let workers = node.options().get_workers();
     let (done_tx, done_rx) = channel();
     let mut pids = Vec::new();
     for i in 0..callers {
         let w = i % workers;
-        let server_worker = if spread { (w + 1) % workers } else { w };
+        let server_worker = (w + server_offset) % workers;
         let server =
             node.spawn(Server, SpawnOptions::default().worker(server_worker)).unwrap_or_else(|e| fail(&e.to_string()));
         let c = Caller { n, server, done: done_tx.clone() };
@@ -163,6 +191,120 @@ fn call(name: &str, n: usize, callers: usize) {
     }
     let secs = start.elapsed().as_secs_f64();
     result(name, (n * callers) as f64 / secs, "calls/s");
+    node.stop();
+}
+
+/// Sends `n` messages (the integer 1) to `to` on `Go`.
+struct Feeder {
+    n: usize,
+    to: Pid,
+}
+
+impl Actor for Feeder {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<Go>() {
+            for _ in 0..self.n {
+                ctx.send(self.to, 1i64).map_err(ExitReason::error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `senders` feeders, feeder `i` on worker `i` (modulo the worker count), each sending `n`
+/// messages to one receiver on worker 0; msg/s measured at the receiver.
+fn fanin(senders: usize, n: usize) {
+    if senders == 0 || n == 0 {
+        fail("fanin needs --senders and --n above 0");
+    }
+    let node = start_node("fanin");
+    let (done_tx, done_rx) = channel();
+    let sink = Pong { got: 0, expect: senders * n, done: done_tx };
+    let sink = node.spawn(sink, SpawnOptions::default().worker(0)).unwrap_or_else(|e| fail(&e.to_string()));
+    let feeders: Vec<Pid> = (0..senders)
+        .map(|i| {
+            let f = Feeder { n, to: sink };
+            node.spawn(f, SpawnOptions::default().worker(i)).unwrap_or_else(|e| fail(&e.to_string()))
+        })
+        .collect();
+    let start = Instant::now();
+    for f in &feeders {
+        node.send(*f, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    done_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("timed out"));
+    let secs = start.elapsed().as_secs_f64();
+    result("fanin", (senders * n) as f64 / secs, "msg/s");
+    node.stop();
+}
+
+/// Keeps the CPU busy for `work` of wall-clock time. A clock rather than a fixed computation, so
+/// that the Go side does exactly the same work whatever either compiler makes of a loop.
+fn busy(work: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < work {
+        std::hint::spin_loop();
+    }
+}
+
+struct Work;
+
+/// Does `work` once, on its one `Work` message, and ticks `done`.
+struct Leaf {
+    work: Duration,
+    done: std::sync::Arc<Countdown>,
+}
+
+impl Actor for Leaf {
+    async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<Work>() {
+            busy(self.work);
+            self.done.tick();
+        }
+        Ok(())
+    }
+}
+
+/// On `Go`, spawns `children` leaves with the default options and sends each one `Work`.
+struct Root {
+    children: usize,
+    work: Duration,
+    done: std::sync::Arc<Countdown>,
+}
+
+impl Actor for Root {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<Go>() {
+            for _ in 0..self.children {
+                let leaf = Leaf { work: self.work, done: self.done.clone() };
+                let pid = ctx.spawn(leaf, SpawnOptions::default()).map_err(ExitReason::error)?;
+                ctx.send(pid, Work).map_err(ExitReason::error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One process spawns `children` children (default placement), each busy for `work_us` µs on
+/// its one message. Reports the time from the start signal until every child has done its work,
+/// and that time as a percentage of the ideal `work × children / workers`.
+fn tree(children: usize, work_us: usize) {
+    if children == 0 || work_us == 0 {
+        fail("tree needs --children and --work-us above 0");
+    }
+    let node = start_node("tree");
+    let workers = node.options().get_workers();
+    let work = Duration::from_micros(work_us as u64);
+    let (done, done_rx) = Countdown::new(children);
+    let root = Root { children, work, done };
+    let root = node.spawn(root, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    let start = Instant::now();
+    node.send(root, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    done_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("timed out"));
+    let elapsed = start.elapsed().as_secs_f64();
+    let ideal = work.as_secs_f64() * children as f64 / workers as f64;
+    eprintln!("tree: {children} children x {work_us} us on {workers} workers: ideal {:.1} ms", ideal * 1e3);
+    result("tree", elapsed * 1e3, "ms");
+    result("tree", elapsed / ideal * 100.0, "ideal_pct");
     node.stop();
 }
 
@@ -298,22 +440,35 @@ fn memusage(n: usize) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // fanin's total stays the same whatever the core count, so its run time does too.
+    let fanin_n = |senders: usize| FANIN_TOTAL / senders.max(1);
     match args.first().map(String::as_str) {
-        Some("ping11") => ping("ping11", 1, arg(&args, "--n", 3_000_000)),
-        Some("pingNN") => ping("pingNN", arg(&args, "--pairs", cores), arg(&args, "--n", 1_000_000)),
-        Some("call") => call("call", arg(&args, "--n", 1_000_000), arg(&args, "--pairs", 1)),
-        Some("callNN") => call("callNN", arg(&args, "--n", 1_000_000), arg(&args, "--pairs", cores)),
+        Some("ping11") => ping("ping11", 1, arg(&args, "--n", 3_000_000), 0),
+        Some("ping11x") => ping("ping11x", 1, arg(&args, "--n", 3_000_000), 1),
+        Some("pingNN") => ping("pingNN", arg(&args, "--pairs", cores), arg(&args, "--n", 1_000_000), 0),
+        Some("call") => call("call", arg(&args, "--n", 1_000_000), arg(&args, "--pairs", 1), 0),
+        Some("callx") => call("callx", arg(&args, "--n", 1_000_000), arg(&args, "--pairs", 1), 1),
+        Some("callNN") => call("callNN", arg(&args, "--n", 1_000_000), arg(&args, "--pairs", cores), 0),
+        Some("fanin") => {
+            let senders = arg(&args, "--senders", cores);
+            fanin(senders, arg(&args, "--n", fanin_n(senders)))
+        }
+        Some("tree") => tree(arg(&args, "--children", 10_000), arg(&args, "--work-us", 20)),
         Some("memusage") => memusage(arg(&args, "--n", 1_000_000)),
         Some("pubsub") => pubsub(arg(&args, "--subs", 100_000), arg(&args, "--events", 1)),
-        Some(other) => {
-            fail(&format!("unknown benchmark {other:?}; try ping11, pingNN, call, callNN, memusage, pubsub"))
-        }
+        Some(other) => fail(&format!(
+            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub"
+        )),
         // No arguments: the demo run of the README, every benchmark once at its default size.
         None => {
-            ping("ping11", 1, 3_000_000);
-            ping("pingNN", cores, 1_000_000);
-            call("call", 1_000_000, 1);
-            call("callNN", 1_000_000, cores);
+            ping("ping11", 1, 3_000_000, 0);
+            ping("ping11x", 1, 3_000_000, 1);
+            ping("pingNN", cores, 1_000_000, 0);
+            call("call", 1_000_000, 1, 0);
+            call("callx", 1_000_000, 1, 1);
+            call("callNN", 1_000_000, cores, 0);
+            fanin(cores, fanin_n(cores));
+            tree(10_000, 20);
             memusage(1_000_000);
             pubsub(100_000, 1);
         }

@@ -3,7 +3,12 @@
 #
 # Usage: scripts/bench-vs-go.sh [benchmark ...]
 #
-#   With no arguments every benchmark runs: ping11 pingNN call callNN memusage pubsub.
+#   With no arguments every benchmark runs:
+#       ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub
+#   (ping11x/callx: the receiver on another worker on the Rust side; Go has no
+#   placement and runs ping11/call under those names. tree prints two lines,
+#   ms and ideal_pct, both lower-is-better. examples/bench.rs and
+#   benches/go/README.md describe each one.)
 #   Both sides print lines of the form
 #       RESULT name=<benchmark> value=<number> unit=<unit>
 #   - Rust: the example `bench` (cargo build --release --examples),
@@ -43,7 +48,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_BENCHES=(ping11 pingNN call callNN memusage pubsub)
+ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub)
 RUNS="${RUNS:-5}"
 export RUNS
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}"
@@ -201,7 +206,7 @@ import os, statistics, sys
 
 data_path, notes_path = sys.argv[1], sys.argv[2]
 benches = os.environ["BENCH_LIST"].split()
-LOWER_IS_BETTER = ("bytes/proc",)
+LOWER_IS_BETTER = ("bytes/proc", "ms", "ideal_pct")
 
 values = {}   # (bench, unit) -> side -> [values]
 units = {}    # bench -> units in order of first appearance
@@ -243,7 +248,7 @@ for bench in benches:
         print(f"| {bench} | {unit} | {fmt(rust)}{n('ergors')} | {fmt(go)}{n('go')} | {ratio} |")
 
 print()
-print("ratio = ergors / Go (higher is better for ergors); for bytes/proc it is Go / ergors, so > 1 still means ergors is better.")
+print("ratio = ergors / Go (higher is better for ergors); for the lower-is-better units (bytes/proc, ms, ideal_pct) it is Go / ergors, so > 1 still means ergors is better.")
 
 notes = []
 with open(notes_path) as f:

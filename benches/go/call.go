@@ -1,6 +1,6 @@
 package main
 
-// call / callNN: synchronous request/response round trips between actors.
+// call / callx / callNN: synchronous request/response round trips between actors.
 //
 // ergo-services/benchmarks has no Call scenario; this one is ours. A caller
 // actor, when told to start, performs k sequential Calls to its own server
@@ -74,6 +74,16 @@ func runCall(args []string) error {
 	k := fs.Int("n", 1_000_000, "sequential calls each caller makes")
 	fs.Parse(args)
 	return calls("call", *pairs, *k, c)
+}
+
+// runCallx is call under another name: Go Ergo has no placement, so the
+// "server on another worker" variant of the Rust side is the same program here.
+func runCallx(args []string) error {
+	fs, c := newFlags("callx")
+	pairs := fs.Int("pairs", 1, "caller/server pairs running at once")
+	k := fs.Int("n", 1_000_000, "sequential calls each caller makes")
+	fs.Parse(args)
+	return calls("callx", *pairs, *k, c)
 }
 
 func runCallNN(args []string) error {

@@ -13,7 +13,8 @@
 //
 //	ergo-bench <subcommand> [flags]
 //
-// Subcommands: ping11, pingNN, call, callNN, memusage, pubsub.
+// Subcommands: ping11, ping11x, pingNN, call, callx, callNN, fanin, tree,
+// memusage, pubsub.
 // Run `ergo-bench <subcommand> -h` for the flags and their defaults.
 package main
 
@@ -39,9 +40,13 @@ type subcommand struct {
 
 var subcommands = map[string]subcommand{
 	"ping11":   {"1 sender -> 1 receiver, one-way sends, msg/s measured at the receiver", runPing11},
+	"ping11x":  {"ping11 under the name of the Rust cross-worker variant (Go has no placement)", runPing11x},
 	"pingNN":   {"N independent sender->receiver pairs in parallel (N = CPUs), total msg/s", runPingNN},
 	"call":     {"1 caller doing sequential synchronous Calls to 1 server, calls/s", runCall},
+	"callx":    {"call under the name of the Rust cross-worker variant (Go has no placement)", runCallx},
 	"callNN":   {"N caller->server pairs in parallel (N = CPUs), total calls/s", runCallNN},
+	"fanin":    {"N senders (N = CPUs) all sending to 1 receiver, msg/s at the receiver", runFanin},
+	"tree":     {"1 process spawns 10,000 children doing 20us of work each: ms, and % of ideal", runTree},
 	"memusage": {"spawn 1M idle actors: RSS bytes per process and spawns/s", runMemusage},
 	"pubsub":   {"1 producer publishes events to S local event subscribers, deliveries/s", runPubsub},
 }

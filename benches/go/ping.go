@@ -1,6 +1,6 @@
 package main
 
-// ping11 / pingNN: one-way message throughput between actors of one node.
+// ping11 / ping11x / pingNN: one-way message throughput between actors of one node.
 //
 // Each pair is a sender actor and a receiver actor. When told to start, the
 // sender pushes n small messages (the integer 1) to its receiver in a tight
@@ -77,6 +77,16 @@ func runPing11(args []string) error {
 	n := fs.Int("n", 3_000_000, "messages to send")
 	fs.Parse(args)
 	return ping("ping11", 1, *n, c)
+}
+
+// runPing11x is ping11 under another name: Go Ergo has no placement, so the
+// "receiver on another worker" variant of the Rust side is the same program
+// here (the Go scheduler puts the two goroutines wherever it likes).
+func runPing11x(args []string) error {
+	fs, c := newFlags("ping11x")
+	n := fs.Int("n", 3_000_000, "messages to send")
+	fs.Parse(args)
+	return ping("ping11x", 1, *n, c)
 }
 
 func runPingNN(args []string) error {
