@@ -4,14 +4,14 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, fence};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, fence};
 
 #[cfg(not(loom))]
 #[allow(unused_imports)] // used by the loom models' std twins
 pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
 #[allow(unused_imports)] // AtomicBool, fence: used by the loom models' std twins
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, fence};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, fence};
 
 /// An `UnsafeCell` with loom's closure API, so callers read the same under both configurations.
 #[derive(Debug)]

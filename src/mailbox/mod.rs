@@ -85,16 +85,26 @@ impl<T> Mailbox<T> {
     /// The caller must then notify the owner's [`SchedState`].
     ///
     /// `forced` skips the capacity check: for the runtime's own signals (exits, downs, shutdown),
-    /// which must never be dropped.
+    /// which must never be dropped. `sc` publishes with a SeqCst store (requests: D21).
     #[inline(always)]
-    pub(crate) fn push(&self, priority: Priority, value: T, forced: bool) -> Result<(), Full<T>> {
+    pub(crate) fn push(&self, priority: Priority, value: T, forced: bool, sc: bool) -> Result<(), Full<T>> {
         let q = self.queue_or_new(priority as usize);
         if forced || self.capacity == 0 {
-            q.push(value);
+            q.push(value, sc);
             Ok(())
         } else {
-            q.push_bounded(value, u64::from(self.capacity)).map_err(Full)
+            q.push_bounded(value, u64::from(self.capacity), sc).map_err(Full)
         }
+    }
+
+    /// True when a message was claimed that `pop` could not take yet (its sender is mid-push):
+    /// the consumer must not go to sleep on an empty `pop` then (see [`SchedState`]).
+    ///
+    /// # Safety
+    /// As for [`Mailbox::pop`].
+    pub(crate) unsafe fn has_unpublished(&self) -> bool {
+        // SAFETY: forwarded from the caller.
+        (0..4).any(|i| self.queue(i).is_some_and(|q| unsafe { q.has_unpublished() }))
     }
 
     /// The next value by priority.
@@ -156,18 +166,20 @@ const CLOSED: u8 = 4;
 /// The scheduling word of a process: Idle (asleep) → Notified (in a run queue) → Running (being
 /// polled) → Idle again, or Running|Notified when something arrived during the run.
 ///
-/// The memory-ordering argument. A producer's push ends with a sequentially consistent
-/// read-modify-write on the queue (`mpsc::Queue::write`), then it calls [`SchedState::notify`],
-/// which first *loads* the word (SeqCst) and returns at once when Notified is already set, and
-/// otherwise sets it with a SeqCst `fetch_or`. The consumer's `begin_run` is a SeqCst
-/// read-modify-write of the word, followed by SeqCst loads of the queues' ready words. All of
-/// these are in the single total order of SeqCst operations, so for every push either
-/// - the notify's load (or RMW) comes before `begin_run`: then the push's RMW does too, and the
-///   consumer's later loads see the message; a load that saw Notified may skip the RMW, because
-///   that Notified belongs to a queued run that has not begun; or
-/// - it comes after `begin_run`: it finds Running without Notified and must set Notified by RMW;
-///   either `end_run` then fails and requeues the process, or the notify comes after `end_run`,
-///   finds Idle and its caller queues the process.
+/// The memory-ordering argument. A producer's push claims its slot with a sequentially
+/// consistent read-modify-write of the queue's tail, writes and publishes the value (a release
+/// store), then calls [`SchedState::notify`], which first *loads* the word (SeqCst) and returns
+/// at once when Notified is already set, and otherwise sets it with a SeqCst `fetch_or`. The
+/// consumer's `begin_run` is a SeqCst read-modify-write of the word; when a `pop` then finds
+/// nothing, the consumer loads the tails (SeqCst, [`Mailbox::has_unpublished`]) before it may
+/// sleep. All SeqCst operations are in one total order, so for every push either
+/// - the notify's load (or RMW) comes before `begin_run`: then the claim does too, and the
+///   consumer sees the message, or sees its claim and comes back for it (it yields instead of
+///   sleeping) until the publication is visible; a load that saw Notified may therefore skip the
+///   RMW, because that Notified belongs to a queued run that has not begun; or
+/// - it comes after `begin_run`: it finds Running without Notified and must set Notified by RMW
+///   (which orders the publication before it); either `end_run` then fails and requeues the
+///   process, or the notify comes after `end_run`, finds Idle and its caller queues the process.
 ///
 /// The skip is what keeps a stream cheap: while the receiver waits in a run queue, each send
 /// costs its producer a load of this word, not a write to a line the consumer reads. A skip on
@@ -233,11 +245,11 @@ mod tests {
     #[test]
     fn drains_by_priority() {
         let mb = Mailbox::new(0);
-        let _ = mb.push(Priority::Log, "log", false);
-        let _ = mb.push(Priority::Main, "main1", false);
-        let _ = mb.push(Priority::System, "system", false);
-        let _ = mb.push(Priority::Main, "main2", false);
-        let _ = mb.push(Priority::Urgent, "urgent", false);
+        let _ = mb.push(Priority::Log, "log", false, false);
+        let _ = mb.push(Priority::Main, "main1", false, false);
+        let _ = mb.push(Priority::System, "system", false, false);
+        let _ = mb.push(Priority::Main, "main2", false, false);
+        let _ = mb.push(Priority::Urgent, "urgent", false, false);
         assert_eq!(mb.lens(), [1, 1, 2, 1]);
         let mut got = vec![];
         // SAFETY: this test thread is the only consumer.
@@ -251,18 +263,18 @@ mod tests {
     #[test]
     fn capacity_is_per_queue_and_hands_value_back() {
         let mb = Mailbox::new(2);
-        assert!(mb.push(Priority::Main, 1, false).is_ok());
-        assert!(mb.push(Priority::Main, 2, false).is_ok());
-        match mb.push(Priority::Main, 3, false) {
+        assert!(mb.push(Priority::Main, 1, false, false).is_ok());
+        assert!(mb.push(Priority::Main, 2, false, false).is_ok());
+        match mb.push(Priority::Main, 3, false, false) {
             Err(Full(v)) => assert_eq!(v, 3),
             Ok(()) => panic!("third push must fail"),
         }
-        assert!(mb.push(Priority::Urgent, 4, false).is_ok());
+        assert!(mb.push(Priority::Urgent, 4, false, false).is_ok());
         // SAFETY: single consumer.
         assert_eq!(unsafe { mb.pop() }, Some(4));
         // SAFETY: single consumer.
         assert_eq!(unsafe { mb.pop() }, Some(1));
-        assert!(mb.push(Priority::Main, 5, false).is_ok());
+        assert!(mb.push(Priority::Main, 5, false, false).is_ok());
     }
 
     #[test]
@@ -300,14 +312,16 @@ mod loom_tests {
 
     impl Proc {
         fn send(&self, priority: Priority, v: usize) {
-            assert!(self.mb.push(priority, v, false).is_ok());
+            assert!(self.mb.push(priority, v, false, false).is_ok());
             if self.state.notify() {
                 let before = self.queued.fetch_add(1, SeqCst);
                 assert_eq!(before, 0, "process enqueued twice");
             }
         }
 
-        /// One worker turn if the process is queued: drain, then go to sleep. Returns what it got.
+        /// One worker turn if the process is queued: drain, then go to sleep, unless a claimed
+        /// message is not published yet (then come back: notify ourselves, as `poll_recv` does
+        /// with `wake_by_ref`). Returns false if the process was not queued.
         fn run_once(&self, got: &mut Vec<usize>) -> bool {
             if self.queued.load(SeqCst) == 0 {
                 return false;
@@ -317,6 +331,11 @@ mod loom_tests {
             // SAFETY: the model's worker thread is the only consumer.
             while let Some(v) = unsafe { self.mb.pop() } {
                 got.push(v);
+            }
+            // SAFETY: as above.
+            if unsafe { self.mb.has_unpublished() } {
+                // A notify while Running sets Notified, so end_run requeues.
+                assert!(!self.state.notify());
             }
             if self.state.end_run() {
                 let before = self.queued.fetch_add(1, SeqCst);

@@ -1,14 +1,14 @@
 //! A lock-free, unbounded, multi-producer single-consumer queue made of linked blocks of slots
 //! (the design of tokio's and crossbeam's block lists, written for mailboxes).
 //!
-//! A push claims an index with one `fetch_add` on `tail`, writes the value into that index's
-//! slot and publishes it with one `fetch_or` of the slot's bit in its block's `ready` word. No
+//! A push claims an index with one `fetch_add` on `tail` (its only read-modify-write), writes
+//! the value into that index's slot and publishes it with a store to the slot's flag. No
 //! allocation per value: blocks are allocated as the queue grows and recycled by the consumer
 //! once every slot in them has been read. The consumer pops in index order; a slot whose
-//! producer has claimed it but not yet published it reads as "empty for now" (that producer's
-//! wake-up after its push runs the consumer again), and it does not hide the slots after it
-//! from [`Queue::drain_ready`], which a dying process uses to answer every request it can see
-//! without waiting for anybody.
+//! producer has claimed it but not yet published it reads as "not yet" ([`Queue::pop`] says so,
+//! and the consumer comes back for it), and it does not hide the slots after it from
+//! [`Queue::drain_ready`], which a dying process uses to answer every request it can see without
+//! waiting for anybody.
 //!
 //! Memory per queue: the first block has two slots and each new block doubles, up to
 //! [`MAX_CAP`], so a process that gets a few messages pays for a few slots, and a busy one
@@ -27,7 +27,7 @@
 //!
 //! Owns: the blocks and the values in them. Never: blocks, or lets a value out twice.
 
-use crate::sync::{AtomicPtr, AtomicU64, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
@@ -36,8 +36,11 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 pub(crate) const MAX_CAP: u64 = 32;
 /// Slots in a queue's first block.
 const FIRST_CAP: u64 = 2;
-/// Bit of `ready` set when the tail hint has moved past the block.
-const RELEASED: u64 = 1 << 63;
+/// Slot flags.
+const EMPTY: u8 = 0;
+const WRITTEN: u8 = 1;
+/// Taken out of order by `drain_ready` (so `Drop` leaves it alone).
+const TAKEN: u8 = 2;
 /// How many times the consumer tries to append a recycled block before freeing it.
 const RECYCLE_TRIES: usize = 2;
 
@@ -48,34 +51,37 @@ struct Block<T> {
     /// Number of slots (a power of two, at most `MAX_CAP`); fixed for the block's life.
     cap: u64,
     next: AtomicPtr<Block<T>>,
-    /// Bit `i` set: slot `i` holds a published value. Plus `RELEASED`.
-    ready: AtomicU64,
+    /// Set once the tail hint has moved past the block (`observed_tail` is then valid).
+    released: AtomicBool,
     /// The tail index seen by the producer that moved the hint past this block.
     observed_tail: AtomicU64,
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    slots: Box<[Slot<T>]>,
+}
+
+struct Slot<T> {
+    value: UnsafeCell<MaybeUninit<T>>,
+    /// `EMPTY` until the producer publishes the value (`WRITTEN`); `TAKEN` after an out-of-order
+    /// take. Reset to `EMPTY` when the block is recycled.
+    state: AtomicU8,
 }
 
 impl<T> Block<T> {
     fn alloc(start: u64, cap: u64) -> *mut Block<T> {
-        let slots = (0..cap).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
+        let slots =
+            (0..cap).map(|_| Slot { value: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(EMPTY) }).collect();
         Box::into_raw(Box::new(Block {
             start: AtomicU64::new(start),
             cap,
             next: AtomicPtr::new(ptr::null_mut()),
-            ready: AtomicU64::new(0),
+            released: AtomicBool::new(false),
             observed_tail: AtomicU64::new(0),
             slots,
         }))
     }
 
-    fn full_mask(&self) -> u64 {
-        if self.cap == 64 { u64::MAX } else { (1u64 << self.cap) - 1 }
-    }
-
-    /// Every slot published.
+    /// Every slot published (checked by a producer walking past the block: once per block).
     fn is_final(&self) -> bool {
-        let m = self.full_mask();
-        self.ready.load(Acquire) & m == m
+        self.slots.iter().all(|s| s.state.load(Acquire) != EMPTY)
     }
 }
 
@@ -124,15 +130,21 @@ impl<T> Queue<T> {
         tail.saturating_sub(self.head_pub.load(Relaxed))
     }
 
-    /// Appends a value. Lock-free; safe from any thread.
-    pub(crate) fn push(&self, value: T) {
+    /// Appends a value. Lock-free; safe from any thread. `sc` publishes it with a sequentially
+    /// consistent store (for a request, whose sender then re-checks that the receiver lives:
+    /// D21); otherwise a release store suffices.
+    ///
+    /// The claim is a SeqCst read-modify-write: the wake protocol (`SchedState`) orders it
+    /// before the sender's look at the receiver's state, and the consumer's `has_unpublished`
+    /// after its own.
+    pub(crate) fn push(&self, value: T, sc: bool) {
         let index = self.tail.fetch_add(1, SeqCst);
-        self.write(index, value);
+        self.write(index, value, sc);
     }
 
     /// Appends a value unless `len() >= cap` (exactly: the claim is a compare-and-swap against a
     /// head that only grows), handing it back otherwise.
-    pub(crate) fn push_bounded(&self, value: T, cap: u64) -> Result<(), T> {
+    pub(crate) fn push_bounded(&self, value: T, cap: u64, sc: bool) -> Result<(), T> {
         let mut tail = self.tail.load(Relaxed);
         loop {
             if tail.saturating_sub(self.head_pub.load(Acquire)) >= cap {
@@ -143,22 +155,20 @@ impl<T> Queue<T> {
                 Err(now) => tail = now,
             }
         }
-        self.write(tail, value);
+        self.write(tail, value, sc);
         Ok(())
     }
 
-    fn write(&self, index: u64, value: T) {
+    fn write(&self, index: u64, value: T, sc: bool) {
         let block = self.find_block(index);
         // SAFETY: `find_block` returns the live block holding `index` (see the module notes: it
         // cannot be recycled before this slot is published), and the claim on `index` is ours
         // alone, so nobody else touches this slot until we publish it.
         unsafe {
             let b = &*block;
-            let offset = index - b.start.load(Relaxed);
-            b.slots[offset as usize].with_mut(|slot| (*slot).write(value));
-            // SeqCst: the last step of every push, which the wake protocol orders against the
-            // consumer's state change (mailbox/mod.rs, `SchedState`).
-            b.ready.fetch_or(1 << offset, SeqCst);
+            let slot = &b.slots[(index - b.start.load(Relaxed)) as usize];
+            slot.value.with_mut(|v| (*v).write(value));
+            slot.state.store(WRITTEN, if sc { SeqCst } else { Release });
         }
     }
 
@@ -184,7 +194,7 @@ impl<T> Queue<T> {
                 if self.tail_block.compare_exchange(block, next, SeqCst, Relaxed).is_ok() {
                     let observed = self.tail.load(SeqCst);
                     b.observed_tail.store(observed, Relaxed);
-                    b.ready.fetch_or(RELEASED, Release);
+                    b.released.store(true, Release);
                 } else {
                     try_advance = false;
                 }
@@ -210,7 +220,7 @@ impl<T> Queue<T> {
     }
 
     /// Takes the oldest value, or `None` when the queue is empty or the oldest claimed slot is not
-    /// published yet.
+    /// published yet (then [`Queue::has_unpublished`] is true).
     ///
     /// # Safety
     /// Only one thread at a time may call the consumer methods (`pop`, `drain_ready`).
@@ -233,18 +243,29 @@ impl<T> Queue<T> {
                 start = b.start.load(Relaxed);
                 self.reclaim(rx);
             }
-            let offset = rx.head - start;
-            // SeqCst: see `write`.
-            if b.ready.load(SeqCst) & (1 << offset) == 0 {
+            let slot = &b.slots[(rx.head - start) as usize];
+            if slot.state.load(Acquire) != WRITTEN {
                 return None;
             }
-            // SAFETY: the slot's bit is set: a producer wrote the value and published it with
-            // the fetch_or we synchronized with; the consumer takes it exactly once (head moves).
-            let value = b.slots[offset as usize].with_mut(|slot| unsafe { (*slot).assume_init_read() });
+            // SAFETY: the slot is published: its producer wrote the value before the store we
+            // synchronized with; the consumer takes it exactly once (head moves past it).
+            let value = slot.value.with_mut(|v| unsafe { (*v).assume_init_read() });
             rx.head += 1;
             self.head_pub.store(rx.head, Release);
             Some(value)
         })
+    }
+
+    /// True when a value has been claimed that `pop` could not take yet: its producer is between
+    /// its claim and its publication, and will not wake the consumer again if it saw it queued
+    /// (`SchedState::notify`), so the consumer must come back for it.
+    ///
+    /// # Safety
+    /// As for [`Queue::pop`].
+    pub(crate) unsafe fn has_unpublished(&self) -> bool {
+        // SAFETY: single consumer (caller's contract).
+        let head = self.rx.with_mut(|rx| unsafe { (*rx).head });
+        self.tail.load(SeqCst) > head
     }
 
     /// Takes every published value not yet read, in index order, skipping claimed slots that are
@@ -269,13 +290,13 @@ impl<T> Queue<T> {
                     block = b.next.load(Acquire);
                     continue;
                 }
-                let bit = 1u64 << (index - start);
-                if b.ready.load(SeqCst) & bit != 0 {
-                    // SAFETY: published (bit set) and not taken before (the bit is cleared when
-                    // taken, and `head` only moves past slots taken in order).
-                    let value =
-                        b.slots[(index - start) as usize].with_mut(|slot| unsafe { (*slot).assume_init_read() });
-                    b.ready.fetch_and(!bit, AcqRel);
+                let slot = &b.slots[(index - start) as usize];
+                // SeqCst: pairs with a request's SeqCst publication (`push`, D21).
+                if slot.state.load(SeqCst) == WRITTEN {
+                    // SAFETY: published and not taken before (taken slots are marked, and `head`
+                    // only moves past slots taken in order).
+                    let value = slot.value.with_mut(|v| unsafe { (*v).assume_init_read() });
+                    slot.state.store(TAKEN, Relaxed);
                     f(value);
                 }
                 index += 1;
@@ -288,7 +309,7 @@ impl<T> Queue<T> {
         while rx.free_head != rx.head_block {
             // SAFETY: blocks between `free_head` and `head_block` are live and fully read.
             let b = unsafe { &*rx.free_head };
-            if b.ready.load(Acquire) & RELEASED == 0 {
+            if !b.released.load(Acquire) {
                 return;
             }
             if b.observed_tail.load(Relaxed) > rx.head {
@@ -306,7 +327,10 @@ impl<T> Queue<T> {
         // SAFETY: unreachable by producers (see `reclaim`), owned by the consumer now.
         let b = unsafe { &*block };
         if b.cap == MAX_CAP {
-            b.ready.store(0, Relaxed);
+            b.released.store(false, Relaxed);
+            for s in b.slots.iter() {
+                s.state.store(EMPTY, Relaxed);
+            }
             b.next.store(ptr::null_mut(), Relaxed);
             // Only a short spare chain is kept beyond the tail hint: a drained burst gives its
             // blocks back to the allocator instead of parking them all at the end.
@@ -337,12 +361,11 @@ impl<T> Drop for Queue<T> {
                 // SAFETY: exclusive access; every block of the list is live until freed here.
                 let b = unsafe { Box::from_raw(block) };
                 let start = b.start.load(Relaxed);
-                let ready = b.ready.load(Relaxed);
-                for i in 0..b.cap {
-                    let index = start + i;
-                    if index >= rx.head && index < tail && ready & (1 << i) != 0 {
+                for (i, slot) in b.slots.iter().enumerate() {
+                    let index = start + i as u64;
+                    if index >= rx.head && index < tail && slot.state.load(Relaxed) == WRITTEN {
                         // SAFETY: a published value not read by the consumer: dropped once.
-                        b.slots[i as usize].with_mut(|slot| unsafe { (*slot).assume_init_drop() });
+                        slot.value.with_mut(|v| unsafe { (*v).assume_init_drop() });
                     }
                 }
                 block = b.next.load(Relaxed);
@@ -361,7 +384,7 @@ mod tests {
         let q = Queue::new();
         for round in 0..3 {
             for i in 0..1000 {
-                q.push(round * 1000 + i);
+                q.push(round * 1000 + i, false);
             }
             assert_eq!(q.len(), 1000);
             for i in 0..1000 {
@@ -378,12 +401,12 @@ mod tests {
     fn bounded_push_is_exact() {
         let q = Queue::new();
         for i in 0..5 {
-            assert!(q.push_bounded(i, 5).is_ok());
+            assert!(q.push_bounded(i, 5, false).is_ok());
         }
-        assert_eq!(q.push_bounded(5, 5), Err(5));
+        assert_eq!(q.push_bounded(5, 5, false), Err(5));
         // SAFETY: single consumer.
         assert_eq!(unsafe { q.pop() }, Some(0));
-        assert!(q.push_bounded(6, 5).is_ok());
+        assert!(q.push_bounded(6, 5, false).is_ok());
     }
 
     #[test]
@@ -391,7 +414,7 @@ mod tests {
         let marker = Arc::new(());
         let q = Queue::new();
         for _ in 0..100 {
-            q.push(marker.clone());
+            q.push(marker.clone(), false);
         }
         for _ in 0..37 {
             // SAFETY: single consumer.
@@ -406,7 +429,7 @@ mod tests {
         let marker = Arc::new(());
         let q = Queue::new();
         for _ in 0..70 {
-            q.push(marker.clone());
+            q.push(marker.clone(), false);
         }
         // SAFETY: single consumer.
         drop(unsafe { q.pop() });
@@ -420,7 +443,7 @@ mod tests {
         };
         assert_eq!(n, 69);
         assert_eq!(Arc::strong_count(&marker), 1);
-        q.push(marker.clone());
+        q.push(marker.clone(), false);
         drop(q);
         assert_eq!(Arc::strong_count(&marker), 1);
     }
@@ -435,7 +458,7 @@ mod tests {
                 let q = q.clone();
                 std::thread::spawn(move || {
                     for i in 0..N {
-                        q.push((p, i));
+                        q.push((p, i), false);
                     }
                 })
             })
@@ -465,8 +488,8 @@ mod tests {
         // short (counted by walking it).
         let q = Queue::new();
         for i in 0..100_000u64 {
-            q.push(i);
-            q.push(i);
+            q.push(i, false);
+            q.push(i, true);
             // SAFETY: single consumer.
             assert_eq!(unsafe { q.pop() }, Some(i));
             // SAFETY: as above.
@@ -503,7 +526,7 @@ mod loom_tests {
                     let q = q.clone();
                     thread::spawn(move || {
                         for i in 0..2 {
-                            q.push((p, i));
+                            q.push((p, i), false);
                         }
                     })
                 })
@@ -538,12 +561,12 @@ mod loom_tests {
         loom::model(|| {
             let q = Arc::new(Queue::new());
             let marker = Arc::new(());
-            q.push(marker.clone());
+            q.push(marker.clone(), false);
             let producer = {
                 let (q, m) = (q.clone(), marker.clone());
                 thread::spawn(move || {
-                    q.push(m.clone());
-                    q.push(m);
+                    q.push(m.clone(), true);
+                    q.push(m, false);
                 })
             };
             // SAFETY: single consumer; no pop afterwards.

@@ -137,11 +137,11 @@ impl NodeInner {
             Payload::Request(ref_id, _) => Some((envelope.from, *ref_id)),
             _ => None,
         };
-        self.enqueue(target, priority, envelope, false)?;
+        self.enqueue(target, priority, envelope, false, request.is_some())?;
         if let Some((from, ref_id)) = request {
             // The callee may have died after our liveness check and drained its mailbox before
             // our push: then nobody would answer and the caller would wait out its timeout. Our
-            // push ends with a SeqCst RMW and this load is SeqCst; the dying process's
+            // push publishes with a SeqCst store and this load is SeqCst; the dying process's
             // `mark_dead` and its drain's loads are SeqCst too, so one of us sees the other
             // (D21). Answering twice is harmless: a call takes the first outcome for its ref.
             if !target.is_alive() {
@@ -154,7 +154,7 @@ impl NodeInner {
     /// Queues a runtime signal regardless of the mailbox's capacity (and of liveness: a dead
     /// process's queues are dropped with it).
     pub(crate) fn push_forced(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) {
-        let _ = self.enqueue(target, priority, envelope, true);
+        let _ = self.enqueue(target, priority, envelope, true, false);
     }
 
     #[inline(always)]
@@ -164,8 +164,9 @@ impl NodeInner {
         priority: Priority,
         envelope: Envelope,
         forced: bool,
+        sc: bool,
     ) -> Result<(), Error> {
-        target.mailbox.push(priority, envelope, forced).map_err(|_| Error::MailboxFull)?;
+        target.mailbox.push(priority, envelope, forced, sc).map_err(|_| Error::MailboxFull)?;
         notify(target);
         Ok(())
     }

@@ -479,6 +479,12 @@ impl Context {
             }
             None => {
                 self.end_turn();
+                // SAFETY: as above.
+                if unsafe { self.entry.mailbox.has_unpublished() } {
+                    // A sender is between its claim and its publication, and may have skipped
+                    // waking us (it saw us queued): come back for its message (SchedState).
+                    cx.waker().wake_by_ref();
+                }
                 Poll::Pending
             }
         }

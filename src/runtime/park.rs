@@ -52,7 +52,7 @@ mod loom_tests {
             let waker = {
                 let (queue, flag, wakes) = (queue.clone(), flag.clone(), wakes.clone());
                 thread::spawn(move || {
-                    queue.push(1u8);
+                    queue.push(1u8, false);
                     if flag.should_wake() {
                         wakes.fetch_add(1, SeqCst);
                     }
