@@ -22,11 +22,25 @@ fn publish_subscribe_buffer_and_producer_end() {
     }
     // A late subscriber gets the last two published messages, oldest first.
     let (sub, srx) = agent(&h, true);
-    let buffered = on(&h, sub, move |ctx| ctx.link_event(ev)).unwrap();
+    let buffered = on(&h, sub, {
+        let ev = ev.clone();
+        move |ctx| ctx.link_event(ev)
+    })
+    .unwrap();
     assert_eq!(buffered.iter().map(|m| *m.message::<u32>().unwrap()).collect::<Vec<_>>(), vec![1, 2]);
     let (mon, mrx) = agent(&h, false);
-    on(&h, mon, move |ctx| ctx.monitor_event(ev)).unwrap();
-    assert_eq!(on(&h, mon, move |ctx| ctx.monitor_event(ev).map(|_| ())), Err(Error::TargetExist));
+    on(&h, mon, {
+        let ev = ev.clone();
+        move |ctx| ctx.monitor_event(ev)
+    })
+    .unwrap();
+    assert_eq!(
+        on(&h, mon, {
+            let ev = ev.clone();
+            move |ctx| ctx.monitor_event(ev).map(|_| ())
+        }),
+        Err(Error::TargetExist)
+    );
     // Both get the next one; the payload is one shared allocation.
     let payload = Arc::new(42u64);
     let p2 = payload.clone();
@@ -34,7 +48,7 @@ fn publish_subscribe_buffer_and_producer_end() {
     for rx in [&srx, &mrx] {
         match next(rx) {
             Seen::Event(m) => {
-                assert_eq!(m.event(), ev);
+                assert_eq!(m.event(), &ev);
                 assert!(Arc::ptr_eq(m.message::<Arc<u64>>().unwrap(), &payload));
             }
             other => panic!("unexpected {other:?}"),
@@ -49,11 +63,17 @@ fn publish_subscribe_buffer_and_producer_end() {
     node.send(producer, Stop(ExitReason::error("producer gone"))).unwrap();
     terminated(&prx);
     let (_, exit) = next_msg::<MessageExit>(&srx);
-    assert_eq!(exit, MessageExit { target: Target::Event(ev), reason: ExitReason::error("producer gone") });
+    assert_eq!(exit, MessageExit { target: Target::Event(ev.clone()), reason: ExitReason::error("producer gone") });
     let (_, down) = next_msg::<MessageDown>(&mrx);
-    assert_eq!(down, MessageDown { target: Target::Event(ev), reason: ExitReason::error("producer gone") });
+    assert_eq!(down, MessageDown { target: Target::Event(ev.clone()), reason: ExitReason::error("producer gone") });
     assert!(eventually(|| node.info().registered_events == 0));
-    assert_eq!(on(&h, other, move |ctx| ctx.link_event(ev).map(|_| ())), Err(Error::EventUnknown));
+    assert_eq!(
+        on(&h, other, {
+            let ev = ev.clone();
+            move |ctx| ctx.link_event(ev).map(|_| ())
+        }),
+        Err(Error::EventUnknown)
+    );
     node.stop();
 }
 
@@ -67,17 +87,33 @@ fn unregister_and_notify() {
     let ev = node.event("news");
     let (a, arx) = agent(&h, false);
     let (b, brx) = agent(&h, false);
-    on(&h, a, move |ctx| ctx.monitor_event(ev)).unwrap();
-    assert_eq!(next_msg::<MessageEventStart>(&prx).1, MessageEventStart { event: ev });
-    on(&h, b, move |ctx| ctx.monitor_event(ev)).unwrap();
-    on(&h, a, move |ctx| ctx.demonitor(ev)).unwrap();
+    on(&h, a, {
+        let ev = ev.clone();
+        move |ctx| ctx.monitor_event(ev)
+    })
+    .unwrap();
+    assert_eq!(next_msg::<MessageEventStart>(&prx).1, MessageEventStart { event: ev.clone() });
+    on(&h, b, {
+        let ev = ev.clone();
+        move |ctx| ctx.monitor_event(ev)
+    })
+    .unwrap();
+    on(&h, a, {
+        let ev = ev.clone();
+        move |ctx| ctx.demonitor(ev)
+    })
+    .unwrap();
     assert!(quiet(&prx), "no stop while b still listens");
     // The last subscriber leaving by ending also counts (Ergo misses this case).
     node.send(b, Stop(ExitReason::Normal)).unwrap();
     terminated(&brx);
-    assert_eq!(next_msg::<MessageEventStop>(&prx).1, MessageEventStop { event: ev });
-    on(&h, a, move |ctx| ctx.link_event(ev)).unwrap();
-    assert_eq!(next_msg::<MessageEventStart>(&prx).1, MessageEventStart { event: ev });
+    assert_eq!(next_msg::<MessageEventStop>(&prx).1, MessageEventStop { event: ev.clone() });
+    on(&h, a, {
+        let ev = ev.clone();
+        move |ctx| ctx.link_event(ev)
+    })
+    .unwrap();
+    assert_eq!(next_msg::<MessageEventStart>(&prx).1, MessageEventStart { event: ev.clone() });
     assert_eq!(on(&h, a, |ctx| ctx.unregister_event("news")), Err(Error::EventOwner));
     assert_eq!(on(&h, producer, |ctx| ctx.unregister_event("news")), Ok(()));
     // a is linked and not trapping: the unregistration ends it with reason `unregistered`.
@@ -92,7 +128,11 @@ fn node_level_events() {
     let token = node.register_event("boot", EventOptions::default()).unwrap();
     let (s, srx) = agent(&h, false);
     let ev = node.event("boot");
-    on(&h, s, move |ctx| ctx.monitor_event(ev)).unwrap();
+    on(&h, s, {
+        let ev = ev.clone();
+        move |ctx| ctx.monitor_event(ev)
+    })
+    .unwrap();
     node.send_event("boot", token, "ready").unwrap();
     match next(&srx) {
         Seen::Event(m) => assert_eq!(m.message::<&str>(), Some(&"ready")),

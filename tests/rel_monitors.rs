@@ -17,7 +17,8 @@ fn down_by_pid_name_and_alias_each_once() {
     let (w, wrx) = agent(&h, false);
     let id = node.process_id("watched");
     assert_eq!(on(&h, w, move |ctx| ctx.monitor(t)), Ok(()));
-    assert_eq!(on(&h, w, move |ctx| ctx.monitor(id)), Ok(()));
+    let watched = id.clone();
+    assert_eq!(on(&h, w, move |ctx| ctx.monitor(watched)), Ok(()));
     assert_eq!(on(&h, w, move |ctx| ctx.monitor(alias)), Ok(()));
     assert_eq!(on(&h, w, move |ctx| ctx.monitor(t)), Err(Error::TargetExist));
     let reason = ExitReason::error("crashed");

@@ -13,7 +13,7 @@ fn register_lookup_send_and_call_by_name() {
     let (a, arx) = agent(&h, false);
     assert_eq!(on(&h, a, |ctx| ctx.register_name("alpha")), Ok(()));
     assert_eq!(node.whereis("alpha"), Some(a));
-    assert_eq!(on(&h, a, |ctx| ctx.name().map(|n| n.as_str())), Some("alpha"));
+    assert_eq!(on(&h, a, |ctx| ctx.name().map(|n| n.to_string())), Some("alpha".to_string()));
     node.send("alpha", 1u32).unwrap();
     assert_eq!(next_msg::<u32>(&arx).1, 1);
     node.send(node.process_id("alpha"), 2u32).unwrap();
@@ -71,7 +71,8 @@ fn spawn_register_and_watchers_of_a_name() {
     // A monitor on the name fires with `unregistered` when the name goes, though the process lives.
     let (w, wrx) = agent(&h, false);
     let id = node.process_id("service");
-    assert_eq!(on(&h, w, move |ctx| ctx.monitor(id)), Ok(()));
+    let watched = id.clone();
+    assert_eq!(on(&h, w, move |ctx| ctx.monitor(watched)), Ok(()));
     node.send(p, ExitReason::Normal).unwrap(); // the probe stops on an ExitReason message
     let (_, down) = next_msg::<MessageDown>(&wrx);
     assert_eq!(down, MessageDown { target: Target::Name(id), reason: ExitReason::Normal });

@@ -19,7 +19,7 @@ use crate::error::{Error, StartError};
 use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
 use crate::process::context::{Context, Env, extend_env, layer_env};
 use crate::process::entry::{EntryInit, ProcessEntry};
-use crate::process::pid::{Atom, From, Pid, Ref};
+use crate::process::pid::{Atom, From, Name, Pid, Ref};
 use crate::process::table::ProcessTable;
 use crate::process::target::{Event, EventOptions, ProcessId, To};
 use crate::runtime::options::NodeOptions;
@@ -453,17 +453,17 @@ impl NodeHandle {
 
     /// The Pid registered under `name` on this node, if any.
     pub fn whereis(&self, name: &str) -> Option<Pid> {
-        self.inner.whereis(Atom::new(name))
+        self.inner.whereis(name)
     }
 
     /// The [`ProcessId`] for `name` on this node (for sends, calls, links and monitors by name).
     pub fn process_id(&self, name: &str) -> ProcessId {
-        ProcessId { name: Atom::new(name), node: self.inner.name }
+        ProcessId { name: Name::new(name), node: self.inner.name }
     }
 
     /// The [`Event`] named `name` on this node (to link or monitor it).
     pub fn event(&self, name: &str) -> Event {
-        Event { name: Atom::new(name), node: self.inner.name }
+        Event { name: Name::new(name), node: self.inner.name }
     }
 
     /// Sends an exit signal to `to` from the node. A process the node spawned cannot trap it

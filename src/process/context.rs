@@ -7,7 +7,7 @@ use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
 use crate::node::Kind;
 use crate::node::{NodeHandle, SpawnOptions};
 use crate::process::entry::{CallSlot, ProcessEntry, Stats};
-use crate::process::pid::{Atom, From, Pid, Ref};
+use crate::process::pid::{From, Name, Pid, Ref};
 use crate::process::target::{Alias, Event, EventOptions, MessageEvent, Target, To};
 use crate::runtime::timer::{PENDING, TimerAction, TimerHandle, TimerKey};
 use crate::runtime::worker::with_current;
@@ -301,8 +301,8 @@ impl Context {
     }
 
     /// This process's registered name, if any.
-    pub fn name(&self) -> Option<Atom> {
-        self.entry.with_existing_rel(|r| r.name).flatten()
+    pub fn name(&self) -> Option<Name> {
+        self.entry.with_existing_rel(|r| r.name.clone()).flatten()
     }
 
     /// Makes a new alias for this process: another address that sends and calls reach until it
@@ -370,16 +370,16 @@ impl Context {
     ///
     /// # Errors
     /// As for [`Context::link`].
-    pub fn link_event(&mut self, event: Event) -> Result<Vec<MessageEvent>, Error> {
-        self.node.inner.watch(&self.entry, Target::Event(event), Kind::Link)
+    pub fn link_event(&mut self, event: impl Into<Event>) -> Result<Vec<MessageEvent>, Error> {
+        self.node.inner.watch(&self.entry, Target::Event(event.into()), Kind::Link)
     }
 
     /// Subscribes to an event by monitoring it; returns the buffered messages, oldest first.
     ///
     /// # Errors
     /// As for [`Context::link`].
-    pub fn monitor_event(&mut self, event: Event) -> Result<Vec<MessageEvent>, Error> {
-        self.node.inner.watch(&self.entry, Target::Event(event), Kind::Monitor)
+    pub fn monitor_event(&mut self, event: impl Into<Event>) -> Result<Vec<MessageEvent>, Error> {
+        self.node.inner.watch(&self.entry, Target::Event(event.into()), Kind::Monitor)
     }
 
     /// Whether exit signals (from links and `send_exit`) arrive as [`MessageExit`](crate::MessageExit) messages
