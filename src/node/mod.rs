@@ -456,6 +456,33 @@ impl NodeHandle {
         self.inner.whereis(name)
     }
 
+    /// Registers `name` for the local process `pid` (Ergo's `node.RegisterName`): as if the
+    /// process had called `Context::register_name`.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`] (no such live process), [`Error::Taken`] (the name is in use, or
+    /// the process already has a name), [`Error::BadName`].
+    pub fn register_name(&self, name: &str, pid: Pid) -> Result<(), Error> {
+        let entry = self.inner.table.get(&pid).filter(|e| e.is_alive()).ok_or(Error::ProcessUnknown)?;
+        self.inner.register_name(&entry, name)
+    }
+
+    /// Drops the registration of `name`, whichever local process holds it (Ergo's
+    /// `node.UnregisterName`); links and monitors made on the name fire with
+    /// [`ExitReason::Unregistered`]. Returns the process that held it.
+    ///
+    /// # Errors
+    /// [`Error::NameUnknown`].
+    pub fn unregister_name(&self, name: &str) -> Result<Pid, Error> {
+        self.inner.unregister_name_of(name)
+    }
+
+    /// The Pids of every live process of this node, in no particular order (Ergo's
+    /// `node.ProcessList`).
+    pub fn processes(&self) -> Vec<Pid> {
+        self.inner.table.entries().iter().filter(|e| e.is_alive()).map(|e| e.pid).collect()
+    }
+
     /// The [`ProcessId`] for `name` on this node (for sends, calls, links and monitors by name).
     pub fn process_id(&self, name: &str) -> ProcessId {
         ProcessId { name: Name::new(name), node: self.inner.name }

@@ -226,12 +226,28 @@ impl NodeInner {
         }
     }
 
-    pub(crate) fn unregister_name(&self, entry: &Arc<ProcessEntry>) -> Result<(), Error> {
-        let name = entry.with_rel(|r| r.name.take()).flatten().ok_or(Error::NameUnknown)?;
+    /// Drops `entry`'s name (only if it is `expected`, when given); watchers of the name fire
+    /// with `Unregistered`.
+    pub(crate) fn unregister_name(&self, entry: &Arc<ProcessEntry>, expected: Option<&str>) -> Result<(), Error> {
+        let name = entry
+            .with_rel(|r| match (&r.name, expected) {
+                (Some(n), Some(e)) if n.as_str() != e => None,
+                _ => r.name.take(),
+            })
+            .flatten()
+            .ok_or(Error::NameUnknown)?;
         self.drop_name(entry, &name);
         let id = ProcessId { name, node: self.name };
         self.fire_identity(entry, Target::Name(id), &ExitReason::Unregistered);
         Ok(())
+    }
+
+    /// Drops the registration of `name`, whichever process holds it (Ergo's
+    /// `node.UnregisterName`); returns that process.
+    pub(crate) fn unregister_name_of(&self, name: &str) -> Result<Pid, Error> {
+        let entry = self.registry.entry_named(name).ok_or(Error::NameUnknown)?;
+        self.unregister_name(&entry, Some(name))?;
+        Ok(entry.pid)
     }
 
     fn drop_name(&self, entry: &Arc<ProcessEntry>, name: &Name) {

@@ -297,7 +297,7 @@ impl Context {
     /// # Errors
     /// [`Error::NameUnknown`] if it has none.
     pub fn unregister_name(&mut self) -> Result<(), Error> {
-        self.node.inner.unregister_name(&self.entry)
+        self.node.inner.unregister_name(&self.entry, None)
     }
 
     /// This process's registered name, if any.
