@@ -347,8 +347,25 @@ impl NodeInner {
         if !added {
             return Err(Error::TargetExist);
         }
-        if watched.with_rel(|r| r.watched_by(kind).push((consumer.pid, target.clone()))).is_none() {
-            // The target ended between the lookup and now: it never saw us; undo our side.
+        // The name or alias was resolved without the owner's lock: it may have been unregistered
+        // since, and its watchers fired. Checking, under the owner's lock, that the identity is
+        // still its own orders us against the removal (which takes the identity away under the
+        // same lock before firing): either we are registered before, and fired with the rest,
+        // or we see it gone and fail. A relation never outlives its identity.
+        let registered = watched.with_rel(|r| {
+            let owned = match &target {
+                Target::Name(id) => r.name.as_ref() == Some(&id.name),
+                Target::Alias(a) => r.aliases.contains(a),
+                _ => true,
+            };
+            if owned {
+                r.watched_by(kind).push((consumer.pid, target.clone()));
+            }
+            owned
+        });
+        if registered != Some(true) {
+            // The target ended, or lost the identity, between the lookup and now: it never saw
+            // us; undo our side.
             consumer.with_rel(|r| remove_first(r.watching(kind), &target));
             return Err(match target {
                 Target::Alias(_) => Error::AliasUnknown,
