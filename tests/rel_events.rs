@@ -6,6 +6,7 @@ mod support;
 
 use ergors::{Error, EventOptions, ExitReason, MessageDown, MessageEventStart, MessageEventStop, MessageExit, Target};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use support::agent::*;
 use support::*;
 
@@ -140,5 +141,69 @@ fn node_level_events() {
     }
     node.unregister_event("boot").unwrap();
     assert_eq!(next_msg::<MessageDown>(&srx).1.reason, ExitReason::Unregistered);
+    node.stop();
+}
+
+/// Spins until `flag` is set (bounded by the test patience).
+fn spin_until(flag: &AtomicBool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !flag.load(Ordering::Acquire) {
+        assert!(std::time::Instant::now() < deadline, "the other side never arrived");
+        std::hint::spin_loop();
+    }
+}
+
+/// A subscriber joining while messages are being published gets each message exactly once:
+/// from the buffer it is handed, or in its mailbox (docs/decisions.md D24).
+#[test]
+fn a_subscriber_joining_during_publishing_gets_each_message_once() {
+    const ROUNDS: usize = 300;
+    const MESSAGES: u32 = 200;
+    let node = node("ev-join-race", 2);
+    let h = node.handle();
+    let (sub, srx) = agent_with(&h, ergors::SpawnOptions::default().worker(1));
+    let mut mixed = 0;
+    for round in 0..ROUNDS {
+        let name = format!("race-{round}");
+        let token = node.register_event(&name, EventOptions { notify: false, buffer: MESSAGES as usize }).unwrap();
+        let ev = node.event(&name);
+        // Spinning, not a barrier: both sides leave the rendezvous within a cache-line transfer,
+        // so the subscription lands among the messages rather than before or after all of them.
+        let (ready, go) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let buffered = std::thread::scope(|s| {
+            let (h2, ready2, go2, ev2) = (h.clone(), ready.clone(), go.clone(), ev.clone());
+            let join = s.spawn(move || {
+                on(&h2, sub, move |ctx| {
+                    ready2.store(true, Ordering::Release);
+                    spin_until(&go2);
+                    let got = ctx.monitor_event(ev2).expect("subscribes");
+                    got.iter().map(|m| *m.message::<u32>().expect("u32")).collect::<Vec<u32>>()
+                })
+            });
+            spin_until(&ready);
+            go.store(true, Ordering::Release);
+            for i in 0..MESSAGES {
+                node.send_event(&name, token, i).unwrap();
+            }
+            join.join().expect("the subscriber answers")
+        });
+        // The node's later request queues behind its events: once answered, all were handled.
+        on(&h, sub, |_| ());
+        if !buffered.is_empty() && buffered.len() < MESSAGES as usize {
+            mixed += 1;
+        }
+        let mut got = buffered;
+        while let Ok(seen) = srx.try_recv() {
+            match seen {
+                Seen::Event(m) if m.event() == &ev => got.push(*m.message::<u32>().expect("u32")),
+                Seen::Msg(_, m) if m.is::<MessageDown>() => {}
+                other => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        got.sort_unstable();
+        assert_eq!(got, (0..MESSAGES).collect::<Vec<_>>(), "round {round}: lost or duplicated messages");
+        node.unregister_event(&name).unwrap();
+    }
+    eprintln!("{mixed} of {ROUNDS} subscriptions landed between two messages");
     node.stop();
 }

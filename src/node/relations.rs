@@ -94,11 +94,15 @@ struct EventState {
     open: bool,
     buffer: VecDeque<MessageEvent>,
     capacity: usize,
-    subscribers: HashMap<Pid, Subscriber>,
+    /// Copy-on-write: a publisher takes a pointer to the current set under the lock and fans out
+    /// after releasing it. A join or leave while a fan-out holds the set copies it once (what
+    /// follows changes the copy in place), so joins never wait for a fan-out (D24).
+    subscribers: Arc<HashMap<Pid, Subscriber>>,
     /// Links plus monitors (a process may hold both): drives Start/Stop notifications.
     relations: usize,
 }
 
+#[derive(Clone)]
 struct Subscriber {
     entry: Arc<ProcessEntry>,
     link: bool,
@@ -448,7 +452,7 @@ impl NodeInner {
                 open: true,
                 buffer: VecDeque::with_capacity(opts.buffer.min(1024)),
                 capacity: opts.buffer,
-                subscribers: HashMap::new(),
+                subscribers: Arc::new(HashMap::new()),
                 relations: 0,
             }),
         };
@@ -489,6 +493,8 @@ impl NodeInner {
             state.buffer.clear();
             std::mem::take(&mut state.subscribers)
         };
+        // A fan-out may still hold the set: then iterate the shared copy.
+        let subscribers = Arc::try_unwrap(subscribers).unwrap_or_else(|shared| (*shared).clone());
         let target = Target::Event(event.event.clone());
         for (pid, sub) in subscribers {
             if sub.link {
@@ -514,21 +520,30 @@ impl NodeInner {
         }
         let published =
             MessageEvent(Arc::new(EventData { event: event.event.clone(), timestamp: now_nanos(), message }));
-        let mut state = lock(&event.state);
-        if !state.open {
-            return Err(Error::EventUnknown);
-        }
-        if state.capacity > 0 {
-            if state.buffer.len() == state.capacity {
-                state.buffer.pop_front();
+        // Buffering the message and taking the subscriber set happen in one critical section, and
+        // a join takes the buffer and adds itself in one too: a subscriber joining concurrently
+        // either comes before (it is in the set, and the buffer it got lacks this message) or
+        // after (the buffer it got has the message, and the set we deliver to lacks it): never
+        // both, never neither. The delivery itself runs without the lock, so a fan-out to a
+        // hundred thousand subscribers blocks no other publisher or subscriber.
+        let subscribers = {
+            let mut state = lock(&event.state);
+            if !state.open {
+                return Err(Error::EventUnknown);
             }
-            state.buffer.push_back(published.clone());
-        }
-        // Delivered under the event's lock so that a subscriber joining now gets this message
-        // either from the buffer or in its mailbox, never both and never neither.
-        for sub in state.subscribers.values() {
+            if state.capacity > 0 {
+                if state.buffer.len() == state.capacity {
+                    state.buffer.pop_front();
+                }
+                state.buffer.push_back(published.clone());
+            }
+            state.subscribers.clone()
+        };
+        for sub in subscribers.values() {
             let envelope = Envelope { from, payload: Payload::Event(published.clone()) };
             self.push_signal(&sub.entry, priority, envelope);
+            #[cfg(test)]
+            tests::fanout_hook();
         }
         Ok(())
     }
@@ -541,7 +556,7 @@ impl NodeInner {
         if !state.open {
             return Err(Error::EventUnknown);
         }
-        let sub = state.subscribers.entry(consumer.pid).or_insert_with(|| Subscriber {
+        let sub = Arc::make_mut(&mut state.subscribers).entry(consumer.pid).or_insert_with(|| Subscriber {
             entry: consumer.clone(),
             link: false,
             monitor: false,
@@ -555,7 +570,7 @@ impl NodeInner {
         }
         if consumer.with_rel(|r| r.watching(kind).push(target)).is_none() {
             if !sub.link && !sub.monitor {
-                state.subscribers.remove(&consumer.pid);
+                Arc::make_mut(&mut state.subscribers).remove(&consumer.pid);
             }
             return Err(Error::ProcessUnknown);
         }
@@ -570,7 +585,10 @@ impl NodeInner {
     fn unsubscribe(&self, consumer: Pid, e: &Event, kind: Kind) {
         let Some(event) = self.registry.event_named(&e.name) else { return };
         let mut state = lock(&event.state);
-        let Some(sub) = state.subscribers.get_mut(&consumer) else { return };
+        if !state.subscribers.contains_key(&consumer) {
+            return;
+        }
+        let Some(sub) = Arc::make_mut(&mut state.subscribers).get_mut(&consumer) else { return };
         let flag = match kind {
             Kind::Link => &mut sub.link,
             Kind::Monitor => &mut sub.monitor,
@@ -580,7 +598,7 @@ impl NodeInner {
         }
         *flag = false;
         if !sub.link && !sub.monitor {
-            state.subscribers.remove(&consumer);
+            Arc::make_mut(&mut state.subscribers).remove(&consumer);
         }
         state.relations -= 1;
         if state.relations == 0 && event.notify {
@@ -625,5 +643,62 @@ impl NodeInner {
         for target in rel.monitors {
             self.detach(entry.pid, target, Kind::Monitor);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// Runs (once) on the publishing thread after the first subscriber of a fan-out got its
+        /// message: lets a test act while a fan-out is in progress, without timing.
+        static FANOUT_HOOK: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn fanout_hook() {
+        if let Some(f) = FANOUT_HOOK.with(|h| h.borrow_mut().take()) {
+            f();
+        }
+    }
+
+    struct Idle;
+    impl crate::Actor for Idle {}
+
+    #[test]
+    fn a_subscriber_joins_while_a_fan_out_is_in_progress() {
+        let node = crate::Node::start("fanout@h", crate::NodeOptions::default().workers(1).pin_workers(false))
+            .expect("node starts");
+        let inner = node.inner.clone();
+        let token = node.register_event("wide", EventOptions { notify: false, buffer: 4 }).unwrap();
+        let event = node.event("wide");
+        let entry_of = |pid| inner.table.get(&pid).expect("live");
+        for _ in 0..1000 {
+            let pid = node.spawn(Idle, Default::default()).unwrap();
+            inner.watch(&entry_of(pid), Target::Event(event.clone()), Kind::Monitor).unwrap();
+        }
+        let joiner = entry_of(node.spawn(Idle, Default::default()).unwrap());
+        let joined = Arc::new(Mutex::new(None));
+        {
+            let (inner, event, joined, joiner) = (inner.clone(), event.clone(), joined.clone(), joiner.clone());
+            FANOUT_HOOK.with(|h| {
+                *h.borrow_mut() = Some(Box::new(move || {
+                    let entry = inner.registry.event_named(&event.name).expect("registered");
+                    // A join must not wait for the fan-out: the event's lock is free now.
+                    let free = entry.state.try_lock().is_ok();
+                    let buffered = free.then(|| inner.watch(&joiner, Target::Event(event), Kind::Monitor));
+                    *lock(&joined) = Some((free, buffered));
+                }))
+            });
+        }
+        node.send_event("wide", token, 7u32).unwrap();
+        let (free, buffered) = lock(&joined).take().expect("the hook ran during the fan-out");
+        assert!(free, "the event's lock is held for the whole fan-out");
+        // Joined mid-publish, after the message was buffered: it is handed over from the buffer
+        // (and, the fan-out's subscriber list being the one from before the join, not delivered).
+        let buffered = buffered.expect("joined").expect("the join succeeds");
+        assert_eq!(buffered.iter().filter_map(|m| m.message::<u32>()).collect::<Vec<_>>(), vec![&7]);
+        node.stop();
     }
 }
