@@ -178,12 +178,6 @@ impl NodeInner {
         Ok(())
     }
 
-    /// Resolves `to` and delivers.
-    pub(crate) fn deliver(&self, from: Pid, to: &Pid, priority: Priority, payload: Payload) -> Result<(), Error> {
-        let target = self.table.get(to).ok_or(Error::ProcessUnknown)?;
-        self.push(&target, priority, Envelope { from, payload })
-    }
-
     /// Routes a reply to whoever made the request: a waiting process or an embedding thread.
     pub(crate) fn respond(&self, to: From, outcome: Result<Message, Error>) -> Result<(), Error> {
         if to.pid == self.core_pid() {

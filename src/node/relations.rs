@@ -200,6 +200,13 @@ impl NodeInner {
         found.filter(|e| e.is_alive()).ok_or(Error::ProcessUnknown)
     }
 
+    /// Resolves `to` now and delivers (a timer firing: the name or alias is looked up when it
+    /// fires, as Ergo's `SendAfter` does).
+    pub(crate) fn deliver_to(&self, from: Pid, to: &To, priority: Priority, payload: Payload) -> Result<(), Error> {
+        let target = self.resolve(to)?;
+        self.push(&target, priority, Envelope { from, payload })
+    }
+
     /// The Pid registered under `name`, if any.
     pub(crate) fn whereis(&self, name: &str) -> Option<Pid> {
         self.registry.entry_named(name).filter(|e| e.is_alive()).map(|e| e.pid)

@@ -9,14 +9,13 @@ use crate::node::{NodeHandle, SpawnOptions};
 use crate::process::entry::{CallSlot, ProcessEntry, Stats};
 use crate::process::pid::{From, Name, Pid, Ref};
 use crate::process::target::{Alias, Event, EventOptions, MessageEvent, Target, To};
-use crate::runtime::timer::{PENDING, TimerAction, TimerHandle, TimerKey};
+use crate::runtime::timer::{TimerAction, TimerHandle, TimerKey, TimerShared};
 use crate::runtime::worker::with_current;
 use crate::sys::clock;
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU8;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -437,24 +436,39 @@ impl Context {
         let _ = self.node.inner.respond(to, Err(Error::Terminated));
     }
 
-    /// Sends `msg` to `to` after `after`, unless cancelled first through the returned handle.
-    pub fn send_after<M: Any + Send>(&mut self, to: Pid, msg: M, after: Duration) -> TimerHandle {
-        let state = Arc::new(AtomicU8::new(PENDING));
-        let action = TimerAction::Send {
-            from: self.entry.pid,
-            to,
-            priority: self.send_priority,
-            msg: Message::new(msg),
-            state: state.clone(),
-        };
-        with_current(|w| match w {
-            Some(w) => {
-                w.timers.borrow_mut().add(clock::deadline_ns(after), action);
-            }
+    /// Sends `msg` to `to` (a Pid, a name or an alias) after `after`, with this process's
+    /// send priority, unless cancelled first through the returned handle. A name or alias is
+    /// resolved when the timer fires, as in Ergo: the message goes to whoever holds it then, and
+    /// is dropped if nobody does.
+    pub fn send_after<M: Any + Send>(&mut self, to: impl Into<To>, msg: M, after: Duration) -> TimerHandle {
+        let priority = self.send_priority;
+        self.send_after_with_priority(to, msg, after, priority)
+    }
+
+    /// As [`Context::send_after`], into the receiver's queue of `priority`.
+    pub fn send_after_with_priority<M: Any + Send>(
+        &mut self,
+        to: impl Into<To>,
+        msg: M,
+        after: Duration,
+        priority: Priority,
+    ) -> TimerHandle {
+        let (from, to, msg) = (self.entry.pid, to.into(), Message::new(msg));
+        let make = |timer| TimerAction::Send { from, to, priority, msg, timer };
+        let shared = with_current(|w| w.map(|w| w.timers.borrow_mut().add_send(clock::deadline_ns(after), make)));
+        let shared = shared.unwrap_or_else(|| {
             // Processes are polled only on workers; reaching here is a bug, reported loudly.
-            None => self.log(tracing::Level::ERROR, "send_after outside a worker thread; timer dropped"),
+            self.log(tracing::Level::ERROR, "send_after outside a worker thread; timer dropped");
+            TimerShared::detached()
         });
-        TimerHandle { state }
+        TimerHandle { shared }
+    }
+
+    /// Timers held by this process's worker (pending, and cancelled ones not yet purged): for
+    /// tests that check cancelled timers are freed.
+    #[doc(hidden)]
+    pub fn worker_timers(&self) -> usize {
+        with_current(|w| w.map_or(0, |w| w.timers.borrow().len()))
     }
 
     /// The next message by priority, yielding the worker after `process_budget`

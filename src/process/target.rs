@@ -109,6 +109,17 @@ pub enum To {
     Local(Name),
 }
 
+impl fmt::Display for To {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            To::Pid(p) => write!(f, "{p}"),
+            To::Name(p) => write!(f, "{}@{}", p.name, p.node),
+            To::Alias(a) => write!(f, "alias {:?}", a.0),
+            To::Local(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 impl From<Pid> for To {
     fn from(p: Pid) -> To {
         To::Pid(p)
