@@ -115,6 +115,8 @@ fn the_node_registers_and_unregisters_names_for_any_process() {
     // A process that ended cannot be given a name.
     node.send(a, Stop(ExitReason::Normal)).unwrap();
     assert_eq!(terminated(&arx), ExitReason::Normal);
+    // `terminate` runs before the process is marked ended.
+    assert!(eventually(|| !node.is_alive(a)));
     assert_eq!(node.register_name("late", a), Err(Error::ProcessUnknown));
     let (c, _crx) = agent(&h, false);
     assert_eq!(on(&h, c, |ctx| ctx.register_name("test")), Ok(()), "the name is free again");
