@@ -370,7 +370,7 @@ impl Actor for Subscriber {
     }
     async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
         if msg.is::<SubscribeNow>() {
-            ctx.monitor_event(self.event).map_err(ExitReason::error)?;
+            ctx.monitor_event(&self.event).map_err(ExitReason::error)?;
             self.subscribed.tick();
         }
         Ok(())
@@ -395,7 +395,7 @@ fn pubsub(subs: usize, events: usize) {
     let (subscribed, subscribed_rx) = Countdown::new(subs);
     let (received, received_rx) = Countdown::new(subs * events);
     for _ in 0..subs {
-        let s = Subscriber { event, subscribed: subscribed.clone(), received: received.clone() };
+        let s = Subscriber { event: event.clone(), subscribed: subscribed.clone(), received: received.clone() };
         node.spawn(s, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
     }
     subscribed_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("subscribing timed out"));

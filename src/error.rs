@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-/// Why `Node::start` failed.
+/// Why `Node::start` failed. Non-exhaustive: later steps add causes (the network's listener).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// An `ERGORS_*` variable (or builder value) is not acceptable.
     #[error("invalid value {value:?} for {var}: expected {accepted}")]
@@ -32,8 +33,34 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// Why an operation on a process failed.
+/// Why an operation on a process failed. Non-exhaustive: the network will add variants, so a
+/// `match` needs a catch-all arm.
+///
+/// ```compile_fail
+/// fn describe(e: ergors::Error) -> &'static str {
+///     match e {
+///         ergors::Error::ProcessUnknown => "unknown",
+///         ergors::Error::MailboxFull => "full",
+///         ergors::Error::Timeout(_) => "timeout",
+///         ergors::Error::NodeStopped => "stopped",
+///         ergors::Error::Terminated => "terminated",
+///         ergors::Error::WouldBlockWorker(_) => "would block",
+///         ergors::Error::NotAllowed(_) => "not allowed",
+///         ergors::Error::Taken => "taken",
+///         ergors::Error::NameUnknown => "no name",
+///         ergors::Error::AliasUnknown => "no alias",
+///         ergors::Error::AliasOwner => "alias owner",
+///         ergors::Error::EventUnknown => "no event",
+///         ergors::Error::EventOwner => "event owner",
+///         ergors::Error::TargetExist => "exists",
+///         ergors::Error::TargetUnknown => "no target",
+///         ergors::Error::NoConnection(_) => "no connection",
+///         ergors::Error::BadName => "bad name",
+///     } // error: the enum is non-exhaustive
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No live process has that identifier (it never existed, or it has ended).
     #[error("unknown process")]

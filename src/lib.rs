@@ -32,7 +32,7 @@ pub use error::{Error, StartError};
 pub use message::{ExitReason, Message, Priority};
 pub use node::{LogSource, MessageLog, Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};
 pub use process::context::Context;
-pub use process::pid::{Atom, From, Pid, Ref};
+pub use process::pid::{Atom, From, Name, Pid, Ref};
 pub use process::target::{
     Alias, Event, EventOptions, MessageDown, MessageEvent, MessageEventStart, MessageEventStop, MessageExit, ProcessId,
     Target, To,

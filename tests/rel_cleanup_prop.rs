@@ -134,7 +134,7 @@ fn build(h: &NodeHandle, case: usize, plan: &Plan, parents: &[Option<usize>]) ->
             0 => Target::Pid(procs[t].pid),
             1 => Target::Name(h.process_id(&format!("c{case}p{t}"))),
             2 => Target::Alias(aliases[t]),
-            _ => Target::Event(events[t]),
+            _ => Target::Event(events[t].clone()),
         }
     };
     // Establish the relations (skipping what the API refuses: self-watch, duplicates).
@@ -142,20 +142,22 @@ fn build(h: &NodeHandle, case: usize, plan: &Plan, parents: &[Option<usize>]) ->
     let mut owner: HashMap<Target, usize> = HashMap::new();
     for &(c, t, kind, form, unlink) in &plan.relations {
         let target = target_of(t, form);
-        owner.insert(target, t);
-        if (c == t && form != 3) || active.contains(&(c, target, kind)) {
+        owner.insert(target.clone(), t);
+        if (c == t && form != 3) || active.contains(&(c, target.clone(), kind)) {
             continue;
         }
+        let watched = target.clone();
         let r = on(h, procs[c].pid, move |ctx| match kind {
-            Kind::Link => ctx.link(target),
-            Kind::Monitor => ctx.monitor(target),
+            Kind::Link => ctx.link(watched),
+            Kind::Monitor => ctx.monitor(watched),
         });
         prop_assert_eq!(r, Ok(()));
-        active.insert((c, target, kind));
+        active.insert((c, target.clone(), kind));
         if unlink {
+            let watched = target.clone();
             let r = on(h, procs[c].pid, move |ctx| match kind {
-                Kind::Link => ctx.unlink(target),
-                Kind::Monitor => ctx.demonitor(target),
+                Kind::Link => ctx.unlink(watched),
+                Kind::Monitor => ctx.demonitor(watched),
             });
             prop_assert_eq!(r, Ok(()));
             active.remove(&(c, target, kind));
@@ -180,10 +182,10 @@ fn run_case(h: &NodeHandle, case: usize, plan: &Plan) -> Result<(), TestCaseErro
         prop_assert!(support::eventually(|| !h.is_alive(victim)), "process {} did not end", v);
         procs[v].alive = false;
         let owed: Vec<(usize, Target, Kind)> =
-            active.iter().filter(|(c, t, _)| owner.get(t) == Some(&v) && procs[*c].alive).copied().collect();
+            active.iter().filter(|(c, t, _)| owner.get(t) == Some(&v) && procs[*c].alive).cloned().collect();
         for (c, t, kind) in owed {
-            active.remove(&(c, t, kind));
-            expected.push((c, t, kind, reason.clone()));
+            active.remove(&(c, t.clone(), kind));
+            expected.push((c, t.clone(), kind, reason.clone()));
             let arrived = support::eventually(|| {
                 procs[c].drain();
                 procs[c].log.iter().any(|(lt, lk, _)| *lt == t && *lk == kind)
@@ -201,7 +203,7 @@ fn run_case(h: &NodeHandle, case: usize, plan: &Plan) -> Result<(), TestCaseErro
     for (c, p) in procs.iter().enumerate() {
         let mut seen: HashSet<(Target, Kind)> = HashSet::new();
         for (t, k, r) in &p.log {
-            prop_assert!(seen.insert((*t, *k)), "watcher {} got {:?} {:?} twice", c, t, k);
+            prop_assert!(seen.insert((t.clone(), *k)), "watcher {} got {:?} {:?} twice", c, t, k);
             let owed = expected.iter().find(|(ec, et, ek, _)| *ec == c && et == t && ek == k);
             prop_assert!(owed.is_some(), "watcher {} got an unexpected {:?} {:?}", c, t, k);
             prop_assert_eq!(&owed.unwrap().3, r);
@@ -262,8 +264,8 @@ proptest! {
             p.drain();
             let mut seen: HashSet<(Target, Kind)> = HashSet::new();
             for (t, k, r) in &p.log {
-                prop_assert!(seen.insert((*t, *k)), "watcher {} got {:?} {:?} twice", c, t, k);
-                prop_assert!(active.contains(&(c, *t, *k)), "watcher {} got an unexpected {:?} {:?}", c, t, k);
+                prop_assert!(seen.insert((t.clone(), *k)), "watcher {} got {:?} {:?} twice", c, t, k);
+                prop_assert!(active.contains(&(c, t.clone(), *k)), "watcher {} got an unexpected {:?} {:?}", c, t, k);
                 prop_assert_eq!(r, &ExitReason::Shutdown);
             }
         }

@@ -23,7 +23,7 @@ fn process_and_node_info() {
     }
     let info = node.process_info(a).unwrap();
     assert_eq!(info.pid, a);
-    assert_eq!(info.name.map(|n| n.as_str()), Some("inspected"));
+    assert_eq!(info.name.as_deref(), Some("inspected"));
     assert_eq!(info.aliases, vec![alias]);
     assert_eq!(info.links, vec![Target::Pid(b)]);
     assert_eq!(info.monitored_by, 1);

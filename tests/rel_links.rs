@@ -102,3 +102,36 @@ fn exits_overtake_queued_messages() {
     }
     node.stop();
 }
+
+// Ported from Ergo's t006 (TestT6ActorLink): every target kind, every way a target goes.
+#[test]
+fn link_every_target_kind_for_every_reason() {
+    let node = node("link-matrix", 2);
+    let h = node.handle();
+    let mut n = 0;
+    for form in support::matrix::FORMS {
+        for how in support::matrix::HOWS {
+            n += 1;
+            support::matrix::case(&h, n, form, how, true);
+        }
+    }
+    node.stop();
+}
+
+// Ported from Ergo's t006 (TestLinkUnknown): a target that does not exist is an error at once.
+#[test]
+fn linking_what_does_not_exist_fails_at_once() {
+    let node = node("link-unknown", 1);
+    let h = node.handle();
+    let (w, _wrx) = agent(&h, true);
+    let (gone, _grx) = agent(&h, false);
+    let alias = on(&h, gone, |ctx| ctx.create_alias().unwrap());
+    node.kill(gone).unwrap();
+    assert!(eventually(|| !node.is_alive(gone)));
+    assert_eq!(on(&h, w, move |ctx| ctx.link(gone)), Err(Error::ProcessUnknown));
+    assert_eq!(on(&h, w, |ctx| ctx.link(ctx.node().process_id("test"))), Err(Error::ProcessUnknown));
+    assert_eq!(on(&h, w, move |ctx| ctx.link(alias)), Err(Error::AliasUnknown));
+    assert_eq!(on(&h, w, |ctx| ctx.link_event(ctx.node().event("test")).map(drop)), Err(Error::EventUnknown));
+    assert_eq!(node.process_info(w).unwrap().links, Vec::new());
+    node.stop();
+}

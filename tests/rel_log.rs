@@ -58,7 +58,7 @@ fn records_carry_identity_levels_filter_and_loggers_receive_them() {
     let record = rx.recv_timeout(PATIENCE).unwrap();
     assert_eq!(record.level, Level::WARN);
     assert_eq!(record.message, "disk almost full");
-    assert_eq!(record.source, LogSource::Process { pid: a, name: Some(ergors::Atom::new("worker-7")) });
+    assert_eq!(record.source, LogSource::Process { pid: a, name: Some(ergors::Name::new("worker-7")) });
     assert!(rx.recv_timeout(std::time::Duration::from_millis(50)).is_err(), "info was filtered out");
     // The logger goes away with its process.
     node.send(shipper, ()).unwrap();

@@ -17,7 +17,8 @@ fn down_by_pid_name_and_alias_each_once() {
     let (w, wrx) = agent(&h, false);
     let id = node.process_id("watched");
     assert_eq!(on(&h, w, move |ctx| ctx.monitor(t)), Ok(()));
-    assert_eq!(on(&h, w, move |ctx| ctx.monitor(id)), Ok(()));
+    let watched = id.clone();
+    assert_eq!(on(&h, w, move |ctx| ctx.monitor(watched)), Ok(()));
     assert_eq!(on(&h, w, move |ctx| ctx.monitor(alias)), Ok(()));
     assert_eq!(on(&h, w, move |ctx| ctx.monitor(t)), Err(Error::TargetExist));
     let reason = ExitReason::error("crashed");
@@ -67,5 +68,38 @@ fn watchers_that_end_first_are_forgotten() {
     node.send(w, Stop(ExitReason::Normal)).unwrap();
     terminated(&wrx);
     assert!(eventually(|| node.process_info(t).unwrap().monitored_by == 0), "the dead watcher is detached");
+    node.stop();
+}
+
+// Ported from Ergo's t005 (TestT5ActorMonitor): every target kind, every way a target goes.
+#[test]
+fn monitor_every_target_kind_for_every_reason() {
+    let node = node("monitor-matrix", 2);
+    let h = node.handle();
+    let mut n = 0;
+    for form in support::matrix::FORMS {
+        for how in support::matrix::HOWS {
+            n += 1;
+            support::matrix::case(&h, n, form, how, false);
+        }
+    }
+    node.stop();
+}
+
+// Ported from Ergo's t005 (TestMonitorUnknown): a target that does not exist is an error at once.
+#[test]
+fn monitoring_what_does_not_exist_fails_at_once() {
+    let node = node("monitor-unknown", 1);
+    let h = node.handle();
+    let (w, _wrx) = agent(&h, true);
+    let (gone, _grx) = agent(&h, false);
+    let alias = on(&h, gone, |ctx| ctx.create_alias().unwrap());
+    node.kill(gone).unwrap();
+    assert!(eventually(|| !node.is_alive(gone)));
+    assert_eq!(on(&h, w, move |ctx| ctx.monitor(gone)), Err(Error::ProcessUnknown));
+    assert_eq!(on(&h, w, |ctx| ctx.monitor(ctx.node().process_id("test"))), Err(Error::ProcessUnknown));
+    assert_eq!(on(&h, w, move |ctx| ctx.monitor(alias)), Err(Error::AliasUnknown));
+    assert_eq!(on(&h, w, |ctx| ctx.monitor_event(ctx.node().event("test")).map(drop)), Err(Error::EventUnknown));
+    assert_eq!(node.process_info(w).unwrap().monitors, Vec::new());
     node.stop();
 }

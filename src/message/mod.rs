@@ -11,8 +11,23 @@ use crate::process::target::{MessageEvent, MessageExit};
 use std::fmt;
 pub use value::Message;
 
-/// Why a process ended (Ergo's termination reasons).
+/// Why a process ended (Ergo's termination reasons). Non-exhaustive: the network will add
+/// reasons, so a `match` needs a catch-all arm.
+///
+/// ```compile_fail
+/// fn normal(r: &ergors::ExitReason) -> bool {
+///     match r {
+///         ergors::ExitReason::Normal | ergors::ExitReason::Shutdown => true,
+///         ergors::ExitReason::Kill
+///         | ergors::ExitReason::Panic(_)
+///         | ergors::ExitReason::Unregistered
+///         | ergors::ExitReason::NoConnection
+///         | ergors::ExitReason::Error(_) => false,
+///     } // error: the enum is non-exhaustive
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExitReason {
     /// Finished its work (Ergo `TerminateReasonNormal`).
     Normal,

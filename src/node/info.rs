@@ -3,7 +3,7 @@
 
 use crate::node::NodeInner;
 use crate::process::entry::{CallSlot, ProcessEntry};
-use crate::process::pid::{Atom, Pid};
+use crate::process::pid::{Atom, Name, Pid};
 use crate::process::target::{Alias, Target};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub struct ProcessInfo {
     /// Its Pid.
     pub pid: Pid,
     /// Its registered name.
-    pub name: Option<Atom>,
+    pub name: Option<Name>,
     /// Its life stage.
     pub state: ProcessState,
     /// Who spawned it.
@@ -39,7 +39,7 @@ pub struct ProcessInfo {
     /// Its aliases.
     pub aliases: Vec<Alias>,
     /// Events it produces.
-    pub events: Vec<Atom>,
+    pub events: Vec<Name>,
     /// What it links to.
     pub links: Vec<Target>,
     /// What it monitors.
@@ -126,7 +126,7 @@ impl NodeInner {
         let (name, aliases, events, links, monitors, linked_by, monitored_by) = e
             .with_existing_rel(|r| {
                 (
-                    r.name,
+                    r.name.clone(),
                     r.aliases.clone(),
                     r.events.clone(),
                     r.links.clone(),

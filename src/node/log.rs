@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::message::{Envelope, Payload, Priority};
 use crate::node::NodeInner;
 use crate::process::entry::ProcessEntry;
-use crate::process::pid::{Atom, Pid};
+use crate::process::pid::{Atom, Name, Pid};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tracing::Level;
@@ -20,7 +20,7 @@ pub enum LogSource {
         /// Its Pid.
         pid: Pid,
         /// Its registered name, if any.
-        name: Option<Atom>,
+        name: Option<Name>,
     },
     /// The node itself.
     Node(Atom),
@@ -40,13 +40,13 @@ pub struct MessageLog {
 }
 
 pub(crate) struct ProcessLogger {
-    name: Atom,
+    name: Name,
     entry: Arc<ProcessEntry>,
     levels: Vec<Level>,
 }
 
 /// Hands `text` to `tracing` (whose macros want the level as a constant).
-fn emit(level: Level, node: Atom, process: Option<(Pid, Option<Atom>)>, text: &str) {
+fn emit(level: Level, node: Atom, process: Option<(Pid, Option<&Name>)>, text: &str) {
     macro_rules! at {
         ($lvl:ident) => {
             match process {
@@ -74,8 +74,8 @@ fn now_ns() -> u64 {
 impl NodeInner {
     /// Logs `text` for process `entry` at `level` (already filtered by the process's level).
     pub(crate) fn process_log(&self, entry: &ProcessEntry, level: Level, text: &str) {
-        let name = entry.with_existing_rel(|r| r.name).flatten();
-        emit(level, self.name, Some((entry.pid, name)), text);
+        let name = entry.with_existing_rel(|r| r.name.clone()).flatten();
+        emit(level, self.name, Some((entry.pid, name.as_ref())), text);
         self.ship(entry.pid, level, || LogSource::Process { pid: entry.pid, name }, text);
     }
 
@@ -105,7 +105,7 @@ impl NodeInner {
 
     pub(crate) fn logger_add(&self, pid: Pid, name: &str, levels: &[Level]) -> Result<(), Error> {
         let entry = self.table.get(&pid).filter(|e| e.is_alive()).ok_or(Error::ProcessUnknown)?;
-        let name = Atom::new(name);
+        let name = Name::new(name);
         let mut loggers = self.loggers.write().unwrap_or_else(|p| p.into_inner());
         if loggers.iter().any(|l| l.name == name) {
             return Err(Error::Taken);
@@ -127,8 +127,7 @@ impl NodeInner {
     pub(crate) fn logger_remove(&self, name: Option<&str>, pid: Option<Pid>) -> bool {
         let mut loggers = self.loggers.write().unwrap_or_else(|p| p.into_inner());
         let before = loggers.len();
-        let name = name.map(Atom::new);
-        loggers.retain(|l| Some(l.name) != name && Some(l.entry.pid) != pid);
+        loggers.retain(|l| Some(l.name.as_str()) != name && Some(l.entry.pid) != pid);
         self.logger_count.store(loggers.len(), Ordering::Release);
         loggers.len() != before
     }

@@ -19,7 +19,7 @@ use crate::error::{Error, StartError};
 use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
 use crate::process::context::{Context, Env, extend_env, layer_env};
 use crate::process::entry::{EntryInit, ProcessEntry};
-use crate::process::pid::{Atom, From, Pid, Ref};
+use crate::process::pid::{Atom, From, Name, Pid, Ref};
 use crate::process::table::ProcessTable;
 use crate::process::target::{Event, EventOptions, ProcessId, To};
 use crate::runtime::options::NodeOptions;
@@ -169,12 +169,6 @@ impl NodeInner {
         target.mailbox.push(priority, envelope, forced, sc).map_err(|_| Error::MailboxFull)?;
         notify(target);
         Ok(())
-    }
-
-    /// Resolves `to` and delivers.
-    pub(crate) fn deliver(&self, from: Pid, to: &Pid, priority: Priority, payload: Payload) -> Result<(), Error> {
-        let target = self.table.get(to).ok_or(Error::ProcessUnknown)?;
-        self.push(&target, priority, Envelope { from, payload })
     }
 
     /// Routes a reply to whoever made the request: a waiting process or an embedding thread.
@@ -485,17 +479,44 @@ impl NodeHandle {
 
     /// The Pid registered under `name` on this node, if any.
     pub fn whereis(&self, name: &str) -> Option<Pid> {
-        self.inner.whereis(Atom::new(name))
+        self.inner.whereis(name)
+    }
+
+    /// Registers `name` for the local process `pid` (Ergo's `node.RegisterName`): as if the
+    /// process had called `Context::register_name`.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`] (no such live process), [`Error::Taken`] (the name is in use, or
+    /// the process already has a name), [`Error::BadName`].
+    pub fn register_name(&self, name: &str, pid: Pid) -> Result<(), Error> {
+        let entry = self.inner.table.get(&pid).filter(|e| e.is_alive()).ok_or(Error::ProcessUnknown)?;
+        self.inner.register_name(&entry, name)
+    }
+
+    /// Drops the registration of `name`, whichever local process holds it (Ergo's
+    /// `node.UnregisterName`); links and monitors made on the name fire with
+    /// [`ExitReason::Unregistered`]. Returns the process that held it.
+    ///
+    /// # Errors
+    /// [`Error::NameUnknown`].
+    pub fn unregister_name(&self, name: &str) -> Result<Pid, Error> {
+        self.inner.unregister_name_of(name)
+    }
+
+    /// The Pids of every live process of this node, in no particular order (Ergo's
+    /// `node.ProcessList`).
+    pub fn processes(&self) -> Vec<Pid> {
+        self.inner.table.entries().iter().filter(|e| e.is_alive()).map(|e| e.pid).collect()
     }
 
     /// The [`ProcessId`] for `name` on this node (for sends, calls, links and monitors by name).
     pub fn process_id(&self, name: &str) -> ProcessId {
-        ProcessId { name: Atom::new(name), node: self.inner.name }
+        ProcessId { name: Name::new(name), node: self.inner.name }
     }
 
     /// The [`Event`] named `name` on this node (to link or monitor it).
     pub fn event(&self, name: &str) -> Event {
-        Event { name: Atom::new(name), node: self.inner.name }
+        Event { name: Name::new(name), node: self.inner.name }
     }
 
     /// Sends an exit signal to `to` from the node. A process the node spawned cannot trap it

@@ -7,16 +7,15 @@ use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
 use crate::node::Kind;
 use crate::node::{NodeHandle, SpawnOptions};
 use crate::process::entry::{CallSlot, ProcessEntry, Stats};
-use crate::process::pid::{Atom, From, Pid, Ref};
+use crate::process::pid::{From, Name, Pid, Ref};
 use crate::process::target::{Alias, Event, EventOptions, MessageEvent, Target, To};
-use crate::runtime::timer::{PENDING, TimerAction, TimerHandle, TimerKey};
+use crate::runtime::timer::{TimerAction, TimerHandle, TimerKey, TimerShared};
 use crate::runtime::worker::with_current;
 use crate::sys::clock;
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU8;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -294,12 +293,12 @@ impl Context {
     /// # Errors
     /// [`Error::NameUnknown`] if it has none.
     pub fn unregister_name(&mut self) -> Result<(), Error> {
-        self.node.inner.unregister_name(&self.entry)
+        self.node.inner.unregister_name(&self.entry, None)
     }
 
     /// This process's registered name, if any.
-    pub fn name(&self) -> Option<Atom> {
-        self.entry.with_existing_rel(|r| r.name).flatten()
+    pub fn name(&self) -> Option<Name> {
+        self.entry.with_existing_rel(|r| r.name.clone()).flatten()
     }
 
     /// Makes a new alias for this process: another address that sends and calls reach until it
@@ -367,16 +366,16 @@ impl Context {
     ///
     /// # Errors
     /// As for [`Context::link`].
-    pub fn link_event(&mut self, event: Event) -> Result<Vec<MessageEvent>, Error> {
-        self.node.inner.watch(&self.entry, Target::Event(event), Kind::Link)
+    pub fn link_event(&mut self, event: impl Into<Event>) -> Result<Vec<MessageEvent>, Error> {
+        self.node.inner.watch(&self.entry, Target::Event(event.into()), Kind::Link)
     }
 
     /// Subscribes to an event by monitoring it; returns the buffered messages, oldest first.
     ///
     /// # Errors
     /// As for [`Context::link`].
-    pub fn monitor_event(&mut self, event: Event) -> Result<Vec<MessageEvent>, Error> {
-        self.node.inner.watch(&self.entry, Target::Event(event), Kind::Monitor)
+    pub fn monitor_event(&mut self, event: impl Into<Event>) -> Result<Vec<MessageEvent>, Error> {
+        self.node.inner.watch(&self.entry, Target::Event(event.into()), Kind::Monitor)
     }
 
     /// Whether exit signals (from links and `send_exit`) arrive as [`MessageExit`](crate::MessageExit) messages
@@ -434,24 +433,39 @@ impl Context {
         let _ = self.node.inner.respond(to, Err(Error::Terminated));
     }
 
-    /// Sends `msg` to `to` after `after`, unless cancelled first through the returned handle.
-    pub fn send_after<M: Any + Send>(&mut self, to: Pid, msg: M, after: Duration) -> TimerHandle {
-        let state = Arc::new(AtomicU8::new(PENDING));
-        let action = TimerAction::Send {
-            from: self.entry.pid,
-            to,
-            priority: self.send_priority,
-            msg: Message::new(msg),
-            state: state.clone(),
-        };
-        with_current(|w| match w {
-            Some(w) => {
-                w.timers.borrow_mut().add(clock::deadline_ns(after), action);
-            }
+    /// Sends `msg` to `to` (a Pid, a name or an alias) after `after`, with this process's
+    /// send priority, unless cancelled first through the returned handle. A name or alias is
+    /// resolved when the timer fires, as in Ergo: the message goes to whoever holds it then, and
+    /// is dropped if nobody does.
+    pub fn send_after<M: Any + Send>(&mut self, to: impl Into<To>, msg: M, after: Duration) -> TimerHandle {
+        let priority = self.send_priority;
+        self.send_after_with_priority(to, msg, after, priority)
+    }
+
+    /// As [`Context::send_after`], into the receiver's queue of `priority`.
+    pub fn send_after_with_priority<M: Any + Send>(
+        &mut self,
+        to: impl Into<To>,
+        msg: M,
+        after: Duration,
+        priority: Priority,
+    ) -> TimerHandle {
+        let (from, to, msg) = (self.entry.pid, to.into(), Message::new(msg));
+        let make = |timer| TimerAction::Send { from, to, priority, msg, timer };
+        let shared = with_current(|w| w.map(|w| w.timers.borrow_mut().add_send(clock::deadline_ns(after), make)));
+        let shared = shared.unwrap_or_else(|| {
             // Processes are polled only on workers; reaching here is a bug, reported loudly.
-            None => self.log(tracing::Level::ERROR, "send_after outside a worker thread; timer dropped"),
+            self.log(tracing::Level::ERROR, "send_after outside a worker thread; timer dropped");
+            TimerShared::detached()
         });
-        TimerHandle { state }
+        TimerHandle { shared }
+    }
+
+    /// Timers held by this process's worker (pending, and cancelled ones not yet purged): for
+    /// tests that check cancelled timers are freed.
+    #[doc(hidden)]
+    pub fn worker_timers(&self) -> usize {
+        with_current(|w| w.map_or(0, |w| w.timers.borrow().len()))
     }
 
     /// The next message by priority, yielding the worker after `process_budget`

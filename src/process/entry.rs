@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::mailbox::{Mailbox, SchedState};
 use crate::message::{Envelope, Message};
 use crate::process::context::Env;
-use crate::process::pid::{Atom, Pid};
+use crate::process::pid::{Name, Pid};
 use crate::process::target::{Alias, Target};
 use crate::runtime::worker::Workers;
 use std::cell::UnsafeCell;
@@ -32,10 +32,10 @@ pub(crate) enum CallSlot {
 /// What a process holds and who watches it.
 #[derive(Default)]
 pub(crate) struct Relations {
-    pub(crate) name: Option<Atom>,
+    pub(crate) name: Option<Name>,
     pub(crate) aliases: Vec<Alias>,
     /// Events this process registered (it is their producer).
-    pub(crate) events: Vec<Atom>,
+    pub(crate) events: Vec<Name>,
     /// Targets this process links to / monitors (it is the consumer).
     pub(crate) links: Vec<Target>,
     pub(crate) monitors: Vec<Target>,

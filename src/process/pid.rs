@@ -1,16 +1,24 @@
-//! Process identifiers: [`Atom`] (an interned name), [`Pid`], [`Ref`] and [`From`].
+//! Process identifiers: [`Atom`] (an interned node name), [`Name`] (a process or event name),
+//! [`Pid`], [`Ref`] and [`From`].
 //!
 //! A `Pid` is `Copy` and 24 bytes: the node's name as an interned atom, a u64 id and the node's
 //! creation. The id packs the process-table slot (low 32 bits) and the slot's generation (high 32
-//! bits), so a stale `Pid` whose slot has been reused is recognised and refused.
+//! bits), so a stale `Pid` whose slot has been reused is recognised and refused; a slot whose
+//! generation is exhausted is retired, never reused (docs/decisions.md D27).
+//!
+//! Node names are few and live as long as the program, so interning them (a global table, a
+//! leaked string each) is cheap and makes a `Pid` `Copy`. Process and event names are not: a
+//! program may register millions over its life, so they are [`Name`]s, which own their text and
+//! free it with the last copy (D22).
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-/// An interned string: node names and, later, process and event names. Equality is a pointer
-/// comparison; each distinct string is stored once for the life of the OS process. One word
-/// (a thin pointer), so a `Pid` is three words.
+/// An interned string, for node names only (a bounded set). Equality is a pointer comparison;
+/// each distinct string is stored once for the life of the OS process (interning takes a global
+/// lock and leaks the text: never intern what a user or a peer can make up without bound; process
+/// and event names are [`Name`]s). One word (a thin pointer), so a `Pid` is three words.
 #[derive(Clone, Copy)]
 pub struct Atom(&'static String);
 
@@ -67,6 +75,120 @@ impl fmt::Debug for Atom {
 impl fmt::Display for Atom {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
+    }
+}
+
+/// Longest name stored inline (without a heap allocation) in a [`Name`].
+const INLINE: usize = 22;
+
+/// A process, event or logger name: an immutable string compared, ordered and hashed by its
+/// content, cheap to clone. Names of up to 22 bytes are stored inline (making one allocates
+/// nothing); longer ones share one reference-counted copy. The text is freed with the last copy:
+/// registering and unregistering any number of distinct names leaves nothing behind.
+///
+/// `Name` borrows as `str`, so maps keyed by `Name` are searched with a `&str` without building
+/// a `Name`.
+#[derive(Clone)]
+pub struct Name(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Arc<str>),
+}
+
+impl Name {
+    /// A name with the text `s`.
+    pub fn new(s: &str) -> Name {
+        if s.len() <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Name(Repr::Inline { len: s.len() as u8, bytes })
+        } else {
+            Name(Repr::Heap(Arc::from(s)))
+        }
+    }
+
+    /// The name's text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Inline { len, bytes } => {
+                let bytes = &bytes[..usize::from(*len)];
+                // SAFETY: `bytes` is a prefix of the buffer that `new` copied from a `&str`, cut
+                // at that string's length, so it is valid UTF-8; nothing mutates it afterwards.
+                unsafe { std::str::from_utf8_unchecked(bytes) }
+            }
+            Repr::Heap(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+impl Eq for Name {}
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes: required by `Borrow<str>` (lookups by `&str`).
+        self.as_str().hash(state)
+    }
+}
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Name) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Name {
+    fn cmp(&self, other: &Name) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}'", self.as_str())
+    }
+}
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::convert::From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name::new(s)
+    }
+}
+impl std::convert::From<String> for Name {
+    fn from(s: String) -> Name {
+        Name::new(&s)
     }
 }
 
@@ -151,6 +273,25 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, Atom::new("n2@host"));
         assert_eq!(a.as_str(), "n1@host");
+    }
+
+    #[test]
+    fn names_compare_by_content_inline_or_shared() {
+        let short = Name::new("worker-7");
+        let long = Name::new("a name well beyond twenty-two bytes");
+        assert_eq!(short, Name::from(String::from("worker-7")));
+        assert_eq!(long, Name::from(String::from("a name well beyond twenty-two bytes")));
+        assert_ne!(short, long);
+        assert_eq!(short.as_str(), "worker-7");
+        assert_eq!(Name::new("").as_str(), "");
+        assert_eq!(Name::new(&"x".repeat(22)).as_str().len(), 22);
+        assert_eq!(Name::new(&"é".repeat(12)).as_str(), "é".repeat(12));
+        let mut map = std::collections::HashMap::new();
+        map.insert(long.clone(), 1);
+        map.insert(short.clone(), 2);
+        assert_eq!(map.get("a name well beyond twenty-two bytes"), Some(&1));
+        assert_eq!(map.get("worker-7"), Some(&2));
+        assert_eq!(size_of::<Name>(), 24);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! A slot's generation is bumped when its process leaves, so a stale Pid finds a different
 //! generation and is refused (`Error::ProcessUnknown`) instead of reaching the slot's new
-//! occupant. Owns: `Arc`s of live entries. Never: holds a lock while calling out.
+//! occupant. A slot whose generation reaches `u32::MAX` is retired rather than wrapped, so no
+//! Pid ever names two processes (docs/decisions.md D27). Owns: `Arc`s of live entries. Never:
+//! holds a lock while calling out.
 
 use crate::process::entry::ProcessEntry;
 use crate::process::pid::{Atom, Pid};
@@ -86,11 +88,26 @@ impl ProcessTable {
             return None;
         }
         let entry = s.entry.take();
-        // Generation 0 is never issued, so a zeroed Pid never matches.
-        s.generation = s.generation.checked_add(1).unwrap_or(1);
-        shard.free.push(local as u32);
+        // Wrapping would hand an old Pid's generation to a new process: a slot that has used
+        // its last generation is retired (it keeps that generation and no entry, so every Pid
+        // of it stays refused). That costs one empty slot per 4 billion processes through it.
+        if let Some(next) = s.generation.checked_add(1) {
+            s.generation = next;
+            shard.free.push(local as u32);
+        }
         self.count.fetch_sub(1, Ordering::Relaxed);
         entry
+    }
+
+    /// Sets the generation the free slot `slot` will issue next (to test exhaustion without
+    /// four billion spawns).
+    #[cfg(test)]
+    fn force_generation(&self, slot: u32, generation: u32) {
+        let slot = slot as usize;
+        let mut shard = self.shards[slot % SHARDS].write().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = shard.slots.get_mut(slot / SHARDS) {
+            s.generation = generation;
+        }
     }
 
     /// Live processes.
@@ -142,6 +159,31 @@ mod tests {
         assert_eq!(t.get(&new).unwrap().pid, new);
         assert!(t.remove(&old).is_none(), "stale remove is a no-op");
         assert_eq!(t.len(), SHARDS * 2 - 1);
+    }
+
+    #[test]
+    fn an_exhausted_slot_is_retired_never_wrapped() {
+        let t = ProcessTable::new(Atom::new("t@h"), 1);
+        // The first Pid of a slot: generation 1.
+        let ancient = t.insert(entry).unwrap().pid;
+        assert_eq!(ancient.generation(), 1);
+        // Every other shard once, so that the next insert lands in `ancient`'s shard again.
+        for _ in 1..SHARDS {
+            t.insert(entry).unwrap();
+        }
+        assert!(t.remove(&ancient).is_some());
+        // Four billion processes later: the slot issues its last generation.
+        t.force_generation(ancient.slot(), u32::MAX);
+        let last = t.insert(entry).unwrap().pid;
+        assert_eq!((last.slot(), last.generation()), (ancient.slot(), u32::MAX));
+        assert!(t.remove(&last).is_some());
+        // The slot is never handed out again; fresh slots are.
+        let later: Vec<Pid> = (0..SHARDS * 2).map(|_| t.insert(entry).unwrap().pid).collect();
+        assert!(later.iter().all(|p| p.slot() != ancient.slot()), "an exhausted slot was reused");
+        assert!(t.get(&ancient).is_none(), "a first-generation Pid resolved to a later process");
+        assert!(t.get(&last).is_none());
+        assert!(t.remove(&last).is_none());
+        assert_eq!(t.len(), SHARDS - 1 + SHARDS * 2);
     }
 
     #[test]

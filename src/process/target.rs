@@ -3,16 +3,16 @@
 //! relations produce ([`MessageExit`], [`MessageDown`], [`MessageEvent`], event start/stop).
 
 use crate::message::ExitReason;
-use crate::process::pid::{Atom, Pid, Ref};
+use crate::process::pid::{Atom, Name, Pid, Ref};
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
 /// A registered process name on a node (Ergo's `gen.ProcessID`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct ProcessId {
     /// The registered name.
-    pub name: Atom,
+    pub name: Name,
     /// The node it is registered on.
     pub node: Atom,
 }
@@ -24,16 +24,16 @@ pub struct Alias(pub Ref);
 
 /// A named event on a node that processes subscribe to by linking or monitoring it (Ergo's
 /// `gen.Event`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Event {
     /// The event's name, unique per node.
-    pub name: Atom,
+    pub name: Name,
     /// The node it is registered on.
     pub node: Atom,
 }
 
 /// What a link or monitor watches.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Target {
     /// A process by Pid: fires when it ends.
     Pid(Pid),
@@ -67,6 +67,21 @@ impl From<Event> for Target {
         Target::Event(e)
     }
 }
+impl From<&Event> for Event {
+    fn from(e: &Event) -> Event {
+        e.clone()
+    }
+}
+impl From<&ProcessId> for Target {
+    fn from(p: &ProcessId) -> Target {
+        Target::Name(p.clone())
+    }
+}
+impl From<&Event> for Target {
+    fn from(e: &Event) -> Target {
+        Target::Event(e.clone())
+    }
+}
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,9 +95,9 @@ impl fmt::Display for Target {
     }
 }
 
-/// Where a message goes: a Pid, a registered name, or an alias. `Atom` and `&str` mean a name on
-/// the local node.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// Where a message goes: a Pid, a registered name, or an alias. A [`Name`], `&str` or `String`
+/// means a name on the local node (a short one is converted without allocating).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum To {
     /// A process by Pid.
     Pid(Pid),
@@ -91,7 +106,18 @@ pub enum To {
     /// An alias.
     Alias(Alias),
     /// A name on the local node (resolved with the sender's node).
-    Local(Atom),
+    Local(Name),
+}
+
+impl fmt::Display for To {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            To::Pid(p) => write!(f, "{p}"),
+            To::Name(p) => write!(f, "{}@{}", p.name, p.node),
+            To::Alias(a) => write!(f, "alias {:?}", a.0),
+            To::Local(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 impl From<Pid> for To {
@@ -109,14 +135,34 @@ impl From<Alias> for To {
         To::Alias(a)
     }
 }
-impl From<Atom> for To {
-    fn from(a: Atom) -> To {
-        To::Local(a)
+impl From<Name> for To {
+    fn from(n: Name) -> To {
+        To::Local(n)
+    }
+}
+impl From<&Name> for To {
+    fn from(n: &Name) -> To {
+        To::Local(n.clone())
     }
 }
 impl From<&str> for To {
     fn from(s: &str) -> To {
-        To::Local(Atom::new(s))
+        To::Local(Name::new(s))
+    }
+}
+impl From<String> for To {
+    fn from(s: String) -> To {
+        To::Local(Name::from(s))
+    }
+}
+impl From<&ProcessId> for To {
+    fn from(p: &ProcessId) -> To {
+        To::Name(p.clone())
+    }
+}
+impl From<&Pid> for To {
+    fn from(p: &Pid) -> To {
+        To::Pid(*p)
     }
 }
 
@@ -143,7 +189,7 @@ pub struct MessageDown {
 
 /// Sent to an event's producer (System queue, `handle_message`) when the event registered with
 /// `notify` gets its first subscriber.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageEventStart {
     /// The event.
     pub event: Event,
@@ -151,7 +197,7 @@ pub struct MessageEventStart {
 
 /// Sent to an event's producer when the last subscriber of a `notify` event leaves (unlinks,
 /// demonitors, or ends).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageEventStop {
     /// The event.
     pub event: Event,
@@ -180,8 +226,8 @@ pub struct MessageEvent(pub(crate) Arc<EventData>);
 
 impl MessageEvent {
     /// The event it was published on.
-    pub fn event(&self) -> Event {
-        self.0.event
+    pub fn event(&self) -> &Event {
+        &self.0.event
     }
     /// When it was published (nanoseconds since the Unix epoch).
     pub fn timestamp(&self) -> u64 {

@@ -1,16 +1,20 @@
 //! Per-worker timers: `send_after` and call timeouts.
 //!
 //! An ordered map keyed by (deadline, sequence) so that the earliest deadline is the ring's park
-//! timeout and a timer owned by the same worker (a call's timeout) is removed in O(log n) when it
-//! is no longer needed. Deadlines are nanoseconds of the monotonic clock (`sys::clock`). Runs on
-//! its worker only; never blocks.
+//! timeout and a timer owned by the same worker (a call's timeout, a cancelled `send_after`) is
+//! removed in O(log n) when it is no longer needed. Deadlines are nanoseconds of the monotonic
+//! clock (`sys::clock`). The map runs on its worker only and never blocks; a `send_after`
+//! cancelled from another thread is counted, and the worker purges cancelled entries once they
+//! are more than half of its map (docs/decisions.md D25).
 
 use crate::message::{Message, Priority};
 use crate::process::entry::ProcessEntry;
 use crate::process::pid::Pid;
+use crate::process::target::To;
+use crate::runtime::worker::with_current;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// (deadline in monotonic nanoseconds, sequence).
@@ -21,24 +25,66 @@ pub(crate) const FIRED: u8 = 1;
 pub(crate) const CANCELLED: u8 = 2;
 
 pub(crate) enum TimerAction {
-    /// `send_after`: deliver `msg` unless cancelled first.
-    Send { from: Pid, to: Pid, priority: Priority, msg: Message, state: Arc<AtomicU8> },
+    /// `send_after`: deliver `msg` to `to` (resolved when the timer fires) unless cancelled
+    /// first.
+    Send { from: Pid, to: To, priority: Priority, msg: Message, timer: Arc<TimerShared> },
     /// A `call` waited too long: complete it with a timeout error.
     CallTimeout { entry: Arc<ProcessEntry>, ref_id: u64, after: Duration },
 }
 
+/// Identifies one worker's timer map and counts the entries cancelled from other threads that
+/// are still in it.
 #[derive(Default)]
+pub(crate) struct TimerOwner {
+    cancelled: AtomicUsize,
+}
+
+/// What a `send_after` shares with its handle.
+pub(crate) struct TimerShared {
+    pub(crate) state: AtomicU8,
+    key: TimerKey,
+    owner: Arc<TimerOwner>,
+}
+
+impl TimerShared {
+    /// The state of a timer that was never armed (it reports itself cancelled).
+    pub(crate) fn detached() -> Arc<TimerShared> {
+        Arc::new(TimerShared { state: AtomicU8::new(CANCELLED), key: (0, 0), owner: Arc::new(TimerOwner::default()) })
+    }
+}
+
 pub(crate) struct Timers {
     map: BTreeMap<TimerKey, TimerAction>,
     seq: u64,
+    owner: Arc<TimerOwner>,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers { map: BTreeMap::new(), seq: 0, owner: Arc::new(TimerOwner::default()) }
+    }
 }
 
 impl Timers {
     pub(crate) fn add(&mut self, deadline: u64, action: TimerAction) -> TimerKey {
+        self.purge_if_due();
         self.seq += 1;
         let key = (deadline, self.seq);
         self.map.insert(key, action);
         key
+    }
+
+    /// Arms a `send_after` built by `make` from the timer's shared state.
+    pub(crate) fn add_send(
+        &mut self,
+        deadline: u64,
+        make: impl FnOnce(Arc<TimerShared>) -> TimerAction,
+    ) -> Arc<TimerShared> {
+        let key = (deadline, self.seq + 1);
+        let shared = Arc::new(TimerShared { state: AtomicU8::new(PENDING), key, owner: self.owner.clone() });
+        let added = self.add(deadline, make(shared.clone()));
+        debug_assert_eq!(added, key);
+        shared
     }
 
     pub(crate) fn remove(&mut self, key: &TimerKey) -> Option<TimerAction> {
@@ -49,6 +95,29 @@ impl Timers {
         self.map.first_key_value().map(|(k, _)| k.0)
     }
 
+    /// Timers in the map (pending, and cancelled ones not yet purged).
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Drops the entries cancelled from other threads once they are more than half the map:
+    /// each purge is paid for by as many cancels as the entries it keeps, so O(1) amortised.
+    pub(crate) fn purge_if_due(&mut self) {
+        let cancelled = self.owner.cancelled.load(Ordering::Relaxed);
+        if cancelled == 0 || cancelled * 2 <= self.map.len() {
+            return;
+        }
+        // Cancels counted after this swap are counted for the next purge (and some of them
+        // removed by this one: over-counting only makes a purge come early).
+        self.owner.cancelled.swap(0, Ordering::Relaxed);
+        // Dropping a message is user code; the only thing it could do to this map is cancel
+        // another timer, which finds the map borrowed and counts instead.
+        self.map.retain(|_, action| match action {
+            TimerAction::Send { timer, .. } => timer.state.load(Ordering::Acquire) != CANCELLED,
+            TimerAction::CallTimeout { .. } => true,
+        });
+    }
+
     /// Removes and returns the first timer due at `now`, if any.
     pub(crate) fn pop_due(&mut self, now: u64) -> Option<TimerAction> {
         let entry = self.map.first_entry()?;
@@ -57,20 +126,53 @@ impl Timers {
 }
 
 /// Cancels a pending `send_after`. Dropping the handle does not cancel.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TimerHandle {
-    pub(crate) state: Arc<AtomicU8>,
+    pub(crate) shared: Arc<TimerShared>,
+}
+
+impl std::fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.shared.state.load(Ordering::Acquire) {
+            PENDING => "pending",
+            FIRED => "fired",
+            _ => "cancelled",
+        };
+        f.debug_struct("TimerHandle").field("state", &state).finish()
+    }
 }
 
 impl TimerHandle {
     /// Cancels the timer. Returns true if the message had not been sent yet and now never will
     /// be; false if it was already sent or already cancelled.
+    ///
+    /// On the worker that holds the timer (inside the process that set it, say) the timer and
+    /// its message are freed at once; from another thread, when that worker next purges (at its
+    /// next timer or before it goes idle, once cancelled timers are half of its map).
     pub fn cancel(&self) -> bool {
-        self.state.compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        let shared = &self.shared;
+        if shared.state.compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return false;
+        }
+        let removed = with_current(|w| {
+            let mut timers = w?.timers.try_borrow_mut().ok()?;
+            if !Arc::ptr_eq(&timers.owner, &shared.owner) {
+                return None;
+            }
+            Some(timers.remove(&shared.key))
+        });
+        match removed {
+            // Dropped here, outside the map's borrow: the message's `Drop` is user code.
+            Some(action) => drop(action),
+            None => {
+                shared.owner.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        true
     }
 
     /// True once the message has been handed to the receiver's mailbox (or the send failed).
     pub fn is_fired(&self) -> bool {
-        self.state.load(Ordering::Acquire) == FIRED
+        self.shared.state.load(Ordering::Acquire) == FIRED
     }
 }

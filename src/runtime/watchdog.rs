@@ -6,7 +6,7 @@
 //! them if they are parked. Costs the workers nothing but two relaxed stores per poll.
 
 use crate::node::NodeInner;
-use crate::process::pid::{Atom, Pid};
+use crate::process::pid::{Name, Pid};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -20,7 +20,7 @@ pub struct StalledWorker {
     /// The process it is stuck in.
     pub pid: Pid,
     /// That process's registered name, if any.
-    pub name: Option<Atom>,
+    pub name: Option<Name>,
     /// That process's actor type.
     pub behaviour: &'static str,
     /// How long the poll had lasted when last sampled.
@@ -119,15 +119,15 @@ fn run(node: &Arc<NodeInner>, stall: Duration) {
             if !sample.reported {
                 sample.reported = true;
                 let entry = node.table.get(&pid);
-                let name = entry.as_ref().and_then(|e| e.with_existing_rel(|r| r.name).flatten());
+                let name = entry.as_ref().and_then(|e| e.with_existing_rel(|r| r.name.clone()).flatten());
                 let behaviour = entry.as_ref().map_or("?", |e| (e.behaviour)());
                 w.stalled.store(true, Relaxed);
+                let named = name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
                 {
                     let mut state = node.watchdog.state();
                     state.total += 1;
                     state.stalled.push(StalledWorker { worker: i, pid, name, behaviour, stuck_for });
                 }
-                let named = name.map(|n| format!(" ({n})")).unwrap_or_default();
                 node_log!(
                     node,
                     WARN,

@@ -366,6 +366,8 @@ impl Worker {
             shared.parked.clear();
             return;
         }
+        // Timers cancelled from other threads are freed before idling (D25).
+        self.local.timers.borrow_mut().purge_if_due();
         // The precise clock decides here (the loop's coarse check may have missed a due timer).
         let next = self.local.timers.borrow().next_deadline();
         let timeout = match next {
@@ -439,10 +441,10 @@ impl Worker {
 
     fn fire(&self, action: TimerAction) {
         match action {
-            TimerAction::Send { from, to, priority, msg, state } => {
-                if state.compare_exchange(PENDING, FIRED, AcqRel, Acquire).is_ok() {
+            TimerAction::Send { from, to, priority, msg, timer } => {
+                if timer.state.compare_exchange(PENDING, FIRED, AcqRel, Acquire).is_ok() {
                     // A failed delayed send has nobody to report to; Ergo drops it too.
-                    if let Err(e) = self.local.node.deliver(from, &to, priority, Payload::Message(msg)) {
+                    if let Err(e) = self.local.node.deliver_to(from, &to, priority, Payload::Message(msg)) {
                         node_log!(self.local.node, DEBUG, "send_after to {to}: delivery failed: {e}");
                     }
                 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod matrix;
 
 use ergors::{Actor, Context, ExitReason, From, Message, Node, NodeOptions, Pid};
 use std::sync::mpsc::{Receiver, Sender, channel};
