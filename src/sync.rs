@@ -33,3 +33,13 @@ impl<T> UnsafeCell<T> {
         return f(self.0.get());
     }
 }
+
+/// Under loom only, a SeqCst fence. The wake protocol and the death race rely on the single total
+/// order of SeqCst *accesses* (cheap: plain loads on x86), which loom does not model (it treats
+/// SeqCst accesses as AcqRel and reports false alarms); a SeqCst fence at the same places gives
+/// loom the same order to check. Compiles to nothing otherwise.
+#[inline(always)]
+pub(crate) fn loom_sc_order() {
+    #[cfg(loom)]
+    fence(std::sync::atomic::Ordering::SeqCst);
+}

@@ -108,3 +108,54 @@ fn stop_with_queued_messages_and_many_processes() {
     node.stop();
     assert_eq!(node.process_count(), 0);
 }
+
+/// Stuck in its handler until `release` is set: neither its worker nor the shutdown can end it.
+struct Stuck {
+    release: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    started: Sender<()>,
+}
+
+impl Actor for Stuck {
+    async fn handle_message(&mut self, _: &mut Context, _: Pid, _: Message) -> Result<(), ExitReason> {
+        let _ = self.started.send(());
+        while !self.release.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn stop_is_bounded_by_the_shutdown_timeout_and_dropping_never_hangs() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let opts = ergors::NodeOptions::default()
+        .workers(2)
+        .pin_workers(false)
+        .shutdown_timeout(std::time::Duration::from_millis(100));
+    let node = ergors::Node::start("stopbound@localhost", opts).unwrap();
+    let release = std::sync::Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = channel();
+    let stuck = node.spawn(Stuck { release: release.clone(), started: started_tx }, SpawnOptions::default()).unwrap();
+    let (probe, probe_rx) = probe();
+    node.spawn(probe, SpawnOptions::default()).unwrap();
+    node.send(stuck, ()).unwrap();
+    started_rx.recv_timeout(PATIENCE).unwrap();
+    let (done_tx, done_rx) = channel();
+    std::thread::spawn(move || {
+        drop(node);
+        let _ = done_tx.send(());
+    });
+    done_rx.recv_timeout(PATIENCE).expect("dropping the node hung on a stuck process");
+    assert!(!release.load(Ordering::Acquire), "stop returned while the process was still stuck");
+    // The others ended normally meanwhile.
+    let mut ended = false;
+    while let Ok(e) = probe_rx.recv_timeout(PATIENCE) {
+        if let Event::Terminated(_, reason) = e {
+            assert_eq!(reason, ExitReason::Shutdown);
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "the other process did not end with shutdown");
+    release.store(true, Ordering::Release);
+}

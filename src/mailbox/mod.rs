@@ -103,6 +103,7 @@ impl<T> Mailbox<T> {
     /// # Safety
     /// As for [`Mailbox::pop`].
     pub(crate) unsafe fn has_unpublished(&self) -> bool {
+        crate::sync::loom_sc_order();
         // SAFETY: forwarded from the caller.
         (0..4).any(|i| self.queue(i).is_some_and(|q| unsafe { q.has_unpublished() }))
     }
@@ -130,6 +131,7 @@ impl<T> Mailbox<T> {
     /// # Safety
     /// As for [`Mailbox::pop`], and `pop` is not called afterwards.
     pub(crate) unsafe fn drain_ready(&self, mut f: impl FnMut(T)) {
+        crate::sync::loom_sc_order();
         for i in 0..4 {
             if let Some(q) = self.queue(i) {
                 // SAFETY: forwarded from the caller.
@@ -199,6 +201,7 @@ impl SchedState {
     /// enqueue it.
     #[inline(always)]
     pub(crate) fn notify(&self) -> bool {
+        crate::sync::loom_sc_order();
         if self.0.load(SeqCst) & (NOTIFIED | CLOSED) != 0 {
             return false;
         }

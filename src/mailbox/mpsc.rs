@@ -67,8 +67,9 @@ struct Slot<T> {
 
 impl<T> Block<T> {
     fn alloc(start: u64, cap: u64) -> *mut Block<T> {
-        let slots =
-            (0..cap).map(|_| Slot { value: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(EMPTY) }).collect();
+        let slots = (0..cap)
+            .map(|_| Slot { value: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(EMPTY) })
+            .collect();
         Box::into_raw(Box::new(Block {
             start: AtomicU64::new(start),
             cap,

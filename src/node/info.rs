@@ -97,6 +97,8 @@ pub struct NodeInfo {
     pub stalled_workers: Vec<crate::runtime::watchdog::StalledWorker>,
     /// Stalls the watchdog has seen since the node started.
     pub stalls: u64,
+    /// Times a worker took a process from another worker's queues (load balancing).
+    pub migrations: u64,
 }
 
 fn state_of(e: &ProcessEntry) -> ProcessState {
@@ -176,6 +178,7 @@ impl NodeInner {
             memory_rss: rss_bytes(),
             stalled_workers: Vec::new(),
             stalls: 0,
+            migrations: self.migrations.load(Relaxed),
         };
         (info.stalled_workers, info.stalls) = self.watchdog.snapshot();
         for e in &entries {

@@ -104,6 +104,8 @@ pub(crate) struct NodeInner {
     logger_count: AtomicUsize,
     pub(crate) workers: Arc<Workers>,
     next_worker: AtomicUsize,
+    /// Processes a worker took from another one's queues (node info).
+    pub(crate) migrations: AtomicU64,
     /// The stall watchdog's findings (node info) and its thread's wake-up.
     pub(crate) watchdog: crate::runtime::watchdog::Watchdog,
     next_ref: AtomicU64,
@@ -753,6 +755,7 @@ impl Node {
             logger_count: AtomicUsize::new(0),
             workers: workers.clone(),
             next_worker: AtomicUsize::new(0),
+            migrations: AtomicU64::new(0),
             watchdog: Default::default(),
             next_ref: AtomicU64::new(1),
             stopping: AtomicBool::new(false),

@@ -285,9 +285,9 @@ impl Worker {
         }
     }
 
-    /// Takes runnable processes from another worker: half of the stealable queue of one that is
-    /// busy running a process, and, from one the watchdog found stalled, its pinned queue and its
-    /// injector too. True if anything was taken.
+    /// Takes runnable processes from another worker that is busy running one: half of its
+    /// stealable queue, and the movable processes woken in its injector; from one the watchdog
+    /// found stalled, its pinned processes too. True if anything was taken.
     fn steal(&mut self) -> bool {
         let local = &*self.local;
         let me = local.shared.index;
@@ -295,17 +295,24 @@ impl Worker {
         for k in 1..n {
             let victim = &local.workers.list[(me + k) % n];
             let stalled = victim.stalled.load(Relaxed);
-            if (stalled || victim.polling.load(Relaxed) != 0) && !victim.stealer.is_empty() {
+            if !stalled && victim.polling.load(Relaxed) == 0 {
+                // Idle or between processes: it runs its own queue soon enough.
+                continue;
+            }
+            let mut took = false;
+            if !victim.stealer.is_empty() {
                 loop {
                     match victim.stealer.steal_batch(&local.deque) {
-                        Steal::Success(()) => return true,
+                        Steal::Success(()) => {
+                            took = true;
+                            break;
+                        }
                         Steal::Empty => break,
                         Steal::Retry => continue,
                     }
                 }
             }
-            if stalled {
-                let mut took = false;
+            if stalled && !victim.pinned_stealer.is_empty() {
                 loop {
                     match victim.pinned_stealer.steal_batch(&local.pinned) {
                         Steal::Success(()) => {
@@ -316,18 +323,21 @@ impl Worker {
                         Steal::Retry => continue,
                     }
                 }
-                for _ in 0..INJECTOR_STEAL {
-                    match victim.injector.pop() {
-                        Some(e) => {
-                            local.push_local(e);
-                            took = true;
-                        }
-                        None => break,
-                    }
+            }
+            // The injector holds processes woken from other threads; a pinned one stays with its
+            // worker unless that worker is stalled (it goes back, behind the others).
+            let waiting = victim.injector.len().min(INJECTOR_STEAL);
+            for _ in 0..waiting {
+                let Some(e) = victim.injector.pop() else { break };
+                if e.pinned && !stalled {
+                    victim.injector.push(e);
+                } else {
+                    local.push_local(e);
+                    took = true;
                 }
-                if took {
-                    return true;
-                }
+            }
+            if took {
+                return true;
             }
         }
         false
@@ -468,6 +478,7 @@ fn run_process(local: &WorkerLocal, entry: Arc<ProcessEntry>) {
     if entry.home() != shared.index {
         // Taken from another worker: wake-ups come here from now on.
         entry.set_home(shared.index);
+        local.node.migrations.fetch_add(1, Relaxed);
     }
     shared.polls.store(shared.polls.load(Relaxed).wrapping_add(1), Relaxed);
     shared.polling.store(entry.pid.id, Relaxed);
