@@ -394,4 +394,112 @@ mod loom_tests {
     fn loom_wake_two_senders_two_messages() {
         model(2, 2);
     }
+
+    /// D21: a request pushed while its receiver dies is answered by one side at least: the
+    /// sender re-checks liveness after its push (the real `push` path: SeqCst publication, then
+    /// `Alive::is_alive`), the dying receiver marks itself dead and then drains what it can see
+    /// without waiting (`drain_ready`).
+    #[test]
+    fn loom_request_racing_death_is_answered() {
+        use crate::process::entry::Alive;
+        loom::model(|| {
+            let mb = Arc::new(Mailbox::<usize>::new(0));
+            let alive = Arc::new(Alive::new());
+            let answered = Arc::new(AtomicUsize::new(0));
+            let sender = {
+                let (mb, alive, answered) = (mb.clone(), alive.clone(), answered.clone());
+                thread::spawn(move || {
+                    if !alive.is_alive() {
+                        return false; // refused at once: ProcessUnknown
+                    }
+                    assert!(mb.push(Priority::Main, 7, false, true).is_ok());
+                    if !alive.is_alive() {
+                        answered.fetch_add(1, SeqCst);
+                    }
+                    true
+                })
+            };
+            assert!(alive.mark_dead());
+            // SAFETY: the model's main thread is the only consumer.
+            unsafe {
+                mb.drain_ready(|_| {
+                    answered.fetch_add(1, SeqCst);
+                })
+            };
+            let pushed = sender.join().unwrap();
+            if pushed {
+                assert!(answered.load(SeqCst) >= 1, "a request racing its receiver's death was never answered");
+            }
+        });
+    }
+
+    /// The hand-off of a process between workers: two workers race to take it from a shared run
+    /// queue (stealing) while a sender wakes it. It never runs on two workers at once, is never
+    /// queued twice, and every message is handled.
+    #[test]
+    fn loom_two_workers_share_a_process() {
+        use loom::sync::Mutex;
+        use std::collections::VecDeque;
+        struct Shared {
+            p: Proc,
+            running: loom::sync::atomic::AtomicBool,
+            rq: Mutex<VecDeque<()>>,
+            got: Mutex<Vec<usize>>,
+        }
+        impl Shared {
+            fn enqueue(&self) {
+                let mut rq = self.rq.lock().unwrap();
+                assert!(rq.is_empty(), "process queued twice");
+                rq.push_back(());
+            }
+            fn try_run(&self) -> bool {
+                if self.rq.lock().unwrap().pop_front().is_none() {
+                    return false;
+                }
+                assert!(self.p.state.begin_run());
+                assert!(!self.running.swap(true, SeqCst), "running on two workers at once");
+                // SAFETY: this thread holds the Running state: the only consumer now.
+                while let Some(v) = unsafe { self.p.mb.pop() } {
+                    self.got.lock().unwrap().push(v);
+                }
+                // SAFETY: as above.
+                if unsafe { self.p.mb.has_unpublished() } {
+                    assert!(!self.p.state.notify());
+                }
+                self.running.store(false, SeqCst);
+                if self.p.state.end_run() {
+                    self.enqueue();
+                }
+                true
+            }
+        }
+        loom::model(|| {
+            let s = Arc::new(Shared {
+                p: Proc { mb: Mailbox::new(0), state: SchedState::new_scheduled(), queued: AtomicUsize::new(0) },
+                running: loom::sync::atomic::AtomicBool::new(false),
+                rq: Mutex::new(VecDeque::from([()])),
+                got: Mutex::new(Vec::new()),
+            });
+            let sender = {
+                let s = s.clone();
+                thread::spawn(move || {
+                    assert!(s.p.mb.push(Priority::Main, 1, false, false).is_ok());
+                    if s.p.state.notify() {
+                        s.enqueue();
+                    }
+                })
+            };
+            let thief = {
+                let s = s.clone();
+                thread::spawn(move || {
+                    s.try_run();
+                })
+            };
+            s.try_run();
+            sender.join().unwrap();
+            thief.join().unwrap();
+            while s.try_run() {}
+            assert_eq!(*s.got.lock().unwrap(), vec![1], "the message was lost or duplicated");
+        });
+    }
 }

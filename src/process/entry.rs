@@ -96,7 +96,7 @@ pub(crate) struct ProcessEntry {
     /// Set once `init` has returned successfully (beside the other small fields, which the
     /// compiler packs into one word).
     pub(crate) initialized: AtomicBool,
-    alive: AtomicBool,
+    alive: Alive,
     task: UnsafeCell<Option<Task>>,
 }
 
@@ -157,7 +157,7 @@ impl ProcessEntry {
             held: Mutex::new(Held { rel: None, env: i.env }),
             stats: Stats { spawned_at_ns: i.spawned_at_ns, ..Default::default() },
             initialized: AtomicBool::new(false),
-            alive: AtomicBool::new(true),
+            alive: Alive::new(),
             task: UnsafeCell::new(None),
         }
     }
@@ -208,12 +208,12 @@ impl ProcessEntry {
     /// after `mark_dead`; in the single order of SeqCst operations one of them sees the other
     /// (docs/decisions.md D21).
     pub(crate) fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::SeqCst)
+        self.alive.is_alive()
     }
 
     /// Marks the process dead; true for the one caller that did it.
     pub(crate) fn mark_dead(&self) -> bool {
-        self.alive.swap(false, Ordering::SeqCst)
+        self.alive.mark_dead()
     }
 
     /// The worker this process is queued on when woken from another thread.
@@ -279,5 +279,26 @@ impl ProcessEntry {
             }
             _ => false,
         }
+    }
+}
+
+/// A process's liveness flag: SeqCst, because a request's sender re-checks it after its push
+/// while the dying process drains its mailbox after marking itself dead, and in the single order
+/// of SeqCst operations one of them sees the other (D21; the loom model in `mailbox`).
+pub(crate) struct Alive(crate::sync::AtomicBool);
+
+impl Alive {
+    pub(crate) fn new() -> Self {
+        Alive(crate::sync::AtomicBool::new(true))
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        crate::sync::loom_sc_order();
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// True for the one caller that marked it dead.
+    pub(crate) fn mark_dead(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
     }
 }
