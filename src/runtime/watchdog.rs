@@ -100,8 +100,8 @@ fn run(node: &Arc<NodeInner>, stall: Duration) {
         }
         let now = Instant::now();
         for (i, w) in workers.list.iter().enumerate() {
-            let polls = w.polls.load(Relaxed);
-            let polling = w.polling.load(Relaxed);
+            let polls = w.poll.polls.load(Relaxed);
+            let polling = w.poll.polling.load(Relaxed);
             let sample = &mut samples[i];
             if polling == 0 || polls != sample.polls {
                 *sample = Sample { polls, since: now, reported: false };

@@ -21,6 +21,7 @@ use crate::sys::clock;
 use crate::sys::ring::{Ring, Waker};
 use crossbeam_deque::{Steal, Stealer, Worker as Deque};
 use crossbeam_queue::SegQueue;
+use crossbeam_utils::CachePadded;
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
@@ -38,19 +39,27 @@ pub(crate) struct Workers {
 /// The part of a worker other threads see.
 pub(crate) struct WorkerShared {
     pub(crate) index: usize,
-    injector: SegQueue<Arc<ProcessEntry>>,
+    /// Written by other threads (pushes) and read by this worker and by spinning thieves.
+    injector: CachePadded<SegQueue<Arc<ProcessEntry>>>,
     stealer: Stealer<Arc<ProcessEntry>>,
     pinned_stealer: Stealer<Arc<ProcessEntry>>,
     /// Set by the worker just before it parks; a remote scheduler that sees it writes the eventfd.
     parked: ParkFlag,
     shutdown: AtomicBool,
     waker: OnceLock<Arc<Waker>>,
+    /// What this worker is polling (written twice per poll by the worker alone, on a line of
+    /// its own so that the writes do not slow the threads that push into the injector).
+    pub(crate) poll: CachePadded<PollState>,
+    /// Set by the watchdog while this worker is stuck in one poll: the others take its queues.
+    pub(crate) stalled: AtomicBool,
+}
+
+/// A worker's current poll, for the watchdog and for thieves.
+pub(crate) struct PollState {
     /// Polls begun (the watchdog sees a stall as the same poll lasting too long).
     pub(crate) polls: AtomicU64,
     /// The id of the Pid being polled; 0 between polls.
     pub(crate) polling: AtomicU64,
-    /// Set by the watchdog while this worker is stuck in one poll: the others take its queues.
-    pub(crate) stalled: AtomicBool,
 }
 
 /// The worker-thread halves of a worker's run queues, handed to its thread at start.
@@ -65,14 +74,13 @@ impl WorkerShared {
         let pinned = Deque::new_fifo();
         let shared = WorkerShared {
             index,
-            injector: SegQueue::new(),
+            injector: CachePadded::new(SegQueue::new()),
             stealer: deque.stealer(),
             pinned_stealer: pinned.stealer(),
             parked: ParkFlag::new(),
             shutdown: AtomicBool::new(false),
             waker: OnceLock::new(),
-            polls: AtomicU64::new(0),
-            polling: AtomicU64::new(0),
+            poll: CachePadded::new(PollState { polls: AtomicU64::new(0), polling: AtomicU64::new(0) }),
             stalled: AtomicBool::new(false),
         };
         (shared, LocalQueues { deque, pinned })
@@ -295,7 +303,7 @@ impl Worker {
         for k in 1..n {
             let victim = &local.workers.list[(me + k) % n];
             let stalled = victim.stalled.load(Relaxed);
-            if !stalled && victim.polling.load(Relaxed) == 0 {
+            if !stalled && victim.poll.polling.load(Relaxed) == 0 {
                 // Idle or between processes: it runs its own queue soon enough.
                 continue;
             }
@@ -480,8 +488,8 @@ fn run_process(local: &WorkerLocal, entry: Arc<ProcessEntry>) {
         entry.set_home(shared.index);
         local.node.migrations.fetch_add(1, Relaxed);
     }
-    shared.polls.store(shared.polls.load(Relaxed).wrapping_add(1), Relaxed);
-    shared.polling.store(entry.pid.id, Relaxed);
+    shared.poll.polls.store(shared.poll.polls.load(Relaxed).wrapping_add(1), Relaxed);
+    shared.poll.polling.store(entry.pid.id, Relaxed);
     let node = &local.node;
     local.turn_deadline.set(clock::coarse_ns().saturating_add(node.options.turn_budget.as_nanos() as u64));
     let waker = waker_ref(&entry);
@@ -493,7 +501,7 @@ fn run_process(local: &WorkerLocal, entry: Arc<ProcessEntry>) {
     if let Some(t) = started {
         Stats::add(&entry.stats.running_ns, t.elapsed().as_nanos() as u64);
     }
-    shared.polling.store(0, Relaxed);
+    shared.poll.polling.store(0, Relaxed);
     match polled {
         Ok(Poll::Pending) => {
             if entry.sched.end_run() {
