@@ -122,11 +122,33 @@ impl<T> Block<T> {
 /// time, which the owner of the queue guarantees (a mailbox is drained only by the worker that
 /// holds its process's Running state).
 pub(crate) struct Queue<T> {
+    /// Producers' line.
+    tx: Line<Tx<T>>,
+    /// Consumer's line: written on every pop, so kept off the producers' line (a stream across
+    /// cores would otherwise move one line back and forth per message).
+    rxl: Line<RxLine<T>>,
+}
+
+/// A cache line of its own (64 bytes: the unit of transfer between cores here).
+#[repr(align(64))]
+struct Line<T>(T);
+
+impl<T> std::ops::Deref for Line<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+struct Tx<T> {
     /// Next index to claim.
     tail: AtomicU64,
     /// A block at or before the one holding the oldest unpublished claimed index (see above).
     tail_block: AtomicPtr<Block<T>>,
-    /// Consumer: next index to read, published for `len` (Relaxed; a snapshot).
+}
+
+struct RxLine<T> {
+    /// Next index to read, published for `len` (a snapshot).
     head_pub: AtomicU64,
     /// Consumer-only state.
     rx: UnsafeCell<Rx<T>>,
@@ -150,17 +172,18 @@ impl<T> Queue<T> {
     pub(crate) fn new() -> Self {
         let first = Block::alloc(0, FIRST_CAP);
         Queue {
-            tail: AtomicU64::new(0),
-            tail_block: AtomicPtr::new(first),
-            head_pub: AtomicU64::new(0),
-            rx: UnsafeCell::new(Rx { head: 0, head_block: first, free_head: first }),
+            tx: Line(Tx { tail: AtomicU64::new(0), tail_block: AtomicPtr::new(first) }),
+            rxl: Line(RxLine {
+                head_pub: AtomicU64::new(0),
+                rx: UnsafeCell::new(Rx { head: 0, head_block: first, free_head: first }),
+            }),
         }
     }
 
     /// Values queued (claimed and not yet read); a snapshot, racy by nature.
     pub(crate) fn len(&self) -> u64 {
-        let tail = self.tail.load(Relaxed);
-        tail.saturating_sub(self.head_pub.load(Relaxed))
+        let tail = self.tx.tail.load(Relaxed);
+        tail.saturating_sub(self.rxl.head_pub.load(Relaxed))
     }
 
     /// Appends a value. Lock-free; safe from any thread. `sc` publishes it with a sequentially
@@ -171,19 +194,19 @@ impl<T> Queue<T> {
     /// before the sender's look at the receiver's state, and the consumer's `has_unpublished`
     /// after its own.
     pub(crate) fn push(&self, value: T, sc: bool) {
-        let index = self.tail.fetch_add(1, SeqCst);
+        let index = self.tx.tail.fetch_add(1, SeqCst);
         self.write(index, value, sc);
     }
 
     /// Appends a value unless `len() >= cap` (exactly: the claim is a compare-and-swap against a
     /// head that only grows), handing it back otherwise.
     pub(crate) fn push_bounded(&self, value: T, cap: u64, sc: bool) -> Result<(), T> {
-        let mut tail = self.tail.load(Relaxed);
+        let mut tail = self.tx.tail.load(Relaxed);
         loop {
-            if tail.saturating_sub(self.head_pub.load(Acquire)) >= cap {
+            if tail.saturating_sub(self.rxl.head_pub.load(Acquire)) >= cap {
                 return Err(value);
             }
-            match self.tail.compare_exchange_weak(tail, tail + 1, SeqCst, Relaxed) {
+            match self.tx.tail.compare_exchange_weak(tail, tail + 1, SeqCst, Relaxed) {
                 Ok(_) => break,
                 Err(now) => tail = now,
             }
@@ -208,7 +231,7 @@ impl<T> Queue<T> {
     /// The block holding `index`, growing the list when needed and moving the tail hint past
     /// blocks that are full.
     fn find_block(&self, index: u64) -> *mut Block<T> {
-        let mut block = self.tail_block.load(SeqCst);
+        let mut block = self.tx.tail_block.load(SeqCst);
         let mut try_advance = true;
         loop {
             // SAFETY: the hint and every block reachable from it by `next` stay allocated while
@@ -224,8 +247,8 @@ impl<T> Queue<T> {
                 next = self.grow(b);
             }
             if try_advance && b.is_final() {
-                if self.tail_block.compare_exchange(block, next, SeqCst, Relaxed).is_ok() {
-                    let observed = self.tail.load(SeqCst);
+                if self.tx.tail_block.compare_exchange(block, next, SeqCst, Relaxed).is_ok() {
+                    let observed = self.tx.tail.load(SeqCst);
                     b.observed_tail.store(observed, Relaxed);
                     b.released.store(true, Release);
                 } else {
@@ -264,7 +287,7 @@ impl<T> Queue<T> {
     /// # Safety
     /// Only one thread at a time may call the consumer methods (`pop`, `drain_ready`).
     pub(crate) unsafe fn pop(&self) -> Option<T> {
-        self.rx.with_mut(|rx| {
+        self.rxl.rx.with_mut(|rx| {
             // SAFETY: the caller guarantees we are the only consumer, so `rx` is ours.
             let rx = unsafe { &mut *rx };
             // SAFETY: `head_block` is live: only this consumer recycles blocks, and never the
@@ -290,7 +313,7 @@ impl<T> Queue<T> {
             // synchronized with; the consumer takes it exactly once (head moves past it).
             let value = slot.value.with_mut(|v| unsafe { (*v).assume_init_read() });
             rx.head += 1;
-            self.head_pub.store(rx.head, Release);
+            self.rxl.head_pub.store(rx.head, Release);
             Some(value)
         })
     }
@@ -303,8 +326,8 @@ impl<T> Queue<T> {
     /// As for [`Queue::pop`].
     pub(crate) unsafe fn has_unpublished(&self) -> bool {
         // SAFETY: single consumer (caller's contract).
-        let head = self.rx.with_mut(|rx| unsafe { (*rx).head });
-        self.tail.load(SeqCst) > head
+        let head = self.rxl.rx.with_mut(|rx| unsafe { (*rx).head });
+        self.tx.tail.load(SeqCst) > head
     }
 
     /// Takes every published value not yet read, in index order, skipping claimed slots that are
@@ -315,8 +338,8 @@ impl<T> Queue<T> {
     /// # Safety
     /// As for [`Queue::pop`]; and `pop` must not be called afterwards.
     pub(crate) unsafe fn drain_ready(&self, mut f: impl FnMut(T)) {
-        let tail = self.tail.load(SeqCst);
-        self.rx.with_mut(|rx| {
+        let tail = self.tx.tail.load(SeqCst);
+        self.rxl.rx.with_mut(|rx| {
             // SAFETY: single consumer (caller's contract).
             let rx = unsafe { &mut *rx };
             let mut block = rx.head_block;
@@ -373,7 +396,7 @@ impl<T> Queue<T> {
             b.next.store(ptr::null_mut(), Relaxed);
             // Only a short spare chain is kept beyond the tail hint: a drained burst gives its
             // blocks back to the allocator instead of parking them all at the end.
-            let mut last = self.tail_block.load(Acquire);
+            let mut last = self.tx.tail_block.load(Acquire);
             for _ in 0..RECYCLE_TRIES {
                 // SAFETY: blocks at or after the tail hint are live; only this consumer frees.
                 let l = unsafe { &*last };
@@ -391,8 +414,8 @@ impl<T> Queue<T> {
 
 impl<T> Drop for Queue<T> {
     fn drop(&mut self) {
-        let tail = self.tail.load(Relaxed);
-        self.rx.with_mut(|rx| {
+        let tail = self.tx.tail.load(Relaxed);
+        self.rxl.rx.with_mut(|rx| {
             // SAFETY: `&mut self`: no producer or consumer is active.
             let rx = unsafe { &mut *rx };
             let mut block = rx.free_head;
@@ -535,7 +558,7 @@ mod tests {
             assert_eq!(unsafe { q.pop() }, Some(i));
         }
         let mut blocks = 0;
-        q.rx.with_mut(|rx| {
+        q.rxl.rx.with_mut(|rx| {
             // SAFETY: single-threaded test, consumer side.
             let mut b = unsafe { (*rx).free_head };
             while !b.is_null() {

@@ -484,24 +484,42 @@ impl Context {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        // SAFETY: this runs only inside the process's own task, polled by its home worker
-        // holding the Running state: we are the mailbox's single consumer.
-        match unsafe { self.entry.mailbox.pop() } {
-            Some(e) => {
-                self.turn += 1;
-                Poll::Ready(e)
-            }
-            None => {
-                self.end_turn();
-                // SAFETY: as above.
-                if unsafe { self.entry.mailbox.has_unpublished() } {
-                    // A sender is between its claim and its publication, and may have skipped
-                    // waking us (it saw us queued): come back for its message (SchedState).
-                    cx.waker().wake_by_ref();
+        // SAFETY: this runs only inside the process's own task, polled by the worker holding
+        // its Running state: we are the mailbox's single consumer.
+        if let Some(e) = unsafe { self.entry.mailbox.pop() } {
+            self.turn += 1;
+            return Poll::Ready(e);
+        }
+        self.recv_idle(cx)
+    }
+
+    /// The mailbox is empty. When nothing else waits for this worker, look again for a moment
+    /// before going to sleep: a stream or a round trip from another worker then costs its sender
+    /// a store instead of a wake-up through the run queues (the worker would spin idle anyway).
+    #[cold]
+    fn recv_idle(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Envelope> {
+        /// About a microsecond or two of polling.
+        const RECV_SPIN: u32 = 64;
+        let alone =
+            !self.node.inner.options.spin.is_zero() && with_current(|w| w.is_some_and(|w| w.has_nothing_queued()));
+        if alone {
+            for _ in 0..RECV_SPIN {
+                std::hint::spin_loop();
+                // SAFETY: as in `poll_recv`.
+                if let Some(e) = unsafe { self.entry.mailbox.pop() } {
+                    self.turn += 1;
+                    return Poll::Ready(e);
                 }
-                Poll::Pending
             }
         }
+        self.end_turn();
+        // SAFETY: as in `poll_recv`.
+        if unsafe { self.entry.mailbox.has_unpublished() } {
+            // A sender is between its claim and its publication, and may have skipped waking us
+            // (it saw us queued): come back for its message (SchedState).
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
     }
 
     /// Publishes the turn's counts for inspection and starts a new turn.

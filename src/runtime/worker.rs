@@ -158,6 +158,11 @@ impl WorkerLocal {
         }
     }
 
+    /// True when no other process waits for this worker (its queues and injector are empty).
+    pub(crate) fn has_nothing_queued(&self) -> bool {
+        self.deque.is_empty() && self.pinned.is_empty() && self.shared.injector.is_empty()
+    }
+
     /// True once the running process has used its turn's time.
     pub(crate) fn turn_expired(&self) -> bool {
         clock::coarse_ns() > self.turn_deadline.get()
