@@ -4,6 +4,7 @@ mod catch;
 
 use crate::message::{ExitReason, Message, Payload};
 use crate::node::MessageLog;
+use crate::process::call::HeldRequest;
 use crate::process::context::Context;
 use crate::process::pid::{From, Pid, Ref};
 use crate::process::target::{MessageEvent, Target};
@@ -145,23 +146,6 @@ async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason>
     }
 }
 
-/// Tells a caller that no reply will come if the request's handler unwinds (the process is
-/// ending with a panic) — at once, not after the caller's timeout.
-struct FailOnUnwind(From);
-
-impl Drop for FailOnUnwind {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Processes run on workers; the worker knows the node.
-            crate::runtime::worker::with_current(|w| {
-                if let Some(w) = w {
-                    let _ = w.node.respond(self.0, Err(crate::Error::Terminated));
-                }
-            });
-        }
-    }
-}
-
 /// Handles messages until a callback or an exit signal ends the process.
 async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
     loop {
@@ -175,20 +159,26 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
             }
             Payload::Request(ref_id, req) => {
                 // The guard holds the only copy of `from` across the await (process memory).
-                let guard = FailOnUnwind(From { pid: from, reference: Ref::made_by(from, ref_id) });
-                let outcome = actor.handle_call(ctx, guard.0, req).await;
-                let from = guard.0;
-                std::mem::forget(guard);
+                let held = HeldRequest { from: From { pid: from, reference: Ref::made_by(from, ref_id) } };
+                ctx.hold_request(ref_id);
+                let outcome = actor.handle_call(ctx, held.from, req).await;
+                let from = held.from;
+                std::mem::forget(held);
+                let owed = ctx.release_request();
                 match outcome {
                     Ok(Some(reply)) => {
                         // The caller may have ended or given up; that is its business.
                         let _ = ctx.send_response(from, reply);
                     }
+                    // Kept: answered later, by this process or whoever it handed `from` to.
                     Ok(None) => {}
-                    // Ending on a request means no reply will come: tell the caller now rather
-                    // than let it wait for its timeout.
                     Err(reason) => {
-                        ctx.fail_request(from);
+                        // Ending while still owing the reply: none will come, tell the caller
+                        // now rather than let it wait for its timeout. A request handed on is
+                        // answered by its new holder (D31).
+                        if owed {
+                            ctx.node().inner.fail_request(from);
+                        }
                         return reason;
                     }
                 }

@@ -19,7 +19,7 @@ use crate::error::{Error, StartError};
 use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
 use crate::process::context::{Context, Env, extend_env, layer_env};
 use crate::process::entry::{EntryInit, ProcessEntry};
-use crate::process::pid::{Atom, From, Pid, Ref};
+use crate::process::pid::{Atom, Pid, Ref};
 use crate::process::table::ProcessTable;
 use crate::process::target::{Event, EventOptions, ProcessId, To};
 use crate::runtime::options::NodeOptions;
@@ -95,8 +95,8 @@ pub(crate) struct NodeInner {
     next_worker: AtomicUsize,
     next_ref: AtomicU64,
     stopping: AtomicBool,
-    /// Replies to `Node::call` from plain threads, by ref id.
-    external_calls: Mutex<HashMap<u64, SyncSender<Result<Message, Error>>>>,
+    /// Replies to `Node::call` from plain threads, by ref id (`process::call`).
+    pub(crate) external_calls: Mutex<HashMap<u64, SyncSender<Result<Message, Error>>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     stopped: Mutex<bool>,
     stopped_cv: Condvar,
@@ -108,6 +108,11 @@ impl NodeInner {
     /// the node's own messages). Slot 0, generation 0: never a table entry.
     pub(crate) fn core_pid(&self) -> Pid {
         Pid::from_parts(self.name, self.creation, 0, 0)
+    }
+
+    /// `Err(NodeStopped)` once the node has begun to stop.
+    pub(crate) fn check_running(&self) -> Result<(), Error> {
+        if self.stopping.load(Ordering::Acquire) { Err(Error::NodeStopped) } else { Ok(()) }
     }
 
     pub(crate) fn make_ref(&self) -> Ref {
@@ -150,7 +155,7 @@ impl NodeInner {
             std::sync::atomic::fence(Ordering::SeqCst);
             if !target.is_alive() {
                 // Answering twice is harmless: a call takes the first outcome for its ref.
-                let _ = self.respond(From { pid: from, reference: Ref::made_by(from, ref_id) }, Err(Error::Terminated));
+                self.fail_queued_request(from, ref_id);
             }
         }
         Ok(())
@@ -182,22 +187,6 @@ impl NodeInner {
     pub(crate) fn deliver(&self, from: Pid, to: &Pid, priority: Priority, payload: Payload) -> Result<(), Error> {
         let target = self.table.get(to).ok_or(Error::ProcessUnknown)?;
         self.push(&target, priority, Envelope { from, payload })
-    }
-
-    /// Routes a reply to whoever made the request: a waiting process or an embedding thread.
-    pub(crate) fn respond(&self, to: From, outcome: Result<Message, Error>) -> Result<(), Error> {
-        if to.pid == self.core_pid() {
-            let waiter = self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&to.reference.id);
-            if let Some(tx) = waiter {
-                let _ = tx.try_send(outcome);
-            }
-            return Ok(());
-        }
-        let caller = self.table.get(&to.pid).ok_or(Error::ProcessUnknown)?;
-        if caller.complete_call(to.reference.id, outcome) {
-            notify(&caller);
-        }
-        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)] // crate-internal; every caller passes all of them
@@ -309,8 +298,7 @@ impl NodeInner {
             // worker's panic path), so we are the mailbox's single consumer.
             while let Some(envelope) = unsafe { entry.mailbox.pop() } {
                 if let Payload::Request(ref_id, _) = envelope.payload {
-                    let reference = Ref::made_by(envelope.from, ref_id);
-                    let _ = self.respond(From { pid: envelope.from, reference }, Err(Error::Terminated));
+                    self.fail_queued_request(envelope.from, ref_id);
                 }
             }
             if entry.mailbox.lens().iter().all(|n| *n == 0) {
@@ -351,9 +339,7 @@ impl NodeInner {
                     let exit = Envelope { from: core, payload: Payload::Shutdown(ExitReason::Shutdown) };
                     self.push_forced(e, Priority::Urgent, exit);
                     // A process waiting on a call would see the shutdown only after its timeout.
-                    if e.fail_pending_call(Error::NodeStopped) {
-                        notify(e);
-                    }
+                    e.fail_pending_call(Error::NodeStopped);
                 }
                 while level.iter().any(|e| e.is_alive()) {
                     std::thread::sleep(Duration::from_millis(1));
@@ -416,8 +402,9 @@ impl NodeHandle {
     /// A snapshot of what the process is and holds.
     ///
     /// # Errors
-    /// [`Error::ProcessUnknown`].
+    /// [`Error::ProcessUnknown`], [`Error::NodeStopped`] once the node is stopping.
     pub fn process_info(&self, pid: Pid) -> Result<ProcessInfo, Error> {
+        self.inner.check_running()?;
         let e = self.inner.table.get(&pid).ok_or(Error::ProcessUnknown)?;
         Ok(self.inner.process_info(&e))
     }
@@ -513,7 +500,8 @@ impl NodeHandle {
     /// Sends `msg` to `to` (Main priority) from the node itself.
     ///
     /// # Errors
-    /// [`Error::ProcessUnknown`], [`Error::MailboxFull`].
+    /// [`Error::ProcessUnknown`], [`Error::MailboxFull`], [`Error::NodeStopped`] once the node
+    /// is stopping.
     pub fn send<M: Any + Send>(&self, to: impl Into<To>, msg: M) -> Result<(), Error> {
         self.send_with_priority(to, msg, Priority::Main)
     }
@@ -528,6 +516,7 @@ impl NodeHandle {
         msg: M,
         priority: Priority,
     ) -> Result<(), Error> {
+        self.inner.check_running()?;
         let target = self.inner.resolve(&to.into())?;
         let envelope = Envelope { from: self.inner.core_pid(), payload: Payload::Message(Message::new(msg)) };
         self.inner.push(&target, priority, envelope)
@@ -536,12 +525,14 @@ impl NodeHandle {
     /// Makes a request from a plain thread and blocks it until the reply (default timeout).
     ///
     /// # Errors
-    /// As [`Context::call`], plus [`Error::WouldBlockWorker`] when called on a worker thread.
+    /// As [`Context::call`], plus [`Error::WouldBlockWorker`] when called on a worker thread and
+    /// [`Error::NodeStopped`] once the node is stopping.
     pub fn call<M: Any + Send>(&self, to: impl Into<To>, request: M) -> Result<Message, Error> {
         self.call_timeout(to, request, self.inner.options.call_timeout)
     }
 
-    /// As [`NodeHandle::call`] with an explicit timeout.
+    /// As [`NodeHandle::call`] with an explicit timeout. `Duration::ZERO` means the node's
+    /// default call timeout (Ergo treats a timeout ≤ 0 the same way), not "fail at once".
     ///
     /// # Errors
     /// As for [`NodeHandle::call`].
@@ -551,32 +542,7 @@ impl NodeHandle {
         request: M,
         timeout: Duration,
     ) -> Result<Message, Error> {
-        if on_worker_thread() {
-            return Err(Error::WouldBlockWorker("call"));
-        }
-        let target = self.inner.resolve(&to.into())?;
-        let reference = self.inner.make_ref();
-        let (tx, rx) = sync_channel(1);
-        self.inner.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(reference.id, tx);
-        let envelope =
-            Envelope { from: self.inner.core_pid(), payload: Payload::Request(reference.id, Message::new(request)) };
-        let forget = || self.inner.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&reference.id);
-        if let Err(e) = self.inner.push(&target, Priority::Main, envelope) {
-            forget();
-            return Err(e);
-        }
-        match rx.recv_timeout(timeout) {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                // A reply racing the timeout finds no waiter and is dropped.
-                forget();
-                if self.inner.stopping.load(Ordering::Acquire) {
-                    Err(Error::NodeStopped)
-                } else {
-                    Err(Error::Timeout(timeout))
-                }
-            }
-        }
+        self.inner.call_external(to.into(), Message::new(request), timeout)
     }
 
     /// Stops the node: every process ends with reason `shutdown` (children before parents), then

@@ -6,10 +6,11 @@ use crate::error::Error;
 use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
 use crate::node::Kind;
 use crate::node::{NodeHandle, SpawnOptions};
-use crate::process::entry::{CallSlot, ProcessEntry, Stats};
+use crate::process::call::{self, PendingCall};
+use crate::process::entry::{ProcessEntry, Stats};
 use crate::process::pid::{Atom, From, Pid, Ref};
 use crate::process::target::{Alias, Event, EventOptions, MessageEvent, Target, To};
-use crate::runtime::timer::{PENDING, TimerAction, TimerHandle, TimerKey};
+use crate::runtime::timer::{PENDING, TimerAction, TimerHandle};
 use crate::runtime::worker::with_current;
 use crate::sys::clock;
 use std::any::Any;
@@ -34,6 +35,9 @@ pub struct Context {
     /// Messages sent and not yet added to the entry's `messages_out`: published when the turn
     /// ends or a call waits, so that a send writes no shared counter.
     sent: u64,
+    /// The ref id of the request `handle_call` is handling while this process still owes its
+    /// reply; 0 once it was handed on (ref ids start at 1).
+    current_request: u64,
     trap_exit: bool,
     /// Ended by `kill`: `terminate` is skipped.
     pub(crate) killed: bool,
@@ -63,6 +67,7 @@ impl Context {
             send_priority,
             turn: 0,
             sent: 0,
+            current_request: 0,
             trap_exit: false,
             killed: false,
             log_level: level_code(log_level),
@@ -220,7 +225,8 @@ impl Context {
         self.call_timeout(to, request, timeout)
     }
 
-    /// As [`Context::call`] with an explicit timeout.
+    /// As [`Context::call`] with an explicit timeout. `Duration::ZERO` means the node's default
+    /// call timeout (Ergo treats a timeout ≤ 0 the same way), not "fail at once".
     ///
     /// # Errors
     /// As for [`Context::call`].
@@ -235,7 +241,7 @@ impl Context {
         let pending = self.start_call(to.into(), Message::new(request), timeout);
         async move {
             let pending = pending?;
-            poll_fn(|_| pending.poll_outcome()).await
+            poll_fn(|cx| pending.poll_outcome(cx.waker())).await
         }
     }
 
@@ -248,21 +254,53 @@ impl Context {
         if to_self {
             return Err(Error::NotAllowed("a process cannot call itself"));
         }
+        let timeout = call::effective_timeout(&self.node.inner, timeout);
         let ref_id = self.node.inner.make_ref().id;
-        *self.entry.call.lock().unwrap_or_else(|p| p.into_inner()) = CallSlot::Waiting(ref_id);
         // From here on, dropping `pending` clears the slot (and the timer, once armed).
-        let mut pending = PendingCall { entry: self.entry.clone(), ref_id, timer: None };
+        let mut pending = PendingCall::begin(&self.entry, ref_id);
         let envelope = Envelope { from: self.entry.pid, payload: Payload::Request(ref_id, request) };
         self.push(&to, self.send_priority, envelope)?;
         // Waiting on a reply ends this turn: the worker runs other processes meanwhile.
         self.end_turn();
-        pending.timer = with_current(|w| {
-            w.map(|w| {
-                let action = TimerAction::CallTimeout { entry: self.entry.clone(), ref_id, after: timeout };
-                w.timers.borrow_mut().add(clock::deadline_ns(timeout), action)
-            })
-        });
+        pending.arm_timeout(timeout);
         Ok(pending)
+    }
+
+    /// Hands a request received in `handle_call` on to `to` (Ergo's "forward the request, reply
+    /// from elsewhere"): `to` gets it in its `handle_call` as a call from the original caller and
+    /// its reply goes straight to that caller. This process no longer owes a reply, so it may
+    /// return anything from `handle_call`, even `Err` to stop (D31).
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`], [`Error::MailboxFull`], [`Error::NotAllowed`] towards the
+    /// caller itself. On an error the request is still this process's to answer.
+    pub fn forward_call<M: Any + Send>(&mut self, from: From, to: impl Into<To>, request: M) -> Result<(), Error> {
+        let to = to.into();
+        self.node.inner.forward_request(Some(&self.entry), from, &to, self.send_priority, Message::new(request))?;
+        self.sent += 1;
+        self.keep_request(from);
+        Ok(())
+    }
+
+    /// Declares that `from` (the request `handle_call` is handling) is held elsewhere: another
+    /// process got it (inside a message) and will reply. Then the request is not failed with
+    /// [`Error::Terminated`] when this handler returns `Err` (D31). A request answered
+    /// `Ok(None)` is kept without this call.
+    pub fn keep_request(&mut self, from: From) {
+        if self.current_request == from.reference.id {
+            self.current_request = 0;
+        }
+    }
+
+    /// Starts handling the request `ref_id` (it is this process's to answer until kept).
+    pub(crate) fn hold_request(&mut self, ref_id: u64) {
+        self.current_request = ref_id;
+    }
+
+    /// Whether the request being handled is still this process's to answer (not forwarded or
+    /// kept elsewhere); clears the mark.
+    pub(crate) fn release_request(&mut self) -> bool {
+        std::mem::replace(&mut self.current_request, 0) != 0
     }
 
     /// Replies to a request received in `handle_call` (now or later).
@@ -432,11 +470,6 @@ impl Context {
         self.node.inner.send_event(self.entry.pid, self.send_priority, name, token, Box::new(msg))
     }
 
-    /// Tells a caller that its request will never be answered (this process is ending).
-    pub(crate) fn fail_request(&mut self, to: From) {
-        let _ = self.node.inner.respond(to, Err(Error::Terminated));
-    }
-
     /// Sends `msg` to `to` after `after`, unless cancelled first through the returned handle.
     pub fn send_after<M: Any + Send>(&mut self, to: Pid, msg: M, after: Duration) -> TimerHandle {
         let state = Arc::new(AtomicU8::new(PENDING));
@@ -532,45 +565,4 @@ pub(crate) fn env_list(env: &Env) -> Vec<(String, String)> {
         env.as_deref().map(|e| e.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     list.sort();
     list
-}
-
-/// A call in flight: where its outcome will land. Dropping it (the call ended, or its future was
-/// dropped) clears the call slot and the timeout timer.
-struct PendingCall {
-    entry: Arc<ProcessEntry>,
-    ref_id: u64,
-    timer: Option<TimerKey>,
-}
-
-impl PendingCall {
-    fn poll_outcome(&self) -> Poll<Result<Message, Error>> {
-        let mut slot = self.entry.call.lock().unwrap_or_else(|p| p.into_inner());
-        match std::mem::replace(&mut *slot, CallSlot::Idle) {
-            CallSlot::Done(id, outcome) if id == self.ref_id => Poll::Ready(outcome),
-            other => {
-                *slot = other;
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl Drop for PendingCall {
-    fn drop(&mut self) {
-        if let Some(key) = self.timer.take() {
-            with_current(|w| {
-                if let Some(w) = w {
-                    w.timers.borrow_mut().remove(&key);
-                }
-            });
-        }
-        let mut slot = self.entry.call.lock().unwrap_or_else(|p| p.into_inner());
-        let ours = match &*slot {
-            CallSlot::Waiting(id) | CallSlot::Done(id, _) => *id == self.ref_id,
-            CallSlot::Idle => false,
-        };
-        if ours {
-            *slot = CallSlot::Idle;
-        }
-    }
 }

@@ -4,9 +4,9 @@
 //! Shared by every thread that sends to the process; the future inside is touched only by the
 //! home worker while it holds the Running state (see `mailbox::SchedState`).
 
-use crate::error::Error;
 use crate::mailbox::{Mailbox, SchedState};
-use crate::message::{Envelope, Message};
+use crate::message::Envelope;
+use crate::process::call::CallSlot;
 use crate::process::context::Env;
 use crate::process::pid::{Atom, Pid};
 use crate::process::target::{Alias, Target};
@@ -19,15 +19,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// Where a pending `call` waits for its reply.
-pub(crate) enum CallSlot {
-    Idle,
-    /// Waiting for the reply to the request with this ref id.
-    Waiting(u64),
-    /// The outcome arrived (a reply, or a timeout / termination error).
-    Done(u64, Result<Message, Error>),
-}
 
 /// What a process holds and who watches it.
 #[derive(Default)]
@@ -215,30 +206,5 @@ impl ProcessEntry {
     pub(crate) unsafe fn take_task(&self) -> Option<Task> {
         // SAFETY: exclusive access per the caller's contract.
         unsafe { (*self.task.get()).take() }
-    }
-
-    /// Completes whatever call is pending with `error` (the node is stopping); true if one was.
-    pub(crate) fn fail_pending_call(&self, error: Error) -> bool {
-        let mut slot = self.call.lock().unwrap_or_else(|p| p.into_inner());
-        match *slot {
-            CallSlot::Waiting(id) => {
-                *slot = CallSlot::Done(id, Err(error));
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Completes the pending call `ref_id` with `outcome`; false if no call with that ref waits
-    /// (a late or foreign reply, which is then discarded).
-    pub(crate) fn complete_call(&self, ref_id: u64, outcome: Result<Message, Error>) -> bool {
-        let mut slot = self.call.lock().unwrap_or_else(|p| p.into_inner());
-        match *slot {
-            CallSlot::Waiting(r) if r == ref_id => {
-                *slot = CallSlot::Done(ref_id, outcome);
-                true
-            }
-            _ => false,
-        }
     }
 }

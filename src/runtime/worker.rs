@@ -9,7 +9,7 @@ use crate::node::NodeInner;
 use crate::process::entry::{ProcessEntry, Stats};
 use crate::runtime::park::ParkFlag;
 use crate::runtime::timer::{FIRED, PENDING, TimerAction, Timers};
-use crate::runtime::waker::{notify, waker_ref};
+use crate::runtime::waker::waker_ref;
 use crate::sys::clock;
 use crate::sys::ring::{Ring, Waker};
 use crossbeam_queue::SegQueue;
@@ -283,9 +283,7 @@ impl Worker {
                 }
             }
             TimerAction::CallTimeout { entry, ref_id, after } => {
-                if entry.complete_call(ref_id, Err(crate::Error::Timeout(after))) {
-                    notify(&entry);
-                }
+                crate::process::call::timed_out(&entry, ref_id, after);
             }
         }
     }
