@@ -95,8 +95,9 @@ pub trait Actor: Send + 'static {
         async { Ok(()) }
     }
 
-    /// Runs last, with the reason the process is ending (not after a failed `init`, and not when
-    /// the process was killed).
+    /// Runs last, with the reason the process is ending (not after a failed `init`). A process
+    /// killed with `NodeHandle::kill` gets [`ExitReason::Kill`] here; if it was asleep, it has
+    /// already been unregistered (as in Ergo): it is no longer alive nor reachable by name.
     fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) -> impl Future<Output = ()> + Send {
         let _ = (ctx, reason);
         async {}
@@ -127,15 +128,17 @@ async fn life<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
         Ok(reason) => reason,
         Err(panic) => ExitReason::Panic(panic),
     };
-    if !ctx.killed {
-        // A panic in terminate changes nothing: the process is ending anyway.
-        let _ = CatchUnwind::new(actor.terminate(ctx, &reason)).await;
-    }
+    // A panic in terminate changes nothing: the process is ending anyway.
+    let _ = CatchUnwind::new(actor.terminate(ctx, &reason)).await;
     reason
 }
 
 /// Runs `init`; the reason to stop if it failed.
 async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason> {
+    if !ctx.entry.is_alive() {
+        // Killed before its first run: it never started, so neither `init` nor `terminate`.
+        return Some(ExitReason::Kill);
+    }
     match CatchUnwind::new(actor.init(ctx)).await {
         Ok(Ok(())) => {
             ctx.entry.initialized.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -206,10 +209,7 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                     return reason;
                 }
             }
-            Payload::Shutdown(reason) => {
-                ctx.killed = reason == ExitReason::Kill;
-                return reason;
-            }
+            Payload::Shutdown(reason) => return reason,
         }
     }
 }

@@ -219,6 +219,9 @@ const IDLE: u8 = 0;
 const NOTIFIED: u8 = 1;
 const RUNNING: u8 = 2;
 const CLOSED: u8 = 4;
+/// Held by a killer (`Node::kill`) while it unregisters a process that is not running: no
+/// worker may run it meanwhile, and no notify may enqueue it (the killer does, if needed).
+const KILLING: u8 = 8;
 
 /// The scheduling word of a process: Idle (asleep) → Notified (in a run queue) → Running (being
 /// polled) → Idle again, or Running|Notified when something arrived during the run.
@@ -288,6 +291,51 @@ impl SchedState {
     /// True while a worker is polling the process (for inspection; racy by nature).
     pub(crate) fn is_running(&self) -> bool {
         self.0.load(Relaxed) & RUNNING != 0
+    }
+
+    /// A killer takes a process that is not running (asleep, or queued and not yet polled) out
+    /// of the scheduler's hands: Idle or Notified → the same | Killing, from any thread. Returns
+    /// `Some(queued)` (whether a run queue holds it) on success; `None` when it is running,
+    /// closed or being killed already (then it must be stopped by a message instead).
+    ///
+    /// While Killing, `begin_run` fails (a worker that pops the queued process must requeue it:
+    /// see [`SchedState::is_killing`]) and `notify` never returns true (a notify that finds the
+    /// word not Idle does not enqueue), so the killer alone decides, in `end_kill` or
+    /// `cancel_kill`, whether to enqueue it.
+    pub(crate) fn begin_kill(&self) -> Option<bool> {
+        let mut s = self.0.load(Acquire);
+        loop {
+            if s & (RUNNING | CLOSED | KILLING) != 0 {
+                return None;
+            }
+            match self.0.compare_exchange(s, s | KILLING, AcqRel, Acquire) {
+                Ok(_) => return Some(s & NOTIFIED != 0),
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// The killer has unregistered the process: it becomes Notified (queued) for one last run,
+    /// in which it finds itself dead and runs `terminate`. Returns true when the caller must
+    /// enqueue it (it was asleep at `begin_kill`, so no run queue holds it).
+    ///
+    /// The swap (Release) publishes the killer's work to the last run's `begin_run` (Acquire).
+    pub(crate) fn end_kill(&self, queued: bool) -> bool {
+        self.0.swap(NOTIFIED, AcqRel);
+        !queued
+    }
+
+    /// The killer backs out (the process was inside a callback, waiting on a call): Killing is
+    /// dropped. Returns true when the caller must enqueue it (it was asleep at `begin_kill` and
+    /// something arrived meanwhile, whose notify could not enqueue it).
+    pub(crate) fn cancel_kill(&self, queued: bool) -> bool {
+        let prev = self.0.fetch_and(!KILLING, AcqRel);
+        !queued && prev & NOTIFIED != 0
+    }
+
+    /// True while a killer holds the process (a worker that failed `begin_run` requeues it).
+    pub(crate) fn is_killing(&self) -> bool {
+        self.0.load(Acquire) & KILLING != 0
     }
 
     /// The process ended: later notifies do nothing.
@@ -369,6 +417,47 @@ mod tests {
         s.close();
         assert!(!s.notify());
         assert!(!s.begin_run());
+    }
+
+    #[test]
+    fn kill_transitions() {
+        // Asleep: the killer holds it; notifies and runs are held off; the killer enqueues it.
+        let s = SchedState::new_scheduled();
+        assert!(s.begin_run());
+        assert!(!s.end_run());
+        assert_eq!(s.begin_kill(), Some(false));
+        assert_eq!(s.begin_kill(), None, "one killer at a time");
+        assert!(!s.notify(), "a notify cannot enqueue a process being killed");
+        assert!(!s.begin_run(), "nobody runs it while killed");
+        assert!(s.is_killing());
+        assert!(s.end_kill(false), "it was asleep: the killer enqueues it");
+        assert!(!s.is_killing());
+        assert!(!s.notify(), "queued for its last run");
+        assert!(s.begin_run(), "the last run");
+        // Queued: a run queue already holds it; the killer must not enqueue it again.
+        let s = SchedState::new_scheduled();
+        assert_eq!(s.begin_kill(), Some(true));
+        assert!(!s.begin_run());
+        assert!(!s.end_kill(true));
+        assert!(s.begin_run());
+        // Running or closed: no.
+        assert_eq!(s.begin_kill(), None);
+        s.close();
+        assert_eq!(s.begin_kill(), None);
+        // Backing out of an asleep process: enqueued only if something arrived meanwhile.
+        let s = SchedState::new_scheduled();
+        assert!(s.begin_run());
+        assert!(!s.end_run());
+        assert_eq!(s.begin_kill(), Some(false));
+        assert!(!s.cancel_kill(false), "nothing arrived: stays asleep");
+        assert!(s.notify(), "asleep again: a notify enqueues it");
+        let s = SchedState::new_scheduled();
+        assert!(s.begin_run());
+        assert!(!s.end_run());
+        assert_eq!(s.begin_kill(), Some(false));
+        assert!(!s.notify());
+        assert!(s.cancel_kill(false), "a message arrived meanwhile: the killer enqueues it");
+        assert!(s.begin_run());
     }
 }
 

@@ -272,8 +272,18 @@ impl NodeInner {
     /// Releases what a process held. Called once per process, on its worker, by the process's
     /// own future as it ends (or by the worker if a panic escaped the future).
     pub(crate) fn process_ended(&self, entry: &Arc<ProcessEntry>, reason: &ExitReason) {
+        // A killed process was unregistered by its killer already; its mailbox is drained here,
+        // on its worker, all the same.
+        self.unregister_process(entry, reason);
+        self.fail_queued_requests(entry);
+    }
+
+    /// Marks a process dead and releases its Pid, name, aliases, events and relations (its
+    /// watchers get their exit/down with `reason`). The first caller does it (the ending process
+    /// itself, or its killer on any thread); false for later ones.
+    pub(crate) fn unregister_process(&self, entry: &Arc<ProcessEntry>, reason: &ExitReason) -> bool {
         if !entry.mark_dead() {
-            return;
+            return false;
         }
         // Pairs with the fence in `push_from` (requests racing this death; see there).
         std::sync::atomic::fence(Ordering::SeqCst);
@@ -288,6 +298,12 @@ impl NodeInner {
             }
             _ => node_log!(self, WARN, "process {} terminated abnormally: {reason}", entry.pid),
         }
+        true
+    }
+
+    /// Fails the requests left in a dead process's mailbox. Runs on the process's worker (the
+    /// mailbox's consumer), after `unregister_process`.
+    fn fail_queued_requests(&self, entry: &Arc<ProcessEntry>) {
         // Whoever still waits on a request to this process learns now that no reply will come.
         // A producer on another thread may be mid-push (counted, not yet linked), which hides
         // the messages queued after its own, requests among them, from `pop`. Its push is a few
@@ -463,8 +479,12 @@ impl NodeHandle {
         self.inner.send_exit(self.inner.core_pid(), &to, reason)
     }
 
-    /// Ends `to` with reason `kill`, which cannot be trapped; its `terminate` does not run. It
-    /// takes effect when the process's current callback returns.
+    /// Ends `to` with reason `kill`, which cannot be trapped (Ergo's `Kill`). A process that is
+    /// not running a callback is removed before this returns: no longer alive, its name free,
+    /// `process_info` unknown, its links and monitors fired with `kill`; its `terminate` then runs
+    /// with [`ExitReason::Kill`] on its worker. A process inside a callback ends with `kill` when
+    /// the callback returns (a `call` it is waiting on fails at once with
+    /// [`Error::Terminated`]), and its `terminate` runs too.
     ///
     /// # Errors
     /// [`Error::ProcessUnknown`].

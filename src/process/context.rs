@@ -39,8 +39,6 @@ pub struct Context {
     /// reply; 0 once it was handed on (ref ids start at 1).
     current_request: u64,
     trap_exit: bool,
-    /// Ended by `kill`: `terminate` is skipped.
-    pub(crate) killed: bool,
     /// This process's log level, as `level_code` encodes it (a `tracing::Level` is a word wide;
     /// this keeps every idle process's state machine a word smaller).
     log_level: u8,
@@ -69,7 +67,6 @@ impl Context {
             sent: 0,
             current_request: 0,
             trap_exit: false,
-            killed: false,
             log_level: level_code(log_level),
         }
     }
@@ -495,6 +492,11 @@ impl Context {
     ///
     /// A poll function rather than an `async fn`, to keep the process's state machine small.
     pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Envelope> {
+        // Killed while asleep (`Node::kill` unregistered it): this run only ends it. A kill
+        // finds a process asleep only between turns, so the first receive of a turn suffices.
+        if self.turn == 0 && !self.entry.is_alive() {
+            return Poll::Ready(Envelope { from: self.entry.pid, payload: Payload::Shutdown(ExitReason::Kill) });
+        }
         if self.turn as usize >= self.node.inner.options.process_budget {
             self.end_turn();
             cx.waker().wake_by_ref();

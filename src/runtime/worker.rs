@@ -293,6 +293,11 @@ impl Worker {
 /// the worker goes on.
 fn run_process(node: &Arc<NodeInner>, entry: Arc<ProcessEntry>) {
     if !entry.sched.begin_run() {
+        // A killer holds it for a moment (`Node::kill`); it enqueues nothing itself when it
+        // finds the process queued, so this queue entry must not be lost.
+        if entry.sched.is_killing() {
+            schedule(entry);
+        }
         return;
     }
     let waker = waker_ref(&entry);
