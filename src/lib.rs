@@ -29,7 +29,7 @@ mod sys;
 
 pub use act::Actor;
 pub use error::{Error, StartError};
-pub use message::{ExitReason, Message, Priority};
+pub use message::{CustomReason, ExitReason, Message, Priority};
 pub use node::{LogSource, MessageLog, Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};
 pub use process::context::Context;
 pub use process::pid::{Atom, From, Pid, Ref};

@@ -18,7 +18,9 @@ fn send_exit_ends_or_is_trapped() {
     let reason = ExitReason::error("go away");
     let r = reason.clone();
     assert_eq!(on(&h, sender, move |ctx| ctx.send_exit(plain, r)), Ok(()));
-    assert_eq!(terminated(&prx), reason);
+    // Its terminate learns who sent the signal (Ergo wraps the reason with the sender there).
+    let wrapped = ExitReason::Exit(Box::new(MessageExit { target: Target::Pid(sender), reason: reason.clone() }));
+    assert_eq!(terminated(&prx), wrapped);
     let r = reason.clone();
     assert_eq!(on(&h, sender, move |ctx| ctx.send_exit(trapper, r)), Ok(()));
     assert_eq!(next_msg::<MessageExit>(&trx), (sender, MessageExit { target: Target::Pid(sender), reason }));
@@ -86,6 +88,7 @@ fn exits_from_the_parent_cannot_be_trapped() {
     let p = node.spawn(Parent { report: tx, child: None }, SpawnOptions::default()).unwrap();
     node.send(p, ()).unwrap();
     let (_, reason) = rx.recv_timeout(PATIENCE).unwrap();
-    assert_eq!(reason, ExitReason::error("from parent"));
+    assert_eq!(reason.bare(), &ExitReason::error("from parent"));
+    assert!(matches!(reason, ExitReason::Exit(e) if e.target == Target::Pid(p)));
     node.stop();
 }

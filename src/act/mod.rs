@@ -114,7 +114,7 @@ pub trait Actor: Send + 'static {
 pub(crate) fn run_actor<A: Actor>(mut actor: A, mut ctx: Context) -> impl Future<Output = ()> + Send {
     async move {
         let reason = life(&mut actor, &mut ctx).await;
-        ctx.finish(&reason);
+        ctx.finish(reason.bare());
     }
 }
 
@@ -193,7 +193,8 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                 // when the process traps exits, and end it otherwise, with the exit's reason.
                 let from_parent = matches!(exit.target, Target::Pid(p) if p == ctx.parent());
                 if from_parent || !ctx.trap_exit() {
-                    return exit.reason;
+                    // `terminate` learns who sent it; watchers get the bare reason (D35).
+                    return ExitReason::Exit(exit);
                 }
                 if let Err(reason) = actor.handle_message(ctx, from, Message::new(*exit)).await {
                     return reason;
