@@ -85,9 +85,9 @@ pub(crate) struct NodeInner {
     pub(crate) options: NodeOptions,
     pub(crate) table: ProcessTable,
     pub(crate) registry: relations::Registry,
-    /// The node's environment (`NodeOptions::env`, `ERGORS_ENV_*`): what node-spawned processes
-    /// start with.
-    pub(crate) env: Env,
+    /// The node's environment (`NodeOptions::env`, `ERGORS_ENV_*`, then `NodeHandle::set_env`):
+    /// what processes spawned from now on start with.
+    pub(crate) env: std::sync::RwLock<Env>,
     loggers: std::sync::RwLock<Vec<log::ProcessLogger>>,
     /// `loggers.len()`, readable without the lock on every log record.
     logger_count: AtomicUsize,
@@ -108,6 +108,11 @@ impl NodeInner {
     /// the node's own messages). Slot 0, generation 0: never a table entry.
     pub(crate) fn core_pid(&self) -> Pid {
         Pid::from_parts(self.name, self.creation, 0, 0)
+    }
+
+    /// The node's environment now (a shared pointer: cheap).
+    pub(crate) fn node_env(&self) -> Env {
+        self.env.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// `Err(NodeStopped)` once the node has begun to stop.
@@ -264,7 +269,7 @@ impl NodeInner {
         };
         let base = match parent {
             Some(p) => layer_env(leader_env, p.env()),
-            None => layer_env(self.env.clone(), leader_env),
+            None => layer_env(self.node_env(), leader_env),
         };
         extend_env(base, extra)
     }
@@ -452,6 +457,28 @@ impl NodeHandle {
     pub fn spawn_register<A: Actor>(&self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         let worker = opts.worker.unwrap_or_else(|| self.inner.next_worker());
         self.inner.spawn_process(actor, &opts, None, worker, Some(name), None)
+    }
+
+    /// A value of the node's environment (Ergo's `Node.Env`). Names are case-insensitive.
+    pub fn env(&self, name: &str) -> Option<String> {
+        self.inner.node_env().as_ref()?.get(&name.to_uppercase()).cloned()
+    }
+
+    /// Sets (`Some`) or removes (`None`) a variable of the node's environment (Ergo's
+    /// `Node.SetEnv`). Processes spawned later by the node start with it (and, through their
+    /// parents, their children spawned later); running processes keep the environment they have.
+    pub fn set_env(&self, name: &str, value: Option<&str>) {
+        let mut env = self.inner.env.write().unwrap_or_else(|p| p.into_inner());
+        let map = Arc::make_mut(env.get_or_insert_with(Default::default));
+        match value {
+            Some(v) => map.insert(name.to_uppercase(), v.to_string()),
+            None => map.remove(&name.to_uppercase()),
+        };
+    }
+
+    /// The node's whole environment, sorted by name (names upper-cased; Ergo's `Node.EnvList`).
+    pub fn env_list(&self) -> Vec<(String, String)> {
+        crate::process::context::env_list(&self.inner.node_env())
     }
 
     /// The Pid registered under `name` on this node, if any.
@@ -674,7 +701,7 @@ impl Node {
             creation,
             table: ProcessTable::new(atom, creation),
             registry: Default::default(),
-            env: extend_env(None, &options.env),
+            env: std::sync::RwLock::new(extend_env(None, &options.env)),
             loggers: Default::default(),
             logger_count: AtomicUsize::new(0),
             workers: workers.clone(),

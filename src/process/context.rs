@@ -71,6 +71,18 @@ impl Context {
         }
     }
 
+    /// The priority this process's sends use by default (`send`, `call`, events, `send_after`;
+    /// Ergo's `SendPriority`).
+    pub fn send_priority(&self) -> Priority {
+        self.send_priority
+    }
+
+    /// Changes the default priority of this process's sends from now on (Ergo's
+    /// `SetSendPriority`; initially `SpawnOptions::send_priority`).
+    pub fn set_send_priority(&mut self, priority: Priority) {
+        self.send_priority = priority;
+    }
+
     /// This process's log level (inherited from its parent; the node's `ERGORS_LOG` at the top).
     pub fn log_level(&self) -> tracing::Level {
         LEVELS[usize::from(self.log_level).min(LEVELS.len() - 1)]
