@@ -34,8 +34,8 @@ pub use node::{LogSource, MessageLog, Node, NodeHandle, NodeInfo, ProcessInfo, P
 pub use process::context::Context;
 pub use process::pid::{Atom, From, Pid, Ref};
 pub use process::target::{
-    Alias, Event, EventOptions, MessageDown, MessageEvent, MessageEventStart, MessageEventStop, MessageExit, ProcessId,
-    Target, To,
+    Alias, Event, EventOptions, MessageDown, MessageEvent, MessageEventStart, MessageEventStop, MessageExit,
+    MessageFallback, ProcessId, Target, To,
 };
 pub use runtime::options::NodeOptions;
 pub use runtime::timer::TimerHandle;

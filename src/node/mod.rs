@@ -16,6 +16,7 @@ pub(crate) use relations::Kind;
 
 use crate::act::{Actor, run_actor};
 use crate::error::{Error, StartError};
+use crate::mailbox::Full;
 use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
 use crate::process::context::{Context, Env, extend_env, layer_env};
 use crate::process::entry::{EntryInit, ProcessEntry};
@@ -49,6 +50,10 @@ pub struct SpawnOptions {
     /// The group leader (default: the spawner's leader; the node's core Pid for the node). Its
     /// environment is layered between the node's and the parent's.
     pub leader: Option<Pid>,
+    /// The registered name of the process that gets, wrapped in a
+    /// [`MessageFallback`](crate::MessageFallback) with this tag, a message this process's full
+    /// mailbox refused (Ergo's `ProcessOptions.Fallback`). Meaningless for an unbounded mailbox.
+    pub fallback: Option<(Atom, String)>,
 }
 
 impl SpawnOptions {
@@ -75,6 +80,14 @@ impl SpawnOptions {
     /// Sets the group leader (Ergo's `ProcessOptions.Leader`; applications set it to themselves).
     pub fn leader(mut self, pid: Pid) -> Self {
         self.leader = Some(pid);
+        self
+    }
+    /// Sends what a full mailbox refuses to the process registered as `name`, wrapped in a
+    /// [`MessageFallback`](crate::MessageFallback) carrying `tag` (Ergo's
+    /// `ProcessOptions.Fallback`). The sender then sees the outcome of that delivery. Requests
+    /// (`call`) and messages already refused once are not redirected (D36).
+    pub fn fallback(mut self, name: &str, tag: impl Into<String>) -> Self {
+        self.fallback = Some((Atom::new(name), tag.into()));
         self
     }
 }
@@ -177,15 +190,48 @@ impl NodeInner {
     ) -> Result<(), Error> {
         if same_worker {
             // SAFETY: we run on the target's home worker, the thread that consumes its mailbox.
-            unsafe { target.mailbox.push_local(priority, envelope, forced) }.map_err(|_| Error::MailboxFull)?;
+            if let Err(Full(envelope)) = unsafe { target.mailbox.push_local(priority, envelope, forced) } {
+                return self.mailbox_full(target, priority, envelope);
+            }
             if target.sched.notify_local() {
                 schedule(target.clone());
             }
         } else {
-            target.mailbox.push(priority, envelope, forced).map_err(|_| Error::MailboxFull)?;
+            if let Err(Full(envelope)) = target.mailbox.push(priority, envelope, forced) {
+                return self.mailbox_full(target, priority, envelope);
+            }
             notify(target);
         }
         Ok(())
+    }
+
+    /// A full mailbox refused `envelope`: hand a plain message to the target's fallback process
+    /// (`SpawnOptions::fallback`), if it has one, and report that delivery's outcome; otherwise
+    /// (or for a request, or a message already redirected once) `MailboxFull`.
+    #[cold]
+    #[inline(never)]
+    fn mailbox_full(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) -> Result<(), Error> {
+        let Payload::Message(message) = envelope.payload else { return Err(Error::MailboxFull) };
+        // One hop: a fallback process whose own mailbox is full does not pass the message on
+        // (two processes falling back to each other would loop).
+        if message.is::<crate::MessageFallback>() {
+            return Err(Error::MailboxFull);
+        }
+        let Some((name, tag)) = target.with_existing_rel(|r| r.fallback.clone()).flatten() else {
+            return Err(Error::MailboxFull);
+        };
+        // An unknown fallback (or the process itself): the sender learns what happened to its
+        // message, a full mailbox, not that some other process is missing (D36).
+        let fallback = match self.resolve(&ProcessId { name, node: self.name }.into()) {
+            Ok(f) if !Arc::ptr_eq(&f, target) => f,
+            _ => return Err(Error::MailboxFull),
+        };
+        let wrapped = crate::MessageFallback { pid: target.pid, tag, message };
+        self.push(
+            &fallback,
+            priority,
+            Envelope { from: envelope.from, payload: Payload::Message(Message::new(wrapped)) },
+        )
     }
 
     /// Resolves `to` and delivers.
@@ -215,6 +261,7 @@ impl NodeInner {
         let env = self.spawn_env(parent, leader, &opts.env);
         let worker = self.workers[worker % self.workers.len()].clone();
         let mailbox_size = opts.mailbox_size.unwrap_or(self.options.mailbox_size);
+        let fallback = opts.fallback.clone();
         let entry = self
             .table
             .insert(|pid| {
@@ -231,6 +278,9 @@ impl NodeInner {
                 })
             })
             .ok_or(Error::NotAllowed("process table is full"))?;
+        if fallback.is_some() {
+            entry.with_rel(|r| r.fallback = fallback);
+        }
         if let Some(name) = name {
             // Registered before the process first runs (so before `init`), as Ergo's SpawnRegister.
             if let Err(e) = self.register_name(&entry, name) {

@@ -33,6 +33,9 @@ pub(crate) struct Relations {
     /// Consumers watching this process, and by which of its identities.
     pub(crate) linked_by: Vec<(Pid, Target)>,
     pub(crate) monitored_by: Vec<(Pid, Target)>,
+    /// Where a message refused by a full mailbox goes, and its tag (`SpawnOptions::fallback`).
+    /// Here, not in the entry: read only when the mailbox is full, and most processes have none.
+    pub(crate) fallback: Option<(Atom, String)>,
 }
 
 /// What a process holds that other threads read or change.
