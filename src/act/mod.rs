@@ -2,12 +2,13 @@
 
 mod catch;
 
-use crate::message::{ExitReason, Message, Payload};
+use crate::message::{Addressed, ExitReason, Message, Payload, Via};
 use crate::node::MessageLog;
 use crate::process::call::HeldRequest;
 use crate::process::context::Context;
+use crate::process::pid::Atom;
 use crate::process::pid::{From, Pid, Ref};
-use crate::process::target::{MessageEvent, Target};
+use crate::process::target::{Alias, MessageEvent, Target};
 use catch::CatchUnwind;
 use std::future::Future;
 use tracing::Level;
@@ -72,6 +73,59 @@ pub trait Actor: Send + 'static {
     ) -> impl Future<Output = Result<Option<Message>, ExitReason>> + Send {
         ctx.log(Level::WARN, format_args!("handle_call: unhandled request from {}: {request:?}", from.pid));
         async { Ok(None) }
+    }
+
+    /// A message sent to this process's registered name, when it splits handling by address
+    /// ([`Context::set_split_handle`]; Ergo's `HandleMessageName`). By default handled as any
+    /// message, by [`Actor::handle_message`].
+    fn handle_message_name(
+        &mut self,
+        ctx: &mut Context,
+        name: Atom,
+        from: Pid,
+        msg: Message,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        let _ = name;
+        self.handle_message(ctx, from, msg)
+    }
+
+    /// A message sent to one of this process's aliases, when it splits handling by address
+    /// (Ergo's `HandleMessageAlias`). By default handled by [`Actor::handle_message`].
+    fn handle_message_alias(
+        &mut self,
+        ctx: &mut Context,
+        alias: Alias,
+        from: Pid,
+        msg: Message,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        let _ = alias;
+        self.handle_message(ctx, from, msg)
+    }
+
+    /// A request made to this process's registered name, when it splits handling by address
+    /// (Ergo's `HandleCallName`). By default handled by [`Actor::handle_call`].
+    fn handle_call_name(
+        &mut self,
+        ctx: &mut Context,
+        name: Atom,
+        from: From,
+        request: Message,
+    ) -> impl Future<Output = Result<Option<Message>, ExitReason>> + Send {
+        let _ = name;
+        self.handle_call(ctx, from, request)
+    }
+
+    /// A request made to one of this process's aliases, when it splits handling by address
+    /// (Ergo's `HandleCallAlias`). By default handled by [`Actor::handle_call`].
+    fn handle_call_alias(
+        &mut self,
+        ctx: &mut Context,
+        alias: Alias,
+        from: From,
+        request: Message,
+    ) -> impl Future<Output = Result<Option<Message>, ExitReason>> + Send {
+        let _ = alias;
+        self.handle_call(ctx, from, request)
     }
 
     /// A message published on an event this process linked or monitored (Ergo's `HandleEvent`).
@@ -149,6 +203,58 @@ async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason>
     }
 }
 
+/// Answers a request once its handler returned; the reason to stop if it returned one.
+fn answer(ctx: &mut Context, from: From, outcome: Result<Option<Message>, ExitReason>) -> Result<(), ExitReason> {
+    let owed = ctx.release_request();
+    match outcome {
+        Ok(Some(reply)) => {
+            // The caller may have ended or given up; that is its business.
+            let _ = ctx.send_response(from, reply);
+            Ok(())
+        }
+        // Kept: answered later, by this process or whoever it handed `from` to.
+        Ok(None) => Ok(()),
+        Err(reason) => {
+            // Ending while still owing the reply: none will come, tell the caller now rather
+            // than let it wait for its timeout. A request handed on is answered by its new
+            // holder (D31).
+            if owed {
+                ctx.node().inner.fail_request(from);
+            }
+            Err(reason)
+        }
+    }
+}
+
+/// A message or request sent by name or alias to a process that splits its handling. Awaited
+/// boxed: its state (the address, the split callbacks) would otherwise widen every process's
+/// state machine, and only these sends pay for it.
+async fn addressed<A: Actor>(actor: &mut A, ctx: &mut Context, from: Pid, via: Via) -> Result<(), ExitReason> {
+    // It may have turned splitting off since it was sent: then the plain callbacks.
+    let to = if ctx.split_handle() { Some(via.to) } else { None };
+    match via.payload {
+        Payload::Message(msg) => match to {
+            Some(Addressed::Name(n)) => actor.handle_message_name(ctx, n, from, msg).await,
+            Some(Addressed::Alias(a)) => actor.handle_message_alias(ctx, a, from, msg).await,
+            None => actor.handle_message(ctx, from, msg).await,
+        },
+        Payload::Request(ref_id, req) => {
+            let held = HeldRequest { from: From { pid: from, reference: Ref::made_by(from, ref_id) } };
+            ctx.hold_request(ref_id);
+            let outcome = match to {
+                Some(Addressed::Name(n)) => actor.handle_call_name(ctx, n, held.from, req).await,
+                Some(Addressed::Alias(a)) => actor.handle_call_alias(ctx, a, held.from, req).await,
+                None => actor.handle_call(ctx, held.from, req).await,
+            };
+            let from = held.from;
+            std::mem::forget(held);
+            answer(ctx, from, outcome)
+        }
+        // Only messages and requests are addressed (`NodeInner::addressed`).
+        _ => Ok(()),
+    }
+}
+
 /// Handles messages until a callback or an exit signal ends the process.
 async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
     loop {
@@ -167,23 +273,13 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                 let outcome = actor.handle_call(ctx, held.from, req).await;
                 let from = held.from;
                 std::mem::forget(held);
-                let owed = ctx.release_request();
-                match outcome {
-                    Ok(Some(reply)) => {
-                        // The caller may have ended or given up; that is its business.
-                        let _ = ctx.send_response(from, reply);
-                    }
-                    // Kept: answered later, by this process or whoever it handed `from` to.
-                    Ok(None) => {}
-                    Err(reason) => {
-                        // Ending while still owing the reply: none will come, tell the caller
-                        // now rather than let it wait for its timeout. A request handed on is
-                        // answered by its new holder (D31).
-                        if owed {
-                            ctx.node().inner.fail_request(from);
-                        }
-                        return reason;
-                    }
+                if let Err(reason) = answer(ctx, from, outcome) {
+                    return reason;
+                }
+            }
+            Payload::Via(via) => {
+                if let Err(reason) = Box::pin(addressed(actor, ctx, from, *via)).await {
+                    return reason;
                 }
             }
             Payload::Exit(exit) => {

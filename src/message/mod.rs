@@ -170,6 +170,34 @@ pub(crate) enum Payload {
     Event(MessageEvent),
     /// A log record for a process logger (Log queue).
     Log(Box<MessageLog>),
+    /// A message or request addressed by name or alias to a process that splits its handling
+    /// by address (`Context::set_split_handle`). Boxed: only such sends pay for it, and the
+    /// envelope stays one cache line.
+    Via(Box<Via>),
+}
+
+/// How a message reached a split-handling process, and the message itself.
+pub(crate) struct Via {
+    pub(crate) to: Addressed,
+    /// A `Message` or a `Request`.
+    pub(crate) payload: Payload,
+}
+
+/// The address a message was sent to, other than the Pid.
+pub(crate) enum Addressed {
+    Name(crate::Atom),
+    Alias(crate::Alias),
+}
+
+impl Payload {
+    /// The ref id if this is a request (also when addressed through `Via`).
+    pub(crate) fn request_ref(&self) -> Option<u64> {
+        match self {
+            Payload::Request(ref_id, _) => Some(*ref_id),
+            Payload::Via(via) => via.payload.request_ref(),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) struct Envelope {

@@ -17,7 +17,7 @@ pub(crate) use relations::Kind;
 use crate::act::{Actor, run_actor};
 use crate::error::{Error, StartError};
 use crate::mailbox::Full;
-use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
+use crate::message::{Addressed, Envelope, ExitReason, Message, Payload, Priority, Via};
 use crate::process::context::{Context, Env, extend_env, layer_env};
 use crate::process::entry::{EntryInit, ProcessEntry};
 use crate::process::pid::{Atom, Pid, Ref};
@@ -164,10 +164,7 @@ impl NodeInner {
         // (it was alive at our check): then nobody would answer and the caller would wait out its
         // timeout. Both sides fence between their write (our push; its `mark_dead`) and their read
         // (our liveness check; its drain), so at least one of them sees the other.
-        let request = match &envelope.payload {
-            Payload::Request(ref_id, _) if !same_worker => Some((envelope.from, *ref_id)),
-            _ => None,
-        };
+        let request = if same_worker { None } else { envelope.payload.request_ref().map(|r| (envelope.from, r)) };
         self.enqueue(same_worker, target, priority, envelope, false)?;
         if let Some((from, ref_id)) = request {
             std::sync::atomic::fence(Ordering::SeqCst);
@@ -211,7 +208,11 @@ impl NodeInner {
     #[cold]
     #[inline(never)]
     fn mailbox_full(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) -> Result<(), Error> {
-        let Payload::Message(message) = envelope.payload else { return Err(Error::MailboxFull) };
+        let payload = match envelope.payload {
+            Payload::Via(via) => via.payload,
+            other => other,
+        };
+        let Payload::Message(message) = payload else { return Err(Error::MailboxFull) };
         // One hop: a fallback process whose own mailbox is full does not pass the message on
         // (two processes falling back to each other would loop).
         if message.is::<crate::MessageFallback>() {
@@ -232,6 +233,26 @@ impl NodeInner {
             priority,
             Envelope { from: envelope.from, payload: Payload::Message(Message::new(wrapped)) },
         )
+    }
+
+    /// `envelope` as `target` should get it when sent to `to`: a message or request addressed by
+    /// name or alias to a process that splits its handling carries the address (D37).
+    pub(crate) fn addressed(to: &To, target: &ProcessEntry, envelope: Envelope) -> Envelope {
+        if !target.split.load(Ordering::Relaxed) {
+            return envelope;
+        }
+        let addressed = match to {
+            To::Pid(_) => return envelope,
+            To::Name(id) => Addressed::Name(id.name),
+            To::Local(name) => Addressed::Name(*name),
+            To::Alias(a) => Addressed::Alias(*a),
+        };
+        match envelope.payload {
+            payload @ (Payload::Message(_) | Payload::Request(..)) => {
+                Envelope { from: envelope.from, payload: Payload::Via(Box::new(Via { to: addressed, payload })) }
+            }
+            payload => Envelope { from: envelope.from, payload },
+        }
     }
 
     /// Resolves `to` and delivers.
@@ -368,7 +389,7 @@ impl NodeInner {
             // SAFETY: we run on the process's worker, inside its run (its own future or the
             // worker's panic path), so we are the mailbox's single consumer.
             while let Some(envelope) = unsafe { entry.mailbox.pop() } {
-                if let Payload::Request(ref_id, _) = envelope.payload {
+                if let Some(ref_id) = envelope.payload.request_ref() {
                     self.fail_queued_request(envelope.from, ref_id);
                 }
             }
@@ -614,9 +635,10 @@ impl NodeHandle {
         priority: Priority,
     ) -> Result<(), Error> {
         self.inner.check_running()?;
-        let target = self.inner.resolve(&to.into())?;
+        let to = to.into();
+        let target = self.inner.resolve(&to)?;
         let envelope = Envelope { from: self.inner.core_pid(), payload: Payload::Message(Message::new(msg)) };
-        self.inner.push(&target, priority, envelope)
+        self.inner.push(&target, priority, NodeInner::addressed(&to, &target, envelope))
     }
 
     /// Makes a request from a plain thread and blocks it until the reply (default timeout).

@@ -236,6 +236,7 @@ impl NodeInner {
             return Err(Error::NotAllowed("a request cannot be forwarded to its caller"));
         }
         let envelope = Envelope { from: from.pid, payload: Payload::Request(from.reference.id, request) };
+        let envelope = NodeInner::addressed(to, &target, envelope);
         let same_worker = same_worker_as.is_some_and(|e| Arc::ptr_eq(&e.worker, &target.worker));
         self.push_from(same_worker, &target, priority, envelope)
     }
@@ -256,6 +257,7 @@ impl NodeInner {
         let (tx, rx) = sync_channel(1);
         self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(reference.id, tx);
         let envelope = Envelope { from: self.core_pid(), payload: Payload::Request(reference.id, request) };
+        let envelope = NodeInner::addressed(&to, &target, envelope);
         let forget = || self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&reference.id);
         if let Err(e) = self.push(&target, Priority::Main, envelope) {
             forget();

@@ -5,7 +5,7 @@ use crate::act::Actor;
 use crate::error::Error;
 use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
 use crate::node::Kind;
-use crate::node::{NodeHandle, SpawnOptions};
+use crate::node::{NodeHandle, NodeInner, SpawnOptions};
 use crate::process::call::{self, PendingCall};
 use crate::process::entry::{ProcessEntry, Stats};
 use crate::process::pid::{Atom, From, Pid, Ref};
@@ -190,7 +190,7 @@ impl Context {
 
     /// Finds the target (a Pid through the one-entry cache, so repeated sends skip the table
     /// and the reference count; names and aliases through the registry) and delivers.
-    fn push(&mut self, to: &To, priority: Priority, envelope: Envelope) -> Result<(), Error> {
+    fn push(&mut self, to: &To, priority: Priority, mut envelope: Envelope) -> Result<(), Error> {
         let resolved;
         let target = match to {
             To::Pid(pid) => {
@@ -202,6 +202,7 @@ impl Context {
             }
             other => {
                 resolved = self.node.inner.resolve(other)?;
+                envelope = NodeInner::addressed(other, &resolved, envelope);
                 &resolved
             }
         };
@@ -318,6 +319,8 @@ impl Context {
     /// [`Error::ProcessUnknown`] if the caller is gone. A caller that gave up (timed out) is not
     /// an error: the late reply is discarded there.
     pub fn send_response<M: Any + Send>(&mut self, to: From, reply: M) -> Result<(), Error> {
+        // Answered: the handler may now stop without the request being failed (D31).
+        self.keep_request(to);
         self.node.inner.respond(to, Ok(Message::new(reply)))
     }
 
@@ -427,6 +430,20 @@ impl Context {
     /// As for [`Context::link`].
     pub fn monitor_event(&mut self, event: Event) -> Result<Vec<MessageEvent>, Error> {
         self.node.inner.watch(&self.entry, Target::Event(event), Kind::Monitor)
+    }
+
+    /// Splits handling by address (Ergo's `SetSplitHandle`): messages and requests sent to this
+    /// process's registered name arrive in [`Actor::handle_message_name`] /
+    /// [`Actor::handle_call_name`], those sent to one of its aliases in
+    /// [`Actor::handle_message_alias`] / [`Actor::handle_call_alias`]; those sent to its Pid in
+    /// the plain callbacks. Off by default. Applies to what is sent from now on.
+    pub fn set_split_handle(&mut self, on: bool) {
+        self.entry.split.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True when this process splits its handling by address.
+    pub fn split_handle(&self) -> bool {
+        self.entry.split.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether exit signals (from links and `send_exit`) arrive as [`MessageExit`](crate::MessageExit) messages

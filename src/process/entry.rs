@@ -82,6 +82,9 @@ pub(crate) struct ProcessEntry {
     /// Set once `init` has returned successfully (beside the other small fields, which the
     /// compiler packs into one word).
     pub(crate) initialized: AtomicBool,
+    /// Split handling is on (`Context::set_split_handle`): senders that address the process by
+    /// name or alias say so in the envelope. Read by senders, written by the process.
+    pub(crate) split: AtomicBool,
     alive: AtomicBool,
     task: UnsafeCell<Option<Task>>,
 }
@@ -125,6 +128,7 @@ impl ProcessEntry {
             held: Mutex::new(Held { rel: None, env: i.env }),
             stats: Stats { spawned_at_ns: i.spawned_at_ns, ..Default::default() },
             initialized: AtomicBool::new(false),
+            split: AtomicBool::new(false),
             alive: AtomicBool::new(true),
             task: UnsafeCell::new(None),
         }
