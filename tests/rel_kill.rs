@@ -142,3 +142,60 @@ fn a_process_waiting_on_a_call_has_the_call_failed_and_ends_after_its_callback()
     assert!(eventually(|| !node.is_alive(p)));
     node.stop();
 }
+
+/// A future of the test's own, completed from the test thread.
+#[derive(Default)]
+struct Gate {
+    open: std::sync::atomic::AtomicBool,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+struct WaitGate(std::sync::Arc<Gate>);
+
+impl std::future::Future for WaitGate {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
+        if self.0.open.load(std::sync::atomic::Ordering::SeqCst) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// Awaits the gate inside `handle_message`.
+struct Waiter(std::sync::Arc<Gate>, Sender<()>, Sender<ExitReason>);
+
+impl Actor for Waiter {
+    async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, _msg: Message) -> Result<(), ExitReason> {
+        let _ = self.1.send(());
+        WaitGate(self.0.clone()).await;
+        Ok(())
+    }
+    async fn terminate(&mut self, _ctx: &mut Context, reason: &ExitReason) {
+        let _ = self.2.send(reason.clone());
+    }
+}
+
+#[test]
+fn a_process_killed_while_awaiting_its_own_future_still_ends() {
+    let node = node("kill5", 2);
+    let gate = std::sync::Arc::new(Gate::default());
+    let (entered_tx, entered) = channel();
+    let (ttx, term) = channel();
+    let p = node.spawn(Waiter(gate.clone(), entered_tx, ttx), SpawnOptions::default().worker(1)).unwrap();
+    node.send(p, ()).unwrap();
+    entered.recv_timeout(PATIENCE).unwrap();
+    assert!(asleep(&node.handle(), p));
+    // Suspended on a future that is not a call: it counts as asleep and is removed at once.
+    assert_eq!(node.kill(p), Ok(()));
+    assert!(!node.is_alive(p));
+    // Once its future completes, the callback returns and the process ends with `kill`.
+    gate.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(w) = gate.waker.lock().unwrap().take() {
+        w.wake();
+    }
+    assert_eq!(term.recv_timeout(PATIENCE).unwrap(), ExitReason::Kill);
+    node.stop();
+}

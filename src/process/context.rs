@@ -539,6 +539,14 @@ impl Context {
                 Poll::Ready(e)
             }
             None => {
+                // Killed while suspended in a callback on a future of its own (D34): it ends
+                // here rather than sleep forever, unreachable.
+                if !self.entry.is_alive() {
+                    return Poll::Ready(Envelope {
+                        from: self.entry.pid,
+                        payload: Payload::Shutdown(ExitReason::Kill),
+                    });
+                }
                 self.end_turn();
                 Poll::Pending
             }
