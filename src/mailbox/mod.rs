@@ -537,6 +537,47 @@ mod loom_tests {
         });
     }
 
+    /// A killer takes an asleep process while a sender delivers to it: whichever goes first,
+    /// the process is enqueued exactly once afterwards (for its last run, or to back out), and
+    /// that run sees the message.
+    fn kill_model(back_out: bool) {
+        loom::model(move || {
+            let p =
+                Arc::new(Proc { mb: Mailbox::new(0), state: SchedState::new_scheduled(), queued: AtomicUsize::new(1) });
+            // Its first run: it goes to sleep.
+            let mut got = Vec::new();
+            assert!(p.run_once(&mut got));
+            let sender = {
+                let p = p.clone();
+                thread::spawn(move || p.send(Priority::Main, 7))
+            };
+            let queued = p.state.begin_kill().expect("not running: the killer takes it");
+            let enqueue = if back_out { p.state.cancel_kill(queued) } else { p.state.end_kill(queued) };
+            if enqueue {
+                assert_eq!(p.queued.fetch_add(1, SeqCst), 0, "process enqueued twice");
+            }
+            sender.join().unwrap();
+            if back_out {
+                while p.run_once(&mut got) {}
+                assert_eq!(got, vec![7], "the message was lost");
+            } else {
+                assert_eq!(p.queued.load(SeqCst), 1, "queued for its last run exactly once");
+                p.run_once(&mut got);
+                assert_eq!(got, vec![7]);
+            }
+        });
+    }
+
+    #[test]
+    fn loom_kill_races_a_sender() {
+        kill_model(false);
+    }
+
+    #[test]
+    fn loom_kill_backs_out_while_a_sender_delivers() {
+        kill_model(true);
+    }
+
     #[test]
     fn loom_wake_one_sender() {
         model(1, 2);
