@@ -224,7 +224,8 @@ impl Context {
     ///
     /// # Errors
     /// [`Error::ProcessUnknown`], [`Error::MailboxFull`], [`Error::Timeout`] (a reply arriving
-    /// later is discarded), [`Error::Terminated`] if the callee ends without replying,
+    /// later is discarded), [`Error::Terminated`] if the callee ends without replying (or this
+    /// process is killed while it waits),
     /// [`Error::NotAllowed`] for a call to itself.
     pub fn call<M: Any + Send>(
         &mut self,
