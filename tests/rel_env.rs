@@ -108,3 +108,24 @@ fn ergors_env_variables_populate_the_node_env() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("CHILD-ENV: Some(\"postgres://x\")"), "{text}");
 }
+
+#[test]
+fn node_env_changes_at_run_time_reach_later_spawns_only() {
+    let opts = NodeOptions::default().workers(1).pin_workers(false).env("region", "eu");
+    let node = Node::start("env9@localhost", opts).unwrap();
+    let h = node.handle();
+    let (before, _brx) = agent(&h, false);
+    assert_eq!(node.env("Region"), Some("eu".to_string()));
+    node.set_env("color", Some("blue"));
+    node.set_env("REGION", None);
+    assert_eq!(node.env("region"), None);
+    assert_eq!(node.env_list(), vec![("COLOR".to_string(), "blue".to_string())]);
+    // A process spawned now starts with the new environment (and its children inherit it);
+    // one spawned before keeps what it had.
+    let (after, _arx) = agent(&h, false);
+    assert_eq!(env_of(&h, after), map(&[("COLOR", "blue")]));
+    let child = on(&h, after, |ctx| child_agent(ctx, SpawnOptions::default()).0);
+    assert_eq!(env_of(&h, child), map(&[("COLOR", "blue")]));
+    assert_eq!(env_of(&h, before), map(&[("REGION", "eu")]));
+    node.stop();
+}

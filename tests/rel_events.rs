@@ -117,8 +117,11 @@ fn unregister_and_notify() {
     assert_eq!(next_msg::<MessageEventStart>(&prx).1, MessageEventStart { event: ev.clone() });
     assert_eq!(on(&h, a, |ctx| ctx.unregister_event("news")), Err(Error::EventOwner));
     assert_eq!(on(&h, producer, |ctx| ctx.unregister_event("news")), Ok(()));
-    // a is linked and not trapping: the unregistration ends it with reason `unregistered`.
-    assert_eq!(terminated(&arx), ExitReason::Unregistered);
+    // a is linked and not trapping: the unregistration ends it with reason `unregistered`,
+    // which its terminate sees wrapped with the event it came from.
+    let reason = terminated(&arx);
+    assert_eq!(reason.bare(), &ExitReason::Unregistered);
+    assert!(matches!(reason, ExitReason::Exit(ref e) if e.target == ergors::Target::Event(ev)));
     node.stop();
 }
 

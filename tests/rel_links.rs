@@ -16,10 +16,16 @@ fn linker_dies_with_the_target_unless_trapping() {
     let (trapper, xrx) = agent(&h, true);
     assert_eq!(on(&h, plain, move |ctx| ctx.link(target)), Ok(()));
     assert_eq!(on(&h, trapper, move |ctx| ctx.link(target)), Ok(()));
+    let (watcher, wrx) = agent(&h, false);
+    assert_eq!(on(&h, watcher, move |ctx| ctx.monitor(plain)), Ok(()));
     let reason = ExitReason::error("boom");
     node.send(target, Stop(reason.clone())).unwrap();
     assert_eq!(terminated(&trx), reason);
-    assert_eq!(terminated(&prx), reason, "a non-trapping linker ends with the target's reason");
+    // A non-trapping linker ends with the target's reason: its terminate sees it wrapped with
+    // the target, and those watching it see the bare reason.
+    let wrapped = ExitReason::Exit(Box::new(MessageExit { target: Target::Pid(target), reason: reason.clone() }));
+    assert_eq!(terminated(&prx), wrapped, "a non-trapping linker ends with the target's reason");
+    assert_eq!(next_msg::<ergors::MessageDown>(&wrx).1.reason, reason);
     let (from, exit) = next_msg::<MessageExit>(&xrx);
     assert_eq!(from, target);
     assert_eq!(exit, MessageExit { target: Target::Pid(target), reason });
@@ -45,7 +51,7 @@ fn links_are_one_way_and_normal_exits_still_propagate() {
     on(&h, c, move |ctx| ctx.link(b)).unwrap();
     node.send(b, Stop(ExitReason::Normal)).unwrap();
     terminated(&brx);
-    assert_eq!(terminated(&crx), ExitReason::Normal);
+    assert_eq!(terminated(&crx).bare(), &ExitReason::Normal);
     node.stop();
 }
 

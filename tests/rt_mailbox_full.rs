@@ -71,3 +71,53 @@ fn node_default_mailbox_size_applies() {
     go_tx.send(()).unwrap();
     node.stop();
 }
+
+/// Reports every `MessageFallback` it gets: (sender, the full process, tag, value).
+struct Sink(Sender<(Pid, Pid, String, u32)>);
+
+impl Actor for Sink {
+    async fn handle_message(&mut self, _ctx: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if let Ok(fb) = msg.downcast::<ergors::MessageFallback>() {
+            let v = fb.message.downcast::<u32>().unwrap_or(u32::MAX);
+            let _ = self.0.send((from, fb.pid, fb.tag, v));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_full_mailbox_hands_messages_to_its_fallback() {
+    let node = node("full3", 2);
+    let (stx, srx) = channel();
+    node.spawn_register("overflow", Sink(stx), SpawnOptions::default().worker(0)).unwrap();
+    let (go_tx, go_rx) = channel();
+    let (tx, rx) = channel();
+    let opts = SpawnOptions::default().mailbox_size(1).worker(1).fallback("overflow", "gate-1");
+    let p = node.spawn(Gate { hold: Some(go_rx), count: tx }, opts).unwrap();
+    node.send(p, 0u32).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), HOLDING);
+    node.send(p, 1u32).unwrap(); // fills the Main queue
+    // Refused by the full mailbox: the sender sees the fallback's delivery (Ok), and the
+    // fallback gets it wrapped, from the original sender, with the tag.
+    assert_eq!(node.send(p, 2u32), Ok(()));
+    let core = node.process_info(p).unwrap().parent; // the node's own Pid sent it
+    assert_eq!(srx.recv_timeout(PATIENCE).unwrap(), (core, p, "gate-1".to_string(), 2));
+    // A request is not redirected: the caller learns the mailbox is full.
+    assert_eq!(node.call(p, 3u32).unwrap_err(), Error::MailboxFull);
+    // With no process registered under the fallback name: the sender sees the full mailbox,
+    // not an unknown process.
+    let (go2_tx, go2_rx) = channel();
+    let (tx2, rx2) = channel();
+    let opts = SpawnOptions::default().mailbox_size(1).worker(1).fallback("nobody", "t");
+    let q = node.spawn(Gate { hold: Some(go2_rx), count: tx2 }, opts).unwrap();
+    go_tx.send(()).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), 0);
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), 1);
+    node.send(q, 0u32).unwrap();
+    assert_eq!(rx2.recv_timeout(PATIENCE).unwrap(), HOLDING);
+    node.send(q, 1u32).unwrap();
+    assert_eq!(node.send(q, 2u32), Err(Error::MailboxFull));
+    go2_tx.send(()).unwrap();
+    assert!(srx.recv_timeout(std::time::Duration::from_millis(50)).is_err(), "nothing more reached the fallback");
+    node.stop();
+}

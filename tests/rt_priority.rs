@@ -91,3 +91,35 @@ fn priorities_hold_on_the_same_worker_path() {
     assert_eq!(got, expect);
     node.stop();
 }
+
+/// In one callback, sends `(Main, 1)`, switches its send priority to Urgent, sends
+/// `(Urgent, 2)`, and reports the priority it now has.
+struct Switcher(Pid, Sender<Priority>);
+
+impl Actor for Switcher {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, _msg: Message) -> Result<(), ExitReason> {
+        let _ = self.1.send(ctx.send_priority());
+        ctx.send(self.0, (Priority::Main, 1u32)).map_err(ExitReason::error)?;
+        ctx.set_send_priority(Priority::Urgent);
+        ctx.send(self.0, (Priority::Urgent, 2u32)).map_err(ExitReason::error)?;
+        let _ = self.1.send(ctx.send_priority());
+        Ok(())
+    }
+}
+
+#[test]
+fn the_send_priority_changes_at_run_time() {
+    let node = node("prio9", 1);
+    let (tx, rx) = channel();
+    // Same worker: the receiver cannot run before the sender's callback ends, so both messages
+    // wait in its mailbox and the later, urgent one is taken first.
+    let r = node.spawn(Recorder { tx }, SpawnOptions::default().worker(0)).unwrap();
+    let (ptx, prx) = channel();
+    let s = node.spawn(Switcher(r, ptx), SpawnOptions::default().worker(0).send_priority(Priority::Main)).unwrap();
+    node.send(s, ()).unwrap();
+    assert_eq!(prx.recv_timeout(PATIENCE).unwrap(), Priority::Main);
+    assert_eq!(prx.recv_timeout(PATIENCE).unwrap(), Priority::Urgent);
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), (Priority::Urgent, 2));
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), (Priority::Main, 1));
+    node.stop();
+}

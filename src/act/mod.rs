@@ -2,11 +2,13 @@
 
 mod catch;
 
-use crate::message::{ExitReason, Message, Payload};
+use crate::message::{Addressed, ExitReason, Message, Payload, Via};
 use crate::node::MessageLog;
+use crate::process::call::HeldRequest;
 use crate::process::context::Context;
+use crate::process::pid::Name;
 use crate::process::pid::{From, Pid, Ref};
-use crate::process::target::{MessageEvent, Target};
+use crate::process::target::{Alias, MessageEvent, Target};
 use catch::CatchUnwind;
 use std::future::Future;
 use tracing::Level;
@@ -73,6 +75,59 @@ pub trait Actor: Send + 'static {
         async { Ok(None) }
     }
 
+    /// A message sent to this process's registered name, when it splits handling by address
+    /// ([`Context::set_split_handle`]; Ergo's `HandleMessageName`). By default handled as any
+    /// message, by [`Actor::handle_message`].
+    fn handle_message_name(
+        &mut self,
+        ctx: &mut Context,
+        name: Name,
+        from: Pid,
+        msg: Message,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        let _ = name;
+        self.handle_message(ctx, from, msg)
+    }
+
+    /// A message sent to one of this process's aliases, when it splits handling by address
+    /// (Ergo's `HandleMessageAlias`). By default handled by [`Actor::handle_message`].
+    fn handle_message_alias(
+        &mut self,
+        ctx: &mut Context,
+        alias: Alias,
+        from: Pid,
+        msg: Message,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        let _ = alias;
+        self.handle_message(ctx, from, msg)
+    }
+
+    /// A request made to this process's registered name, when it splits handling by address
+    /// (Ergo's `HandleCallName`). By default handled by [`Actor::handle_call`].
+    fn handle_call_name(
+        &mut self,
+        ctx: &mut Context,
+        name: Name,
+        from: From,
+        request: Message,
+    ) -> impl Future<Output = Result<Option<Message>, ExitReason>> + Send {
+        let _ = name;
+        self.handle_call(ctx, from, request)
+    }
+
+    /// A request made to one of this process's aliases, when it splits handling by address
+    /// (Ergo's `HandleCallAlias`). By default handled by [`Actor::handle_call`].
+    fn handle_call_alias(
+        &mut self,
+        ctx: &mut Context,
+        alias: Alias,
+        from: From,
+        request: Message,
+    ) -> impl Future<Output = Result<Option<Message>, ExitReason>> + Send {
+        let _ = alias;
+        self.handle_call(ctx, from, request)
+    }
+
     /// A message published on an event this process linked or monitored (Ergo's `HandleEvent`).
     fn handle_event(
         &mut self,
@@ -94,8 +149,9 @@ pub trait Actor: Send + 'static {
         async { Ok(()) }
     }
 
-    /// Runs last, with the reason the process is ending (not after a failed `init`, and not when
-    /// the process was killed).
+    /// Runs last, with the reason the process is ending (not after a failed `init`). A process
+    /// killed with `NodeHandle::kill` gets [`ExitReason::Kill`] here; if it was asleep, it has
+    /// already been unregistered (as in Ergo): it is no longer alive nor reachable by name.
     fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) -> impl Future<Output = ()> + Send {
         let _ = (ctx, reason);
         async {}
@@ -112,7 +168,7 @@ pub trait Actor: Send + 'static {
 pub(crate) fn run_actor<A: Actor>(mut actor: A, mut ctx: Context) -> impl Future<Output = ()> + Send {
     async move {
         let reason = life(&mut actor, &mut ctx).await;
-        ctx.finish(&reason);
+        ctx.finish(reason.bare());
     }
 }
 
@@ -126,15 +182,17 @@ async fn life<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
         Ok(reason) => reason,
         Err(panic) => ExitReason::Panic(panic),
     };
-    if !ctx.killed {
-        // A panic in terminate changes nothing: the process is ending anyway.
-        let _ = CatchUnwind::new(actor.terminate(ctx, &reason)).await;
-    }
+    // A panic in terminate changes nothing: the process is ending anyway.
+    let _ = CatchUnwind::new(actor.terminate(ctx, &reason)).await;
     reason
 }
 
 /// Runs `init`; the reason to stop if it failed.
 async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason> {
+    if !ctx.entry.is_alive() {
+        // Killed before its first run: it never started, so neither `init` nor `terminate`.
+        return Some(ExitReason::Kill);
+    }
     match CatchUnwind::new(actor.init(ctx)).await {
         Ok(Ok(())) => {
             ctx.entry.initialized.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -145,20 +203,55 @@ async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason>
     }
 }
 
-/// Tells a caller that no reply will come if the request's handler unwinds (the process is
-/// ending with a panic) — at once, not after the caller's timeout.
-struct FailOnUnwind(From);
-
-impl Drop for FailOnUnwind {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Processes run on workers; the worker knows the node.
-            crate::runtime::worker::with_current(|w| {
-                if let Some(w) = w {
-                    let _ = w.node.respond(self.0, Err(crate::Error::Terminated));
-                }
-            });
+/// Answers a request once its handler returned; the reason to stop if it returned one.
+fn answer(ctx: &mut Context, from: From, outcome: Result<Option<Message>, ExitReason>) -> Result<(), ExitReason> {
+    let owed = ctx.release_request();
+    match outcome {
+        Ok(Some(reply)) => {
+            // The caller may have ended or given up; that is its business.
+            let _ = ctx.send_response(from, reply);
+            Ok(())
         }
+        // Kept: answered later, by this process or whoever it handed `from` to.
+        Ok(None) => Ok(()),
+        Err(reason) => {
+            // Ending while still owing the reply: none will come, tell the caller now rather
+            // than let it wait for its timeout. A request handed on is answered by its new
+            // holder (D31).
+            if owed {
+                ctx.node().inner.fail_request(from);
+            }
+            Err(reason)
+        }
+    }
+}
+
+/// A message or request sent by name or alias to a process that splits its handling. Awaited
+/// boxed: its state (the address, the split callbacks) would otherwise widen every process's
+/// state machine, and only these sends pay for it.
+async fn addressed<A: Actor>(actor: &mut A, ctx: &mut Context, from: Pid, via: Via) -> Result<(), ExitReason> {
+    // It may have turned splitting off since it was sent: then the plain callbacks.
+    let to = if ctx.split_handle() { Some(via.to) } else { None };
+    match via.payload {
+        Payload::Message(msg) => match to {
+            Some(Addressed::Name(n)) => actor.handle_message_name(ctx, n, from, msg).await,
+            Some(Addressed::Alias(a)) => actor.handle_message_alias(ctx, a, from, msg).await,
+            None => actor.handle_message(ctx, from, msg).await,
+        },
+        Payload::Request(ref_id, req) => {
+            let held = HeldRequest { from: From { pid: from, reference: Ref::made_by(from, ref_id) } };
+            ctx.hold_request(ref_id);
+            let outcome = match to {
+                Some(Addressed::Name(n)) => actor.handle_call_name(ctx, n, held.from, req).await,
+                Some(Addressed::Alias(a)) => actor.handle_call_alias(ctx, a, held.from, req).await,
+                None => actor.handle_call(ctx, held.from, req).await,
+            };
+            let from = held.from;
+            std::mem::forget(held);
+            answer(ctx, from, outcome)
+        }
+        // Only messages and requests are addressed (`NodeInner::addressed`).
+        _ => Ok(()),
     }
 }
 
@@ -175,22 +268,18 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
             }
             Payload::Request(ref_id, req) => {
                 // The guard holds the only copy of `from` across the await (process memory).
-                let guard = FailOnUnwind(From { pid: from, reference: Ref::made_by(from, ref_id) });
-                let outcome = actor.handle_call(ctx, guard.0, req).await;
-                let from = guard.0;
-                std::mem::forget(guard);
-                match outcome {
-                    Ok(Some(reply)) => {
-                        // The caller may have ended or given up; that is its business.
-                        let _ = ctx.send_response(from, reply);
-                    }
-                    Ok(None) => {}
-                    // Ending on a request means no reply will come: tell the caller now rather
-                    // than let it wait for its timeout.
-                    Err(reason) => {
-                        ctx.fail_request(from);
-                        return reason;
-                    }
+                let held = HeldRequest { from: From { pid: from, reference: Ref::made_by(from, ref_id) } };
+                ctx.hold_request(ref_id);
+                let outcome = actor.handle_call(ctx, held.from, req).await;
+                let from = held.from;
+                std::mem::forget(held);
+                if let Err(reason) = answer(ctx, from, outcome) {
+                    return reason;
+                }
+            }
+            Payload::Via(via) => {
+                if let Err(reason) = Box::pin(addressed(actor, ctx, from, *via)).await {
+                    return reason;
                 }
             }
             Payload::Exit(exit) => {
@@ -200,7 +289,8 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                 // when the process traps exits, and end it otherwise, with the exit's reason.
                 let from_parent = matches!(exit.target, Target::Pid(p) if p == ctx.parent());
                 if from_parent || !ctx.trap_exit() {
-                    return exit.reason;
+                    // `terminate` learns who sent it; watchers get the bare reason (D35).
+                    return ExitReason::Exit(exit);
                 }
                 if let Err(reason) = actor.handle_message(ctx, from, Message::new(*exit)).await {
                     return reason;
@@ -216,10 +306,7 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                     return reason;
                 }
             }
-            Payload::Shutdown(reason) => {
-                ctx.killed = reason == ExitReason::Kill;
-                return reason;
-            }
+            Payload::Shutdown(reason) => return reason,
         }
     }
 }

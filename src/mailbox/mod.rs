@@ -164,6 +164,9 @@ const IDLE: u8 = 0;
 const NOTIFIED: u8 = 1;
 const RUNNING: u8 = 2;
 const CLOSED: u8 = 4;
+/// Held by a killer (`Node::kill`) while it unregisters a process that is not running: no
+/// worker may run it meanwhile, and no notify may enqueue it (the killer does, if needed).
+const KILLING: u8 = 8;
 
 /// The scheduling word of a process: Idle (asleep) → Notified (in a run queue) → Running (being
 /// polled) → Idle again, or Running|Notified when something arrived during the run.
@@ -235,6 +238,51 @@ impl SchedState {
         self.0.load(Relaxed) & RUNNING != 0
     }
 
+    /// A killer takes a process that is not running (asleep, or queued and not yet polled) out
+    /// of the scheduler's hands: Idle or Notified → the same | Killing, from any thread. Returns
+    /// `Some(queued)` (whether a run queue holds it) on success; `None` when it is running,
+    /// closed or being killed already (then it must be stopped by a message instead).
+    ///
+    /// While Killing, `begin_run` fails (a worker that pops the queued process must requeue it:
+    /// see [`SchedState::is_killing`]) and `notify` never returns true (a notify that finds the
+    /// word not Idle does not enqueue), so the killer alone decides, in `end_kill` or
+    /// `cancel_kill`, whether to enqueue it.
+    pub(crate) fn begin_kill(&self) -> Option<bool> {
+        let mut s = self.0.load(Acquire);
+        loop {
+            if s & (RUNNING | CLOSED | KILLING) != 0 {
+                return None;
+            }
+            match self.0.compare_exchange(s, s | KILLING, AcqRel, Acquire) {
+                Ok(_) => return Some(s & NOTIFIED != 0),
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// The killer has unregistered the process: it becomes Notified (queued) for one last run,
+    /// in which it finds itself dead and runs `terminate`. Returns true when the caller must
+    /// enqueue it (it was asleep at `begin_kill`, so no run queue holds it).
+    ///
+    /// The swap (Release) publishes the killer's work to the last run's `begin_run` (Acquire).
+    pub(crate) fn end_kill(&self, queued: bool) -> bool {
+        self.0.swap(NOTIFIED, AcqRel);
+        !queued
+    }
+
+    /// The killer backs out (the process was inside a callback, waiting on a call): Killing is
+    /// dropped. Returns true when the caller must enqueue it (it was asleep at `begin_kill` and
+    /// something arrived meanwhile, whose notify could not enqueue it).
+    pub(crate) fn cancel_kill(&self, queued: bool) -> bool {
+        let prev = self.0.fetch_and(!KILLING, AcqRel);
+        !queued && prev & NOTIFIED != 0
+    }
+
+    /// True while a killer holds the process (a worker that failed `begin_run` requeues it).
+    pub(crate) fn is_killing(&self) -> bool {
+        self.0.load(Acquire) & KILLING != 0
+    }
+
     /// The process ended: later notifies do nothing.
     pub(crate) fn close(&self) {
         self.0.store(CLOSED, std::sync::atomic::Ordering::Release);
@@ -294,6 +342,47 @@ mod tests {
         s.close();
         assert!(!s.notify());
         assert!(!s.begin_run());
+    }
+
+    #[test]
+    fn kill_transitions() {
+        // Asleep: the killer holds it; notifies and runs are held off; the killer enqueues it.
+        let s = SchedState::new_scheduled();
+        assert!(s.begin_run());
+        assert!(!s.end_run());
+        assert_eq!(s.begin_kill(), Some(false));
+        assert_eq!(s.begin_kill(), None, "one killer at a time");
+        assert!(!s.notify(), "a notify cannot enqueue a process being killed");
+        assert!(!s.begin_run(), "nobody runs it while killed");
+        assert!(s.is_killing());
+        assert!(s.end_kill(false), "it was asleep: the killer enqueues it");
+        assert!(!s.is_killing());
+        assert!(!s.notify(), "queued for its last run");
+        assert!(s.begin_run(), "the last run");
+        // Queued: a run queue already holds it; the killer must not enqueue it again.
+        let s = SchedState::new_scheduled();
+        assert_eq!(s.begin_kill(), Some(true));
+        assert!(!s.begin_run());
+        assert!(!s.end_kill(true));
+        assert!(s.begin_run());
+        // Running or closed: no.
+        assert_eq!(s.begin_kill(), None);
+        s.close();
+        assert_eq!(s.begin_kill(), None);
+        // Backing out of an asleep process: enqueued only if something arrived meanwhile.
+        let s = SchedState::new_scheduled();
+        assert!(s.begin_run());
+        assert!(!s.end_run());
+        assert_eq!(s.begin_kill(), Some(false));
+        assert!(!s.cancel_kill(false), "nothing arrived: stays asleep");
+        assert!(s.notify(), "asleep again: a notify enqueues it");
+        let s = SchedState::new_scheduled();
+        assert!(s.begin_run());
+        assert!(!s.end_run());
+        assert_eq!(s.begin_kill(), Some(false));
+        assert!(!s.notify());
+        assert!(s.cancel_kill(false), "a message arrived meanwhile: the killer enqueues it");
+        assert!(s.begin_run());
     }
 }
 
@@ -378,6 +467,47 @@ mod loom_tests {
             assert_eq!(got, want, "a message was lost or duplicated");
             assert_eq!(p.queued.load(SeqCst), 0);
         });
+    }
+
+    /// A killer takes an asleep process while a sender delivers to it: whichever goes first,
+    /// the process is enqueued exactly once afterwards (for its last run, or to back out), and
+    /// that run sees the message.
+    fn kill_model(back_out: bool) {
+        loom::model(move || {
+            let p =
+                Arc::new(Proc { mb: Mailbox::new(0), state: SchedState::new_scheduled(), queued: AtomicUsize::new(1) });
+            // Its first run: it goes to sleep.
+            let mut got = Vec::new();
+            assert!(p.run_once(&mut got));
+            let sender = {
+                let p = p.clone();
+                thread::spawn(move || p.send(Priority::Main, 7))
+            };
+            let queued = p.state.begin_kill().expect("not running: the killer takes it");
+            let enqueue = if back_out { p.state.cancel_kill(queued) } else { p.state.end_kill(queued) };
+            if enqueue {
+                assert_eq!(p.queued.fetch_add(1, SeqCst), 0, "process enqueued twice");
+            }
+            sender.join().unwrap();
+            if back_out {
+                while p.run_once(&mut got) {}
+                assert_eq!(got, vec![7], "the message was lost");
+            } else {
+                assert_eq!(p.queued.load(SeqCst), 1, "queued for its last run exactly once");
+                p.run_once(&mut got);
+                assert_eq!(got, vec![7]);
+            }
+        });
+    }
+
+    #[test]
+    fn loom_kill_races_a_sender() {
+        kill_model(false);
+    }
+
+    #[test]
+    fn loom_kill_backs_out_while_a_sender_delivers() {
+        kill_model(true);
     }
 
     #[test]

@@ -9,22 +9,33 @@ use crate::node::MessageLog;
 use crate::process::pid::Pid;
 use crate::process::target::{MessageEvent, MessageExit};
 use std::fmt;
+use std::sync::Arc;
 pub use value::Message;
 
 /// Why a process ended (Ergo's termination reasons). Non-exhaustive: the network will add
 /// reasons, so a `match` needs a catch-all arm.
 ///
-/// ```compile_fail
-/// fn normal(r: &ergors::ExitReason) -> bool {
-///     match r {
-///         ergors::ExitReason::Normal | ergors::ExitReason::Shutdown => true,
-///         ergors::ExitReason::Kill
-///         | ergors::ExitReason::Panic(_)
-///         | ergors::ExitReason::Unregistered
-///         | ergors::ExitReason::NoConnection
-///         | ergors::ExitReason::Error(_) => false,
-///     } // error: the enum is non-exhaustive
+/// Links and monitors report the bare reason. A process ended by an exit signal (a link firing,
+/// `send_exit`) learns in its own `terminate` who sent it too: [`ExitReason::Exit`], as Ergo
+/// wraps the reason with the sender there; [`ExitReason::bare`] unwraps it.
+///
+/// # Examples
+/// ```
+/// use ergors::ExitReason;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct DiskFull(u32);
+/// impl std::fmt::Display for DiskFull {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         write!(f, "disk {} is full", self.0)
+///     }
 /// }
+/// impl std::error::Error for DiskFull {}
+///
+/// let reason = ExitReason::custom(DiskFull(3));
+/// assert_eq!(reason.downcast_ref::<DiskFull>(), Some(&DiskFull(3)));
+/// assert_eq!(reason.to_string(), "disk 3 is full");
+/// assert_eq!(reason, ExitReason::custom(DiskFull(3)), "same type, same text");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -42,14 +53,78 @@ pub enum ExitReason {
     Unregistered,
     /// The connection to a node was lost (Ergo `ErrNoConnection`).
     NoConnection,
-    /// A user-defined reason.
+    /// A user-defined reason, as text.
     Error(String),
+    /// A user-defined reason carrying a typed error ([`ExitReason::custom`]); match it by type
+    /// with [`ExitReason::downcast_ref`].
+    Custom(CustomReason),
+    /// Seen only in the ended process's own `terminate`: an exit signal ended it, from
+    /// `target` (a linked target, or the sender of `send_exit`) with `reason`. Its links and
+    /// monitors see the bare `reason`.
+    Exit(Box<MessageExit>),
 }
 
 impl ExitReason {
     /// A user-defined reason from anything displayable.
     pub fn error(e: impl fmt::Display) -> ExitReason {
         ExitReason::Error(e.to_string())
+    }
+
+    /// A user-defined reason carrying `e` itself, to be matched by type later
+    /// ([`ExitReason::downcast_ref`]).
+    pub fn custom<E: std::error::Error + Send + Sync + 'static>(e: E) -> ExitReason {
+        ExitReason::Custom(CustomReason { error: Arc::new(e), type_id: std::any::TypeId::of::<E> })
+    }
+
+    /// The reason without the exit-signal wrapper (Ergo's `errors.Unwrap`): for
+    /// [`ExitReason::Exit`] the signal's reason, otherwise `self`.
+    pub fn bare(&self) -> &ExitReason {
+        match self {
+            ExitReason::Exit(exit) => exit.reason.bare(),
+            other => other,
+        }
+    }
+
+    /// The typed error inside a [`ExitReason::Custom`] reason (also under an exit-signal
+    /// wrapper), if it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self.bare() {
+            ExitReason::Custom(c) => c.error.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+}
+
+/// The typed error of an [`ExitReason::Custom`], shared by every copy of the reason (links and
+/// monitors get clones). Two are equal when they hold the same type with the same `Display`
+/// text: a reason rebuilt from the same value compares equal, as the text reasons do.
+#[derive(Clone)]
+pub struct CustomReason {
+    error: Arc<dyn std::error::Error + Send + Sync>,
+    /// The concrete type's id (a function pointer: a word, where a `TypeId` is two, keeping
+    /// `ExitReason` at four words).
+    type_id: fn() -> std::any::TypeId,
+}
+
+impl CustomReason {
+    /// The error itself.
+    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.error
+    }
+}
+
+impl PartialEq for CustomReason {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.error, &other.error)
+            || ((self.type_id)() == (other.type_id)() && self.error.to_string() == other.error.to_string())
+    }
+}
+
+impl Eq for CustomReason {}
+
+impl fmt::Debug for CustomReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", &*self.error)
     }
 }
 
@@ -63,6 +138,8 @@ impl fmt::Display for ExitReason {
             ExitReason::Unregistered => f.write_str("unregistered"),
             ExitReason::NoConnection => f.write_str("no connection"),
             ExitReason::Error(m) => f.write_str(m),
+            ExitReason::Custom(c) => write!(f, "{}", c.error),
+            ExitReason::Exit(exit) => write!(f, "{}: {}", exit.target, exit.reason),
         }
     }
 }
@@ -95,6 +172,34 @@ pub(crate) enum Payload {
     Event(MessageEvent),
     /// A log record for a process logger (Log queue).
     Log(Box<MessageLog>),
+    /// A message or request addressed by name or alias to a process that splits its handling
+    /// by address (`Context::set_split_handle`). Boxed: only such sends pay for it, and the
+    /// envelope stays one cache line.
+    Via(Box<Via>),
+}
+
+/// How a message reached a split-handling process, and the message itself.
+pub(crate) struct Via {
+    pub(crate) to: Addressed,
+    /// A `Message` or a `Request`.
+    pub(crate) payload: Payload,
+}
+
+/// The address a message was sent to, other than the Pid.
+pub(crate) enum Addressed {
+    Name(crate::Name),
+    Alias(crate::Alias),
+}
+
+impl Payload {
+    /// The ref id if this is a request (also when addressed through `Via`).
+    pub(crate) fn request_ref(&self) -> Option<u64> {
+        match self {
+            Payload::Request(ref_id, _) => Some(*ref_id),
+            Payload::Via(via) => via.payload.request_ref(),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) struct Envelope {
@@ -109,6 +214,7 @@ mod size_tests {
     fn envelope_fits_a_cache_line() {
         assert_eq!(size_of::<crate::Pid>(), 24);
         assert_eq!(size_of::<super::Message>(), 24);
+        assert!(size_of::<super::ExitReason>() <= 32, "exit reason is {} bytes", size_of::<super::ExitReason>());
         assert!(size_of::<super::Envelope>() <= 64, "envelope is {} bytes", size_of::<super::Envelope>());
     }
 }

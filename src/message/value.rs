@@ -12,6 +12,8 @@ type Words = [usize; 2];
 struct VTable {
     /// The `TypeId` of the inline value; unused for boxed values.
     type_id: fn() -> TypeId,
+    /// The value's type name, for `Debug` (boxed values have a vtable per type too, for this).
+    type_name: fn() -> &'static str,
     /// Drops the inline value in place, or the box; `None` when there is nothing to drop.
     drop: Option<unsafe fn(*mut Words)>,
     boxed: bool,
@@ -22,9 +24,17 @@ struct Inline<T>(std::marker::PhantomData<T>);
 impl<T: Any + Send> Inline<T> {
     const VTABLE: VTable = VTable {
         type_id: TypeId::of::<T>,
+        type_name: std::any::type_name::<T>,
         drop: if std::mem::needs_drop::<T>() { Some(drop_inline::<T>) } else { None },
         boxed: false,
     };
+}
+
+struct Boxed<T>(std::marker::PhantomData<T>);
+
+impl<T: Any + Send> Boxed<T> {
+    const VTABLE: VTable =
+        VTable { type_id: TypeId::of::<()>, type_name: std::any::type_name::<T>, drop: Some(drop_boxed), boxed: true };
 }
 
 unsafe fn drop_inline<T>(data: *mut Words) {
@@ -36,8 +46,6 @@ unsafe fn drop_boxed(data: *mut Words) {
     // SAFETY: the words hold a `Box<dyn Any + Send>` written by `Message::boxed`.
     drop(unsafe { data.cast::<Box<dyn Any + Send>>().read() })
 }
-
-static BOXED: VTable = VTable { type_id: TypeId::of::<()>, drop: Some(drop_boxed), boxed: true };
 
 fn fits_inline<T>() -> bool {
     size_of::<T>() <= size_of::<Words>() && align_of::<T>() <= align_of::<Words>()
@@ -82,16 +90,16 @@ impl Message {
             unsafe { data.as_mut_ptr().cast::<T>().write(value) };
             Message { vtable: &Inline::<T>::VTABLE, data, _not_sync: std::marker::PhantomData }
         } else {
-            Message::boxed(Box::new(value))
+            Message::boxed(Box::new(value), &Boxed::<T>::VTABLE)
         }
     }
 
-    fn boxed(b: Box<dyn Any + Send>) -> Message {
+    fn boxed(b: Box<dyn Any + Send>, vtable: &'static VTable) -> Message {
         let mut data = MaybeUninit::<Words>::uninit();
         // SAFETY: a `Box<dyn Any + Send>` is a two-word fat pointer; it is read back only as the
         // same type (in `drop_boxed`, `take_box`, `boxed_ref`).
         unsafe { data.as_mut_ptr().cast::<Box<dyn Any + Send>>().write(b) };
-        Message { vtable: &BOXED, data, _not_sync: std::marker::PhantomData }
+        Message { vtable, data, _not_sync: std::marker::PhantomData }
     }
 
     fn boxed_ref(&self) -> Option<&(dyn Any + Send)> {
@@ -137,7 +145,7 @@ impl Message {
             let b = unsafe { this.data.as_ptr().cast::<Box<dyn Any + Send>>().read() };
             match b.downcast::<T>() {
                 Ok(v) => Ok(*v),
-                Err(b) => Err(Message::boxed(b)),
+                Err(b) => Err(Message::boxed(b, this.vtable)),
             }
         } else {
             // SAFETY: the inline value is a `T` (checked) and moves out once; `this` is not dropped.
@@ -155,9 +163,10 @@ impl Drop for Message {
     }
 }
 
+/// Shows the value's type (the value itself need not be `Debug`), e.g. `Message(u64)`.
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.vtable.boxed { "Message(boxed)" } else { "Message(inline)" })
+        write!(f, "Message({})", (self.vtable.type_name)())
     }
 }
 
@@ -201,6 +210,14 @@ mod tests {
     fn message_in_message_is_not_rewrapped() {
         let m = Message::new(Message::new(9u32));
         assert_eq!(m.downcast::<u32>().ok(), Some(9));
+    }
+
+    #[test]
+    fn debug_shows_the_type_inline_or_boxed() {
+        assert_eq!(format!("{:?}", Message::new(7u64)), "Message(u64)");
+        assert_eq!(format!("{:?}", Message::new(String::from("x"))), "Message(alloc::string::String)");
+        let m = Message::new([1u64; 4]).downcast::<u8>().unwrap_err();
+        assert_eq!(format!("{m:?}"), "Message([u64; 4])", "a failed downcast keeps the name");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! nature; reading them takes the process's relations lock briefly and nothing else.
 
 use crate::node::NodeInner;
-use crate::process::entry::{CallSlot, ProcessEntry};
+use crate::process::entry::ProcessEntry;
 use crate::process::pid::{Atom, Name, Pid};
 use crate::process::target::{Alias, Target};
 use std::sync::atomic::Ordering::Relaxed;
@@ -106,7 +106,7 @@ fn state_of(e: &ProcessEntry) -> ProcessState {
         ProcessState::Terminated
     } else if !e.initialized.load(Relaxed) {
         ProcessState::Init
-    } else if matches!(*e.call.lock().unwrap_or_else(|p| p.into_inner()), CallSlot::Waiting(_)) {
+    } else if e.call.lock().unwrap_or_else(|p| p.into_inner()).is_waiting() {
         ProcessState::WaitResponse
     } else if e.sched.is_running() {
         ProcessState::Running

@@ -16,10 +16,11 @@ pub(crate) use relations::Kind;
 
 use crate::act::{Actor, run_actor};
 use crate::error::{Error, StartError};
-use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
+use crate::mailbox::Full;
+use crate::message::{Addressed, Envelope, ExitReason, Message, Payload, Priority, Via};
 use crate::process::context::{Context, Env, extend_env, layer_env};
 use crate::process::entry::{EntryInit, ProcessEntry};
-use crate::process::pid::{Atom, From, Name, Pid, Ref};
+use crate::process::pid::{Atom, Name, Pid, Ref};
 use crate::process::table::ProcessTable;
 use crate::process::target::{Event, EventOptions, ProcessId, To};
 use crate::runtime::options::NodeOptions;
@@ -54,6 +55,10 @@ pub struct SpawnOptions {
     /// The group leader (default: the spawner's leader; the node's core Pid for the node). Its
     /// environment is layered between the node's and the parent's.
     pub leader: Option<Pid>,
+    /// The registered name of the process that gets, wrapped in a
+    /// [`MessageFallback`](crate::MessageFallback) with this tag, a message this process's full
+    /// mailbox refused (Ergo's `ProcessOptions.Fallback`). Meaningless for an unbounded mailbox.
+    pub fallback: Option<(Name, String)>,
 }
 
 impl SpawnOptions {
@@ -88,6 +93,14 @@ impl SpawnOptions {
         self.leader = Some(pid);
         self
     }
+    /// Sends what a full mailbox refuses to the process registered as `name`, wrapped in a
+    /// [`MessageFallback`](crate::MessageFallback) carrying `tag` (Ergo's
+    /// `ProcessOptions.Fallback`). The sender then sees the outcome of that delivery. Requests
+    /// (`call`) and messages already refused once are not redirected (D36).
+    pub fn fallback(mut self, name: &str, tag: impl Into<String>) -> Self {
+        self.fallback = Some((Name::from(name), tag.into()));
+        self
+    }
 }
 
 pub(crate) struct NodeInner {
@@ -96,9 +109,9 @@ pub(crate) struct NodeInner {
     pub(crate) options: NodeOptions,
     pub(crate) table: ProcessTable,
     pub(crate) registry: relations::Registry,
-    /// The node's environment (`NodeOptions::env`, `ERGORS_ENV_*`): what node-spawned processes
-    /// start with.
-    pub(crate) env: Env,
+    /// The node's environment (`NodeOptions::env`, `ERGORS_ENV_*`, then `NodeHandle::set_env`):
+    /// what processes spawned from now on start with.
+    pub(crate) env: std::sync::RwLock<Env>,
     loggers: std::sync::RwLock<Vec<log::ProcessLogger>>,
     /// `loggers.len()`, readable without the lock on every log record.
     logger_count: AtomicUsize,
@@ -110,8 +123,8 @@ pub(crate) struct NodeInner {
     pub(crate) watchdog: crate::runtime::watchdog::Watchdog,
     next_ref: AtomicU64,
     stopping: AtomicBool,
-    /// Replies to `Node::call` from plain threads, by ref id.
-    external_calls: Mutex<HashMap<u64, SyncSender<Result<Message, Error>>>>,
+    /// Replies to `Node::call` from plain threads, by ref id (`process::call`).
+    pub(crate) external_calls: Mutex<HashMap<u64, SyncSender<Result<Message, Error>>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     stopped: Mutex<bool>,
     stopped_cv: Condvar,
@@ -125,6 +138,16 @@ impl NodeInner {
         Pid::from_parts(self.name, self.creation, 0, 0)
     }
 
+    /// The node's environment now (a shared pointer: cheap).
+    pub(crate) fn node_env(&self) -> Env {
+        self.env.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// `Err(NodeStopped)` once the node has begun to stop.
+    pub(crate) fn check_running(&self) -> Result<(), Error> {
+        if self.stopping.load(Ordering::Acquire) { Err(Error::NodeStopped) } else { Ok(()) }
+    }
+
     pub(crate) fn make_ref(&self) -> Ref {
         Ref { node: self.name, creation: self.creation, id: self.next_ref.fetch_add(1, Ordering::Relaxed) }
     }
@@ -135,10 +158,7 @@ impl NodeInner {
         if !target.is_alive() {
             return Err(Error::ProcessUnknown);
         }
-        let request = match &envelope.payload {
-            Payload::Request(ref_id, _) => Some((envelope.from, *ref_id)),
-            _ => None,
-        };
+        let request = envelope.payload.request_ref().map(|r| (envelope.from, r));
         self.enqueue(target, priority, envelope, false, request.is_some())?;
         if let Some((from, ref_id)) = request {
             // The callee may have died after our liveness check and drained its mailbox before
@@ -147,7 +167,8 @@ impl NodeInner {
             // `mark_dead` and its drain's loads are SeqCst too, so one of us sees the other
             // (D21). Answering twice is harmless: a call takes the first outcome for its ref.
             if !target.is_alive() {
-                let _ = self.respond(From { pid: from, reference: Ref::made_by(from, ref_id) }, Err(Error::Terminated));
+                // Answering twice is harmless: a call takes the first outcome for its ref.
+                self.fail_queued_request(from, ref_id);
             }
         }
         Ok(())
@@ -168,25 +189,64 @@ impl NodeInner {
         forced: bool,
         sc: bool,
     ) -> Result<(), Error> {
-        target.mailbox.push(priority, envelope, forced, sc).map_err(|_| Error::MailboxFull)?;
+        if let Err(Full(envelope)) = target.mailbox.push(priority, envelope, forced, sc) {
+            return self.mailbox_full(target, priority, envelope);
+        }
         notify(target);
         Ok(())
     }
 
-    /// Routes a reply to whoever made the request: a waiting process or an embedding thread.
-    pub(crate) fn respond(&self, to: From, outcome: Result<Message, Error>) -> Result<(), Error> {
-        if to.pid == self.core_pid() {
-            let waiter = self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&to.reference.id);
-            if let Some(tx) = waiter {
-                let _ = tx.try_send(outcome);
+    /// A full mailbox refused `envelope`: hand a plain message to the target's fallback process
+    /// (`SpawnOptions::fallback`), if it has one, and report that delivery's outcome; otherwise
+    /// (or for a request, or a message already redirected once) `MailboxFull`.
+    #[cold]
+    #[inline(never)]
+    fn mailbox_full(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) -> Result<(), Error> {
+        let payload = match envelope.payload {
+            Payload::Via(via) => via.payload,
+            other => other,
+        };
+        let Payload::Message(message) = payload else { return Err(Error::MailboxFull) };
+        // One hop: a fallback process whose own mailbox is full does not pass the message on
+        // (two processes falling back to each other would loop).
+        if message.is::<crate::MessageFallback>() {
+            return Err(Error::MailboxFull);
+        }
+        let Some((name, tag)) = target.with_existing_rel(|r| r.fallback.clone()).flatten() else {
+            return Err(Error::MailboxFull);
+        };
+        // An unknown fallback (or the process itself): the sender learns what happened to its
+        // message, a full mailbox, not that some other process is missing (D36).
+        let fallback = match self.resolve(&ProcessId { name, node: self.name }.into()) {
+            Ok(f) if !Arc::ptr_eq(&f, target) => f,
+            _ => return Err(Error::MailboxFull),
+        };
+        let wrapped = crate::MessageFallback { pid: target.pid, tag, message };
+        self.push(
+            &fallback,
+            priority,
+            Envelope { from: envelope.from, payload: Payload::Message(Message::new(wrapped)) },
+        )
+    }
+
+    /// `envelope` as `target` should get it when sent to `to`: a message or request addressed by
+    /// name or alias to a process that splits its handling carries the address (D37).
+    pub(crate) fn addressed(to: &To, target: &ProcessEntry, envelope: Envelope) -> Envelope {
+        if !target.split.load(Ordering::Relaxed) {
+            return envelope;
+        }
+        let addressed = match to {
+            To::Pid(_) => return envelope,
+            To::Name(id) => Addressed::Name(id.name.clone()),
+            To::Local(name) => Addressed::Name(name.clone()),
+            To::Alias(a) => Addressed::Alias(*a),
+        };
+        match envelope.payload {
+            payload @ (Payload::Message(_) | Payload::Request(..)) => {
+                Envelope { from: envelope.from, payload: Payload::Via(Box::new(Via { to: addressed, payload })) }
             }
-            return Ok(());
+            payload => Envelope { from: envelope.from, payload },
         }
-        let caller = self.table.get(&to.pid).ok_or(Error::ProcessUnknown)?;
-        if caller.complete_call(to.reference.id, outcome) {
-            notify(&caller);
-        }
-        Ok(())
     }
 
     /// Where a new process goes: `(worker, pinned)`.
@@ -217,6 +277,7 @@ impl NodeInner {
         let env = self.spawn_env(parent, leader, &opts.env);
         let (home, pinned) = self.placement(opts, parent);
         let mailbox_size = opts.mailbox_size.unwrap_or(self.options.mailbox_size);
+        let fallback = opts.fallback.clone();
         let entry = self
             .table
             .insert(|pid| {
@@ -236,6 +297,9 @@ impl NodeInner {
                 })
             })
             .ok_or(Error::NotAllowed("process table is full"))?;
+        if fallback.is_some() {
+            entry.with_rel(|r| r.fallback = fallback);
+        }
         if let Some(name) = name {
             // Registered before the process first runs (so before `init`), as Ergo's SpawnRegister.
             if let Err(e) = self.register_name(&entry, name) {
@@ -274,7 +338,7 @@ impl NodeInner {
         };
         let base = match parent {
             Some(p) => layer_env(leader_env, p.env()),
-            None => layer_env(self.env.clone(), leader_env),
+            None => layer_env(self.node_env(), leader_env),
         };
         extend_env(base, extra)
     }
@@ -282,8 +346,18 @@ impl NodeInner {
     /// Releases what a process held. Called once per process, on its worker, by the process's
     /// own future as it ends (or by the worker if a panic escaped the future).
     pub(crate) fn process_ended(&self, entry: &Arc<ProcessEntry>, reason: &ExitReason) {
+        // A killed process was unregistered by its killer already; its mailbox is drained here,
+        // on its worker, all the same.
+        self.unregister_process(entry, reason);
+        self.fail_queued_requests(entry);
+    }
+
+    /// Marks a process dead and releases its Pid, name, aliases, events and relations (its
+    /// watchers get their exit/down with `reason`). The first caller does it (the ending process
+    /// itself, or its killer on any thread); false for later ones.
+    pub(crate) fn unregister_process(&self, entry: &Arc<ProcessEntry>, reason: &ExitReason) -> bool {
         if !entry.mark_dead() {
-            return;
+            return false;
         }
         self.table.remove(&entry.pid);
         if self.logger_count.load(Ordering::Acquire) > 0 {
@@ -296,6 +370,12 @@ impl NodeInner {
             }
             _ => node_log!(self, WARN, "process {} terminated abnormally: {reason}", entry.pid),
         }
+        true
+    }
+
+    /// Fails the requests left in a dead process's mailbox. Runs on the process's worker (the
+    /// mailbox's consumer), after `unregister_process`.
+    fn fail_queued_requests(&self, entry: &Arc<ProcessEntry>) {
         // Whoever still waits on a request to this process learns now that no reply will come.
         // A request whose sender is mid-push is not waited for: that sender re-checks liveness
         // after its push and answers itself (`push`; D21).
@@ -303,9 +383,8 @@ impl NodeInner {
         // so we are the mailbox's single consumer, and nothing pops after this.
         unsafe {
             entry.mailbox.drain_ready(|envelope| {
-                if let Payload::Request(ref_id, _) = envelope.payload {
-                    let reference = Ref::made_by(envelope.from, ref_id);
-                    let _ = self.respond(From { pid: envelope.from, reference }, Err(Error::Terminated));
+                if let Some(ref_id) = envelope.payload.request_ref() {
+                    self.fail_queued_request(envelope.from, ref_id);
                 }
             })
         };
@@ -387,9 +466,7 @@ impl NodeInner {
                     let exit = Envelope { from: core, payload: Payload::Shutdown(ExitReason::Shutdown) };
                     self.push_forced(e, Priority::Urgent, exit);
                     // A process waiting on a call would see the shutdown only after its timeout.
-                    if e.fail_pending_call(Error::NodeStopped) {
-                        notify(e);
-                    }
+                    e.fail_pending_call(Error::NodeStopped);
                 }
                 while level.iter().any(|e| e.is_alive()) {
                     if Instant::now() >= deadline {
@@ -446,8 +523,9 @@ impl NodeHandle {
     /// A snapshot of what the process is and holds.
     ///
     /// # Errors
-    /// [`Error::ProcessUnknown`].
+    /// [`Error::ProcessUnknown`], [`Error::NodeStopped`] once the node is stopping.
     pub fn process_info(&self, pid: Pid) -> Result<ProcessInfo, Error> {
+        self.inner.check_running()?;
         let e = self.inner.table.get(&pid).ok_or(Error::ProcessUnknown)?;
         Ok(self.inner.process_info(&e))
     }
@@ -477,6 +555,28 @@ impl NodeHandle {
     /// [`Error::Taken`], [`Error::BadName`], [`Error::NodeStopped`].
     pub fn spawn_register<A: Actor>(&self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
         self.inner.spawn_process(actor, &opts, None, Some(name), None)
+    }
+
+    /// A value of the node's environment (Ergo's `Node.Env`). Names are case-insensitive.
+    pub fn env(&self, name: &str) -> Option<String> {
+        self.inner.node_env().as_ref()?.get(&name.to_uppercase()).cloned()
+    }
+
+    /// Sets (`Some`) or removes (`None`) a variable of the node's environment (Ergo's
+    /// `Node.SetEnv`). Processes spawned later by the node start with it (and, through their
+    /// parents, their children spawned later); running processes keep the environment they have.
+    pub fn set_env(&self, name: &str, value: Option<&str>) {
+        let mut env = self.inner.env.write().unwrap_or_else(|p| p.into_inner());
+        let map = Arc::make_mut(env.get_or_insert_with(Default::default));
+        match value {
+            Some(v) => map.insert(name.to_uppercase(), v.to_string()),
+            None => map.remove(&name.to_uppercase()),
+        };
+    }
+
+    /// The node's whole environment, sorted by name (names upper-cased; Ergo's `Node.EnvList`).
+    pub fn env_list(&self) -> Vec<(String, String)> {
+        crate::process::context::env_list(&self.inner.node_env())
     }
 
     /// The Pid registered under `name` on this node, if any.
@@ -531,8 +631,12 @@ impl NodeHandle {
         self.inner.send_exit(self.inner.core_pid(), &to, reason)
     }
 
-    /// Ends `to` with reason `kill`, which cannot be trapped; its `terminate` does not run. It
-    /// takes effect when the process's current callback returns.
+    /// Ends `to` with reason `kill`, which cannot be trapped (Ergo's `Kill`). A process that is
+    /// not running a callback is removed before this returns: no longer alive, its name free,
+    /// `process_info` unknown, its links and monitors fired with `kill`; its `terminate` then runs
+    /// with [`ExitReason::Kill`] on its worker. A process inside a callback ends with `kill` when
+    /// the callback returns (a `call` it is waiting on fails at once with
+    /// [`Error::Terminated`]), and its `terminate` runs too.
     ///
     /// # Errors
     /// [`Error::ProcessUnknown`].
@@ -568,7 +672,8 @@ impl NodeHandle {
     /// Sends `msg` to `to` (Main priority) from the node itself.
     ///
     /// # Errors
-    /// [`Error::ProcessUnknown`], [`Error::MailboxFull`].
+    /// [`Error::ProcessUnknown`], [`Error::MailboxFull`], [`Error::NodeStopped`] once the node
+    /// is stopping.
     pub fn send<M: Any + Send>(&self, to: impl Into<To>, msg: M) -> Result<(), Error> {
         self.send_with_priority(to, msg, Priority::Main)
     }
@@ -583,20 +688,24 @@ impl NodeHandle {
         msg: M,
         priority: Priority,
     ) -> Result<(), Error> {
-        let target = self.inner.resolve(&to.into())?;
+        self.inner.check_running()?;
+        let to = to.into();
+        let target = self.inner.resolve(&to)?;
         let envelope = Envelope { from: self.inner.core_pid(), payload: Payload::Message(Message::new(msg)) };
-        self.inner.push(&target, priority, envelope)
+        self.inner.push(&target, priority, NodeInner::addressed(&to, &target, envelope))
     }
 
     /// Makes a request from a plain thread and blocks it until the reply (default timeout).
     ///
     /// # Errors
-    /// As [`Context::call`], plus [`Error::WouldBlockWorker`] when called on a worker thread.
+    /// As [`Context::call`], plus [`Error::WouldBlockWorker`] when called on a worker thread and
+    /// [`Error::NodeStopped`] once the node is stopping.
     pub fn call<M: Any + Send>(&self, to: impl Into<To>, request: M) -> Result<Message, Error> {
         self.call_timeout(to, request, self.inner.options.call_timeout)
     }
 
-    /// As [`NodeHandle::call`] with an explicit timeout.
+    /// As [`NodeHandle::call`] with an explicit timeout. `Duration::ZERO` means the node's
+    /// default call timeout (Ergo treats a timeout ≤ 0 the same way), not "fail at once".
     ///
     /// # Errors
     /// As for [`NodeHandle::call`].
@@ -606,32 +715,7 @@ impl NodeHandle {
         request: M,
         timeout: Duration,
     ) -> Result<Message, Error> {
-        if on_worker_thread() {
-            return Err(Error::WouldBlockWorker("call"));
-        }
-        let target = self.inner.resolve(&to.into())?;
-        let reference = self.inner.make_ref();
-        let (tx, rx) = sync_channel(1);
-        self.inner.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(reference.id, tx);
-        let envelope =
-            Envelope { from: self.inner.core_pid(), payload: Payload::Request(reference.id, Message::new(request)) };
-        let forget = || self.inner.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&reference.id);
-        if let Err(e) = self.inner.push(&target, Priority::Main, envelope) {
-            forget();
-            return Err(e);
-        }
-        match rx.recv_timeout(timeout) {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                // A reply racing the timeout finds no waiter and is dropped.
-                forget();
-                if self.inner.stopping.load(Ordering::Acquire) {
-                    Err(Error::NodeStopped)
-                } else {
-                    Err(Error::Timeout(timeout))
-                }
-            }
-        }
+        self.inner.call_external(to.into(), Message::new(request), timeout)
     }
 
     /// Stops the node: every process ends with reason `shutdown` (children before parents), then
@@ -750,7 +834,7 @@ impl Node {
             creation,
             table: ProcessTable::new(atom, creation),
             registry: Default::default(),
-            env: extend_env(None, &options.env),
+            env: std::sync::RwLock::new(extend_env(None, &options.env)),
             loggers: Default::default(),
             logger_count: AtomicUsize::new(0),
             workers: workers.clone(),

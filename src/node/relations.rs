@@ -11,12 +11,14 @@
 use crate::error::Error;
 use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
 use crate::node::NodeInner;
+use crate::process::call::CallSlot;
 use crate::process::entry::{ProcessEntry, Relations};
 use crate::process::pid::{Atom, Name, Pid, Ref};
 use crate::process::target::{
     Alias, Event, EventData, EventOptions, MessageDown, MessageEvent, MessageEventStart, MessageEventStop, MessageExit,
     ProcessId, Target, To,
 };
+use crate::runtime::worker::schedule;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -424,12 +426,34 @@ impl NodeInner {
         Ok(())
     }
 
-    /// Ends a process with reason `kill`: cannot be trapped; it takes effect when the process's
-    /// current callback returns.
+    /// Ends a process with reason `kill` (Ergo's `Kill`), which cannot be trapped.
+    ///
+    /// A process that is not running (asleep or queued) is unregistered here, before this
+    /// returns: dead, its name free, its watchers told `kill`. It then runs once more on its
+    /// worker, only to run `terminate(Kill)` (not `init`, if that never ran) and end. A process
+    /// inside a callback ends when the callback returns; if it waits on a call, that call fails
+    /// at once with `Terminated` (D34).
     pub(crate) fn kill(&self, to: &Pid) -> Result<(), Error> {
         let entry = self.resolve(&To::Pid(*to))?;
+        if let Some(queued) = entry.sched.begin_kill() {
+            // Not running, and no worker can start it now. Suspended inside a callback (a call
+            // in flight or its outcome not yet taken) counts as running, as Ergo's WaitResponse.
+            let in_call = !matches!(*entry.call.lock().unwrap_or_else(|p| p.into_inner()), CallSlot::Idle);
+            if !in_call {
+                self.unregister_process(&entry, &ExitReason::Kill);
+                if entry.sched.end_kill(queued) {
+                    schedule(entry);
+                }
+                return Ok(());
+            }
+            if entry.sched.cancel_kill(queued) {
+                schedule(entry.clone());
+            }
+        }
         let envelope = Envelope { from: self.core_pid(), payload: Payload::Shutdown(ExitReason::Kill) };
         self.push_forced(&entry, Priority::Urgent, envelope);
+        // Queued first: the callback resumes with the failed call and the kill is next.
+        entry.fail_pending_call(Error::Terminated);
         Ok(())
     }
 

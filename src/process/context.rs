@@ -5,11 +5,12 @@ use crate::act::Actor;
 use crate::error::Error;
 use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
 use crate::node::Kind;
-use crate::node::{NodeHandle, SpawnOptions};
-use crate::process::entry::{CallSlot, ProcessEntry, Stats};
+use crate::node::{NodeHandle, NodeInner, SpawnOptions};
+use crate::process::call::{self, PendingCall};
+use crate::process::entry::{ProcessEntry, Stats};
 use crate::process::pid::{From, Name, Pid, Ref};
 use crate::process::target::{Alias, Event, EventOptions, MessageEvent, Target, To};
-use crate::runtime::timer::{TimerAction, TimerHandle, TimerKey, TimerShared};
+use crate::runtime::timer::{TimerAction, TimerHandle, TimerShared};
 use crate::runtime::worker::with_current;
 use crate::sys::clock;
 use std::any::Any;
@@ -33,9 +34,10 @@ pub struct Context {
     /// Messages sent and not yet added to the entry's `messages_out`: published when the turn
     /// ends or a call waits, so that a send writes no shared counter.
     sent: u64,
+    /// The ref id of the request `handle_call` is handling while this process still owes its
+    /// reply; 0 once it was handed on (ref ids start at 1).
+    current_request: u64,
     trap_exit: bool,
-    /// Ended by `kill`: `terminate` is skipped.
-    pub(crate) killed: bool,
     /// This process's log level, as `level_code` encodes it (a `tracing::Level` is a word wide;
     /// this keeps every idle process's state machine a word smaller).
     log_level: u8,
@@ -62,10 +64,22 @@ impl Context {
             send_priority,
             turn: 0,
             sent: 0,
+            current_request: 0,
             trap_exit: false,
-            killed: false,
             log_level: level_code(log_level),
         }
+    }
+
+    /// The priority this process's sends use by default (`send`, `call`, events, `send_after`;
+    /// Ergo's `SendPriority`).
+    pub fn send_priority(&self) -> Priority {
+        self.send_priority
+    }
+
+    /// Changes the default priority of this process's sends from now on (Ergo's
+    /// `SetSendPriority`; initially `SpawnOptions::send_priority`).
+    pub fn set_send_priority(&mut self, priority: Priority) {
+        self.send_priority = priority;
     }
 
     /// This process's log level (inherited from its parent; the node's `ERGORS_LOG` at the top).
@@ -174,7 +188,7 @@ impl Context {
 
     /// Finds the target (a Pid through the one-entry cache, so repeated sends skip the table
     /// and the reference count; names and aliases through the registry) and delivers.
-    fn push(&mut self, to: &To, priority: Priority, envelope: Envelope) -> Result<(), Error> {
+    fn push(&mut self, to: &To, priority: Priority, mut envelope: Envelope) -> Result<(), Error> {
         let resolved;
         let target = match to {
             To::Pid(pid) => {
@@ -186,6 +200,7 @@ impl Context {
             }
             other => {
                 resolved = self.node.inner.resolve(other)?;
+                envelope = NodeInner::addressed(other, &resolved, envelope);
                 &resolved
             }
         };
@@ -205,7 +220,8 @@ impl Context {
     ///
     /// # Errors
     /// [`Error::ProcessUnknown`], [`Error::MailboxFull`], [`Error::Timeout`] (a reply arriving
-    /// later is discarded), [`Error::Terminated`] if the callee ends without replying,
+    /// later is discarded), [`Error::Terminated`] if the callee ends without replying (or this
+    /// process is killed while it waits),
     /// [`Error::NotAllowed`] for a call to itself.
     pub fn call<M: Any + Send>(
         &mut self,
@@ -216,7 +232,8 @@ impl Context {
         self.call_timeout(to, request, timeout)
     }
 
-    /// As [`Context::call`] with an explicit timeout.
+    /// As [`Context::call`] with an explicit timeout. `Duration::ZERO` means the node's default
+    /// call timeout (Ergo treats a timeout ≤ 0 the same way), not "fail at once".
     ///
     /// # Errors
     /// As for [`Context::call`].
@@ -231,7 +248,7 @@ impl Context {
         let pending = self.start_call(to.into(), Message::new(request), timeout);
         async move {
             let pending = pending?;
-            poll_fn(|_| pending.poll_outcome()).await
+            poll_fn(|cx| pending.poll_outcome(cx.waker())).await
         }
     }
 
@@ -244,21 +261,53 @@ impl Context {
         if to_self {
             return Err(Error::NotAllowed("a process cannot call itself"));
         }
+        let timeout = call::effective_timeout(&self.node.inner, timeout);
         let ref_id = self.node.inner.make_ref().id;
-        *self.entry.call.lock().unwrap_or_else(|p| p.into_inner()) = CallSlot::Waiting(ref_id);
         // From here on, dropping `pending` clears the slot (and the timer, once armed).
-        let mut pending = PendingCall { entry: self.entry.clone(), ref_id, timer: None };
+        let mut pending = PendingCall::begin(&self.entry, ref_id);
         let envelope = Envelope { from: self.entry.pid, payload: Payload::Request(ref_id, request) };
         self.push(&to, self.send_priority, envelope)?;
         // Waiting on a reply ends this turn: the worker runs other processes meanwhile.
         self.end_turn();
-        pending.timer = with_current(|w| {
-            w.map(|w| {
-                let action = TimerAction::CallTimeout { entry: self.entry.clone(), ref_id, after: timeout };
-                w.timers.borrow_mut().add(clock::deadline_ns(timeout), action)
-            })
-        });
+        pending.arm_timeout(timeout);
         Ok(pending)
+    }
+
+    /// Hands a request received in `handle_call` on to `to` (Ergo's "forward the request, reply
+    /// from elsewhere"): `to` gets it in its `handle_call` as a call from the original caller and
+    /// its reply goes straight to that caller. This process no longer owes a reply, so it may
+    /// return anything from `handle_call`, even `Err` to stop (D31).
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`], [`Error::MailboxFull`], [`Error::NotAllowed`] towards the
+    /// caller itself. On an error the request is still this process's to answer.
+    pub fn forward_call<M: Any + Send>(&mut self, from: From, to: impl Into<To>, request: M) -> Result<(), Error> {
+        let to = to.into();
+        self.node.inner.forward_request(from, &to, self.send_priority, Message::new(request))?;
+        self.sent += 1;
+        self.keep_request(from);
+        Ok(())
+    }
+
+    /// Declares that `from` (the request `handle_call` is handling) is held elsewhere: another
+    /// process got it (inside a message) and will reply. Then the request is not failed with
+    /// [`Error::Terminated`] when this handler returns `Err` (D31). A request answered
+    /// `Ok(None)` is kept without this call.
+    pub fn keep_request(&mut self, from: From) {
+        if self.current_request == from.reference.id {
+            self.current_request = 0;
+        }
+    }
+
+    /// Starts handling the request `ref_id` (it is this process's to answer until kept).
+    pub(crate) fn hold_request(&mut self, ref_id: u64) {
+        self.current_request = ref_id;
+    }
+
+    /// Whether the request being handled is still this process's to answer (not forwarded or
+    /// kept elsewhere); clears the mark.
+    pub(crate) fn release_request(&mut self) -> bool {
+        std::mem::replace(&mut self.current_request, 0) != 0
     }
 
     /// Replies to a request received in `handle_call` (now or later).
@@ -267,6 +316,8 @@ impl Context {
     /// [`Error::ProcessUnknown`] if the caller is gone. A caller that gave up (timed out) is not
     /// an error: the late reply is discarded there.
     pub fn send_response<M: Any + Send>(&mut self, to: From, reply: M) -> Result<(), Error> {
+        // Answered: the handler may now stop without the request being failed (D31).
+        self.keep_request(to);
         self.node.inner.respond(to, Ok(Message::new(reply)))
     }
 
@@ -378,6 +429,20 @@ impl Context {
         self.node.inner.watch(&self.entry, Target::Event(event.into()), Kind::Monitor)
     }
 
+    /// Splits handling by address (Ergo's `SetSplitHandle`): messages and requests sent to this
+    /// process's registered name arrive in [`Actor::handle_message_name`] /
+    /// [`Actor::handle_call_name`], those sent to one of its aliases in
+    /// [`Actor::handle_message_alias`] / [`Actor::handle_call_alias`]; those sent to its Pid in
+    /// the plain callbacks. Off by default. Applies to what is sent from now on.
+    pub fn set_split_handle(&mut self, on: bool) {
+        self.entry.split.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True when this process splits its handling by address.
+    pub fn split_handle(&self) -> bool {
+        self.entry.split.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether exit signals (from links and `send_exit`) arrive as [`MessageExit`](crate::MessageExit) messages
     /// instead of ending this process (Ergo's `SetTrapExit`). Exits from the parent and node
     /// shutdown cannot be trapped.
@@ -428,11 +493,6 @@ impl Context {
         self.node.inner.send_event(self.entry.pid, self.send_priority, name, token, Box::new(msg))
     }
 
-    /// Tells a caller that its request will never be answered (this process is ending).
-    pub(crate) fn fail_request(&mut self, to: From) {
-        let _ = self.node.inner.respond(to, Err(Error::Terminated));
-    }
-
     /// Sends `msg` to `to` (a Pid, a name or an alias) after `after`, with this process's
     /// send priority, unless cancelled first through the returned handle. A name or alias is
     /// resolved when the timer fires, as in Ergo: the message goes to whoever holds it then, and
@@ -474,6 +534,11 @@ impl Context {
     ///
     /// A poll function rather than an `async fn`, to keep the process's state machine small.
     pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Envelope> {
+        // Killed while asleep (`Node::kill` unregistered it): this run only ends it. A kill
+        // finds a process asleep only between turns, so the first receive of a turn suffices.
+        if self.turn == 0 && !self.entry.is_alive() {
+            return Poll::Ready(Envelope { from: self.entry.pid, payload: Payload::Shutdown(ExitReason::Kill) });
+        }
         const TIME_CHECK: u32 = 8;
         if self.turn as usize >= self.node.inner.options.process_budget
             || (self.turn != 0
@@ -511,6 +576,11 @@ impl Context {
                     return Poll::Ready(e);
                 }
             }
+        }
+        // Killed while suspended in a callback on a future of its own (D34): it ends here rather
+        // than sleep forever, unreachable.
+        if !self.entry.is_alive() {
+            return Poll::Ready(Envelope { from: self.entry.pid, payload: Payload::Shutdown(ExitReason::Kill) });
         }
         self.end_turn();
         // SAFETY: as in `poll_recv`.
@@ -573,45 +643,4 @@ pub(crate) fn env_list(env: &Env) -> Vec<(String, String)> {
         env.as_deref().map(|e| e.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     list.sort();
     list
-}
-
-/// A call in flight: where its outcome will land. Dropping it (the call ended, or its future was
-/// dropped) clears the call slot and the timeout timer.
-struct PendingCall {
-    entry: Arc<ProcessEntry>,
-    ref_id: u64,
-    timer: Option<TimerKey>,
-}
-
-impl PendingCall {
-    fn poll_outcome(&self) -> Poll<Result<Message, Error>> {
-        let mut slot = self.entry.call.lock().unwrap_or_else(|p| p.into_inner());
-        match std::mem::replace(&mut *slot, CallSlot::Idle) {
-            CallSlot::Done(id, outcome) if id == self.ref_id => Poll::Ready(outcome),
-            other => {
-                *slot = other;
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl Drop for PendingCall {
-    fn drop(&mut self) {
-        if let Some(key) = self.timer.take() {
-            with_current(|w| {
-                if let Some(w) = w {
-                    w.timers.borrow_mut().remove(&key);
-                }
-            });
-        }
-        let mut slot = self.entry.call.lock().unwrap_or_else(|p| p.into_inner());
-        let ours = match &*slot {
-            CallSlot::Waiting(id) | CallSlot::Done(id, _) => *id == self.ref_id,
-            CallSlot::Idle => false,
-        };
-        if ours {
-            *slot = CallSlot::Idle;
-        }
-    }
 }

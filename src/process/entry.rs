@@ -4,9 +4,9 @@
 //! Shared by every thread that sends to the process; the future inside is touched only by the
 //! home worker while it holds the Running state (see `mailbox::SchedState`).
 
-use crate::error::Error;
 use crate::mailbox::{Mailbox, SchedState};
-use crate::message::{Envelope, Message};
+use crate::message::Envelope;
+use crate::process::call::CallSlot;
 use crate::process::context::Env;
 use crate::process::pid::{Name, Pid};
 use crate::process::target::{Alias, Target};
@@ -19,15 +19,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// Where a pending `call` waits for its reply.
-pub(crate) enum CallSlot {
-    Idle,
-    /// Waiting for the reply to the request with this ref id.
-    Waiting(u64),
-    /// The outcome arrived (a reply, or a timeout / termination error).
-    Done(u64, Result<Message, Error>),
-}
 
 /// What a process holds and who watches it.
 #[derive(Default)]
@@ -42,6 +33,9 @@ pub(crate) struct Relations {
     /// Consumers watching this process, and by which of its identities.
     pub(crate) linked_by: Vec<(Pid, Target)>,
     pub(crate) monitored_by: Vec<(Pid, Target)>,
+    /// Where a message refused by a full mailbox goes, and its tag (`SpawnOptions::fallback`).
+    /// Here, not in the entry: read only when the mailbox is full, and most processes have none.
+    pub(crate) fallback: Option<(crate::Name, String)>,
 }
 
 /// What a process holds that other threads read or change.
@@ -96,6 +90,9 @@ pub(crate) struct ProcessEntry {
     /// Set once `init` has returned successfully (beside the other small fields, which the
     /// compiler packs into one word).
     pub(crate) initialized: AtomicBool,
+    /// Split handling is on (`Context::set_split_handle`): senders that address the process by
+    /// name or alias say so in the envelope. Read by senders, written by the process.
+    pub(crate) split: AtomicBool,
     alive: Alive,
     task: UnsafeCell<Option<Task>>,
 }
@@ -157,6 +154,7 @@ impl ProcessEntry {
             held: Mutex::new(Held { rel: None, env: i.env }),
             stats: Stats { spawned_at_ns: i.spawned_at_ns, ..Default::default() },
             initialized: AtomicBool::new(false),
+            split: AtomicBool::new(false),
             alive: Alive::new(),
             task: UnsafeCell::new(None),
         }
@@ -254,31 +252,6 @@ impl ProcessEntry {
     pub(crate) unsafe fn take_task(&self) -> Option<Task> {
         // SAFETY: exclusive access per the caller's contract.
         unsafe { (*self.task.get()).take() }
-    }
-
-    /// Completes whatever call is pending with `error` (the node is stopping); true if one was.
-    pub(crate) fn fail_pending_call(&self, error: Error) -> bool {
-        let mut slot = self.call.lock().unwrap_or_else(|p| p.into_inner());
-        match *slot {
-            CallSlot::Waiting(id) => {
-                *slot = CallSlot::Done(id, Err(error));
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Completes the pending call `ref_id` with `outcome`; false if no call with that ref waits
-    /// (a late or foreign reply, which is then discarded).
-    pub(crate) fn complete_call(&self, ref_id: u64, outcome: Result<Message, Error>) -> bool {
-        let mut slot = self.call.lock().unwrap_or_else(|p| p.into_inner());
-        match *slot {
-            CallSlot::Waiting(r) if r == ref_id => {
-                *slot = CallSlot::Done(ref_id, outcome);
-                true
-            }
-            _ => false,
-        }
     }
 }
 

@@ -132,9 +132,7 @@ mod tests {
     use crate::process::entry::EntryInit;
 
     fn entry(pid: Pid) -> ProcessEntry {
-        let (shared, _queues) = crate::runtime::worker::WorkerShared::new(0);
-        let workers = crate::runtime::worker::Workers { list: vec![Arc::new(shared)] };
-        ProcessEntry::new(EntryInit::standalone(pid, Arc::new(workers)))
+        ProcessEntry::new(EntryInit::standalone(pid, crate::runtime::worker::Workers::one()))
     }
 
     #[test]

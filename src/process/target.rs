@@ -177,6 +177,19 @@ pub struct MessageExit {
     pub reason: ExitReason,
 }
 
+/// A message that a process's full mailbox refused, handed to its fallback process instead
+/// (`SpawnOptions::fallback`; Ergo's `gen.MessageFallback`). Arrives in the fallback process's
+/// `handle_message`, from the original sender.
+#[derive(Debug)]
+pub struct MessageFallback {
+    /// The process whose mailbox was full.
+    pub pid: Pid,
+    /// The tag given with `SpawnOptions::fallback`, to tell sources apart.
+    pub tag: String,
+    /// The refused message.
+    pub message: crate::message::Message,
+}
+
 /// A monitored target ended (Ergo's `MessageDown*`). Arrives in the System queue, in
 /// `handle_message`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::node::NodeInner;
 use crate::process::entry::{ProcessEntry, Stats};
 use crate::runtime::park::ParkFlag;
 use crate::runtime::timer::{FIRED, PENDING, TimerAction, Timers};
-use crate::runtime::waker::{notify, waker_ref};
+use crate::runtime::waker::waker_ref;
 use crate::sys::clock;
 use crate::sys::ring::{Ring, Waker};
 use crossbeam_deque::{Steal, Stealer, Worker as Deque};
@@ -34,6 +34,14 @@ use std::time::{Duration, Instant};
 /// The node's workers, shared by every process entry (which names its home by index).
 pub(crate) struct Workers {
     pub(crate) list: Vec<Arc<WorkerShared>>,
+}
+
+#[cfg(test)]
+impl Workers {
+    /// One worker's shared half, for unit tests that build process entries by hand.
+    pub(crate) fn one() -> Arc<Workers> {
+        Arc::new(Workers { list: vec![Arc::new(WorkerShared::new(0).0)] })
+    }
 }
 
 /// The part of a worker other threads see.
@@ -473,9 +481,7 @@ impl Worker {
                 }
             }
             TimerAction::CallTimeout { entry, ref_id, after } => {
-                if entry.complete_call(ref_id, Err(crate::Error::Timeout(after))) {
-                    notify(&entry);
-                }
+                crate::process::call::timed_out(&entry, ref_id, after);
             }
         }
     }
@@ -485,6 +491,11 @@ impl Worker {
 /// the worker goes on.
 fn run_process(local: &WorkerLocal, entry: Arc<ProcessEntry>) {
     if !entry.sched.begin_run() {
+        // A killer holds it for a moment (`Node::kill`); it enqueues nothing itself when it
+        // finds the process queued, so this queue entry must not be lost.
+        if entry.sched.is_killing() {
+            schedule(entry);
+        }
         return;
     }
     let shared = &*local.shared;

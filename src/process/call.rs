@@ -1,0 +1,310 @@
+//! The call protocol: a request goes out, one outcome comes back.
+//!
+//! Owns the caller's reply slot ([`CallSlot`]), the wait for the outcome ([`PendingCall`]), the
+//! ways an outcome arrives (a reply through [`NodeInner::respond`], the timeout timer, the node's
+//! stop, the callee's death), the callee side's duty to answer (the request a handler holds,
+//! forwarding, failing a request nobody will answer) and calls from plain threads.
+//!
+//! The SeqCst pair that closes the race between a request and its callee's death stays in
+//! `node/mod.rs` (`NodeInner::push`, `process_ended`), beside the accesses it orders (D21); it
+//! calls into this module to answer.
+//!
+//! Runs on workers (process side) and on plain threads (external calls); never blocks a worker.
+//!
+//! Rules (D10, D30–D32):
+//! - A process has one call in flight: `Context::call` borrows the context until its future
+//!   ends, so a second one cannot be started (Ergo's WaitResponse).
+//! - The first outcome for a ref wins; anything later for it (a late reply, a second
+//!   `Terminated`) is discarded, never delivered as a message.
+//! - The outcome wakes the waker the call's future was last polled with, not the process as a
+//!   whole: a call awaited inside a combinator (`join`, `select`, `FuturesUnordered`) completes.
+
+use crate::error::Error;
+use crate::message::{Envelope, Message, Payload, Priority};
+use crate::node::NodeInner;
+use crate::process::entry::ProcessEntry;
+use crate::process::pid::{From, Pid, Ref};
+use crate::process::target::To;
+use crate::runtime::timer::{TimerAction, TimerKey};
+use crate::runtime::worker::{on_worker_thread, with_current};
+use crate::sys::clock;
+use std::sync::Arc;
+use std::sync::mpsc::sync_channel;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+/// Where a pending `call` waits for its outcome (one per process: one call in flight).
+pub(crate) enum CallSlot {
+    Idle,
+    /// Waiting for the outcome of the request with this ref id; the waker the future was last
+    /// polled with (`None` before its first poll).
+    Waiting(u64, Option<Waker>),
+    /// The outcome arrived (a reply, or a timeout / termination / stop error).
+    Done(u64, Result<Message, Error>),
+}
+
+impl CallSlot {
+    pub(crate) fn is_waiting(&self) -> bool {
+        matches!(self, CallSlot::Waiting(..))
+    }
+}
+
+fn lock(entry: &ProcessEntry) -> std::sync::MutexGuard<'_, CallSlot> {
+    entry.call.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Completes the pending call of `entry` with `outcome` if `matches` accepts its ref, and wakes
+/// the waiting future. False when no such call waits (the outcome is then dropped).
+fn complete_if(entry: &ProcessEntry, matches: impl FnOnce(u64) -> bool, outcome: Result<Message, Error>) -> bool {
+    let waker = {
+        let mut slot = lock(entry);
+        match &mut *slot {
+            CallSlot::Waiting(id, waker) if matches(*id) => {
+                let waker = waker.take();
+                *slot = CallSlot::Done(*id, outcome);
+                waker
+            }
+            _ => return false,
+        }
+    };
+    // Woken outside the lock: the waker may run arbitrary code (a combinator's).
+    if let Some(w) = waker {
+        w.wake();
+    }
+    true
+}
+
+impl ProcessEntry {
+    /// Completes the pending call `ref_id` with `outcome`; false if no call with that ref waits
+    /// (a late or foreign reply, which is then discarded).
+    pub(crate) fn complete_call(&self, ref_id: u64, outcome: Result<Message, Error>) -> bool {
+        complete_if(self, |id| id == ref_id, outcome)
+    }
+
+    /// Completes whatever call is pending with `error` (the node is stopping); true if one was.
+    pub(crate) fn fail_pending_call(&self, error: Error) -> bool {
+        complete_if(self, |_| true, Err(error))
+    }
+}
+
+/// A call's timeout timer fired (on the caller's worker).
+pub(crate) fn timed_out(entry: &ProcessEntry, ref_id: u64, after: Duration) {
+    entry.complete_call(ref_id, Err(Error::Timeout(after)));
+}
+
+/// The timeout a call uses: `Duration::ZERO` means the default, as a timeout ≤ 0 does in Ergo's
+/// `CallWithTimeout` (D33).
+pub(crate) fn effective_timeout(node: &NodeInner, timeout: Duration) -> Duration {
+    if timeout.is_zero() { node.options.call_timeout } else { timeout }
+}
+
+/// A call in flight: where its outcome will land. Dropping it (the call ended, or its future was
+/// dropped) clears the call slot and the timeout timer.
+pub(crate) struct PendingCall {
+    entry: Arc<ProcessEntry>,
+    ref_id: u64,
+    timer: Option<TimerKey>,
+}
+
+impl PendingCall {
+    /// Claims the caller's slot for request `ref_id` (before the request leaves, so that no
+    /// outcome can arrive before the slot waits for it).
+    pub(crate) fn begin(entry: &Arc<ProcessEntry>, ref_id: u64) -> PendingCall {
+        *lock(entry) = CallSlot::Waiting(ref_id, None);
+        PendingCall { entry: entry.clone(), ref_id, timer: None }
+    }
+
+    /// Arms the timeout on the current worker (a process always runs on one).
+    pub(crate) fn arm_timeout(&mut self, timeout: Duration) {
+        let entry = self.entry.clone();
+        let ref_id = self.ref_id;
+        self.timer = with_current(|w| {
+            w.map(|w| {
+                let action = TimerAction::CallTimeout { entry, ref_id, after: timeout };
+                w.timers.borrow_mut().add(clock::deadline_ns(timeout), action)
+            })
+        });
+    }
+
+    /// The outcome if it has arrived; otherwise remembers `waker` to be woken when it does.
+    pub(crate) fn poll_outcome(&self, waker: &Waker) -> Poll<Result<Message, Error>> {
+        let mut slot = lock(&self.entry);
+        match std::mem::replace(&mut *slot, CallSlot::Idle) {
+            CallSlot::Done(id, outcome) if id == self.ref_id => Poll::Ready(outcome),
+            CallSlot::Waiting(id, mut stored) if id == self.ref_id => {
+                // Clone only when the waker changed (the process's own waker is the usual one).
+                if !stored.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    stored = Some(waker.clone());
+                }
+                *slot = CallSlot::Waiting(id, stored);
+                Poll::Pending
+            }
+            other => {
+                // Not ours (cannot happen while we hold the only call of this process); leave it.
+                *slot = other;
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        if let Some(key) = self.timer.take() {
+            with_current(|w| {
+                if let Some(w) = w {
+                    w.timers.borrow_mut().remove(&key);
+                }
+            });
+        }
+        let mut slot = lock(&self.entry);
+        let ours = match &*slot {
+            CallSlot::Waiting(id, _) | CallSlot::Done(id, _) => *id == self.ref_id,
+            CallSlot::Idle => false,
+        };
+        if ours {
+            *slot = CallSlot::Idle;
+        }
+    }
+}
+
+/// The request a `handle_call` is running for, held across the handler (D20, D31).
+///
+/// If the handler unwinds (the process is ending with a panic), the caller is told at once that
+/// no reply will come. Even a request handed on before the panic is failed (the guard cannot see
+/// the context); the first outcome wins, so a reply from the new holder is then discarded.
+pub(crate) struct HeldRequest {
+    pub(crate) from: From,
+}
+
+impl Drop for HeldRequest {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Processes run on workers; the worker knows the node.
+            with_current(|w| {
+                if let Some(w) = w {
+                    w.node.fail_request(self.from);
+                }
+            });
+        }
+    }
+}
+
+impl NodeInner {
+    /// Routes an outcome to whoever made the request: a waiting process or an embedding thread.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`] if the calling process is gone.
+    pub(crate) fn respond(&self, to: From, outcome: Result<Message, Error>) -> Result<(), Error> {
+        if to.pid == self.core_pid() {
+            let waiter = self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&to.reference.id);
+            if let Some(tx) = waiter {
+                let _ = tx.try_send(outcome);
+            }
+            return Ok(());
+        }
+        let caller = self.table.get(&to.pid).ok_or(Error::ProcessUnknown)?;
+        caller.complete_call(to.reference.id, outcome);
+        Ok(())
+    }
+
+    /// Tells a caller that its request will never be answered (its holder is ending).
+    pub(crate) fn fail_request(&self, to: From) {
+        let _ = self.respond(to, Err(Error::Terminated));
+    }
+
+    /// Fails a request found in a dying process's mailbox (nobody ever held it).
+    pub(crate) fn fail_queued_request(&self, from: Pid, ref_id: u64) {
+        self.fail_request(From { pid: from, reference: Ref::made_by(from, ref_id) });
+    }
+
+    /// Hands a request on to `to`, which handles it as a call from the original caller and
+    /// replies to it directly.
+    ///
+    /// # Errors
+    /// [`Error::NotAllowed`] towards the caller itself, and as for a send.
+    pub(crate) fn forward_request(
+        &self,
+        from: From,
+        to: &To,
+        priority: Priority,
+        request: Message,
+    ) -> Result<(), Error> {
+        let target = self.resolve(to)?;
+        if target.pid == from.pid {
+            return Err(Error::NotAllowed("a request cannot be forwarded to its caller"));
+        }
+        let envelope = Envelope { from: from.pid, payload: Payload::Request(from.reference.id, request) };
+        let envelope = NodeInner::addressed(to, &target, envelope);
+        self.push(&target, priority, envelope)
+    }
+
+    /// A call from a plain thread: blocks it until the outcome or `timeout` (D11).
+    ///
+    /// # Errors
+    /// As `Context::call`, plus [`Error::WouldBlockWorker`] on a worker thread and
+    /// [`Error::NodeStopped`] once the node is stopping.
+    pub(crate) fn call_external(&self, to: To, request: Message, timeout: Duration) -> Result<Message, Error> {
+        if on_worker_thread() {
+            return Err(Error::WouldBlockWorker("call"));
+        }
+        self.check_running()?;
+        let timeout = effective_timeout(self, timeout);
+        let target = self.resolve(&to)?;
+        let reference = self.make_ref();
+        let (tx, rx) = sync_channel(1);
+        self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(reference.id, tx);
+        let envelope = Envelope { from: self.core_pid(), payload: Payload::Request(reference.id, request) };
+        let envelope = NodeInner::addressed(&to, &target, envelope);
+        let forget = || self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&reference.id);
+        if let Err(e) = self.push(&target, Priority::Main, envelope) {
+            forget();
+            return Err(e);
+        }
+        match rx.recv_timeout(timeout) {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // A reply racing the timeout finds no waiter and is dropped.
+                forget();
+                self.check_running()?;
+                Err(Error::Timeout(timeout))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_outcome_wakes_the_waker_the_call_was_polled_with_once() {
+        let pid = Pid::from_parts(crate::Atom::new("call@test"), 1, 1, 1);
+        let workers = crate::runtime::worker::Workers::one();
+        let entry = Arc::new(ProcessEntry::new(crate::process::entry::EntryInit::standalone(pid, workers)));
+        let pending = PendingCall::begin(&entry, 7);
+        let first = Arc::new(Count(AtomicUsize::new(0)));
+        let second = Arc::new(Count(AtomicUsize::new(0)));
+        assert!(pending.poll_outcome(&Waker::from(first.clone())).is_pending());
+        // Polled again from elsewhere (a combinator moved it): the new waker replaces the old.
+        assert!(pending.poll_outcome(&Waker::from(second.clone())).is_pending());
+        assert!(!entry.complete_call(8, Ok(Message::new(1u8))), "a foreign ref is discarded");
+        assert!(entry.complete_call(7, Ok(Message::new(2u8))));
+        assert!(!entry.complete_call(7, Err(Error::Terminated)), "the first outcome wins");
+        assert_eq!((first.0.load(SeqCst), second.0.load(SeqCst)), (0, 1));
+        match pending.poll_outcome(&Waker::from(second.clone())) {
+            Poll::Ready(Ok(m)) => assert_eq!(m.downcast::<u8>().ok(), Some(2)),
+            _ => panic!("the reply is ready"),
+        }
+        entry.mark_dead();
+    }
+}
