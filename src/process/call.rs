@@ -127,6 +127,25 @@ impl PendingCall {
     }
 
     /// The outcome if it has arrived; otherwise remembers `waker` to be woken when it does.
+    /// As [`PendingCall::poll_outcome`]; with `spin` (the first poll), when the worker has
+    /// nothing else to do, first polls the slot for a moment: a reply from another worker then
+    /// lands while this process still runs, without a wake-up through the run queues.
+    pub(crate) fn poll_outcome_or_spin(&self, waker: &Waker, spin: bool) -> Poll<Result<Message, Error>> {
+        if spin && with_current(|w| w.is_some_and(|w| w.may_spin())) {
+            for _ in 0..crate::runtime::worker::WAIT_SPIN {
+                std::hint::spin_loop();
+                let done = match self.entry.call.try_lock() {
+                    Ok(slot) => matches!(*slot, CallSlot::Done(id, _) if id == self.ref_id),
+                    Err(_) => false,
+                };
+                if done {
+                    break;
+                }
+            }
+        }
+        self.poll_outcome(waker)
+    }
+
     pub(crate) fn poll_outcome(&self, waker: &Waker) -> Poll<Result<Message, Error>> {
         let mut slot = lock(&self.entry);
         match std::mem::replace(&mut *slot, CallSlot::Idle) {

@@ -248,7 +248,12 @@ impl Context {
         let pending = self.start_call(to.into(), Message::new(request), timeout);
         async move {
             let pending = pending?;
-            poll_fn(|cx| pending.poll_outcome(cx.waker())).await
+            let mut first = true;
+            poll_fn(|cx| {
+                let spin = std::mem::take(&mut first);
+                pending.poll_outcome_or_spin(cx.waker(), spin)
+            })
+            .await
         }
     }
 
@@ -563,12 +568,8 @@ impl Context {
     /// a store instead of a wake-up through the run queues (the worker would spin idle anyway).
     #[cold]
     fn recv_idle(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Envelope> {
-        /// About a microsecond or two of polling.
-        const RECV_SPIN: u32 = 64;
-        let alone =
-            !self.node.inner.options.spin.is_zero() && with_current(|w| w.is_some_and(|w| w.has_nothing_queued()));
-        if alone {
-            for _ in 0..RECV_SPIN {
+        if with_current(|w| w.is_some_and(|w| w.may_spin())) {
+            for _ in 0..crate::runtime::worker::WAIT_SPIN {
                 std::hint::spin_loop();
                 // SAFETY: as in `poll_recv`.
                 if let Some(e) = unsafe { self.entry.mailbox.pop() } {
