@@ -261,7 +261,7 @@ impl NodeOptions {
         self
     }
     /// How long a process may run in one turn before it yields its worker, checked between
-    /// messages on the coarse clock (`ERGORS_TURN_US`; default 500). A turn also ends after
+    /// messages on the coarse clock, so no finer than its tick (`ERGORS_TURN_US`; default 500). A turn also ends after
     /// `process_budget` messages.
     pub fn turn_budget(mut self, d: Duration) -> Self {
         self.turn_budget = d;

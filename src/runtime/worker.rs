@@ -148,7 +148,8 @@ pub(crate) struct WorkerLocal {
     deque: Deque<Arc<ProcessEntry>>,
     pinned: Deque<Arc<ProcessEntry>>,
     pub(crate) timers: RefCell<Timers>,
-    /// When the running process's turn ends (coarse clock, nanoseconds).
+    /// When the running process's turn ends (coarse clock, nanoseconds); 0 until the first time
+    /// check of the turn reads the clock (most turns end before one).
     turn_deadline: Cell<u64>,
     /// Alternates the two run queues so neither starves.
     pinned_first: Cell<bool>,
@@ -183,7 +184,14 @@ impl WorkerLocal {
 
     /// True once the running process has used its turn's time.
     pub(crate) fn turn_expired(&self) -> bool {
-        clock::coarse_ns() > self.turn_deadline.get()
+        let now = clock::coarse_ns();
+        let deadline = self.turn_deadline.get();
+        if deadline == 0 {
+            // The turn's first check: the budget counts from here (a few messages in).
+            self.turn_deadline.set(now.saturating_add(self.node.options.turn_budget.as_nanos() as u64));
+            return false;
+        }
+        now > deadline
     }
 }
 
@@ -326,8 +334,15 @@ impl Worker {
         for k in 1..n {
             let victim = &local.workers.list[(me + k) % n];
             let stalled = victim.stalled.load(Relaxed);
-            if !stalled && victim.poll.polling.load(Relaxed) == 0 {
-                // Idle or between processes: it runs its own queue soon enough.
+            // Look at what there is to take first: those lines change only when processes are
+            // queued, while the victim writes its poll state twice per poll (reading that on
+            // every spin would pull the line away from a busy worker each time).
+            let takeable = !victim.stealer.is_empty()
+                || !victim.injector.is_empty()
+                || (stalled && !victim.pinned_stealer.is_empty());
+            if !takeable || (!stalled && victim.poll.polling.load(Relaxed) == 0) {
+                // Nothing to take, or the victim is idle or between processes: it runs its own
+                // queue soon enough.
                 continue;
             }
             let mut took = false;
@@ -517,7 +532,7 @@ fn run_process(local: &WorkerLocal, entry: Arc<ProcessEntry>) {
     shared.poll.polls.store(shared.poll.polls.load(Relaxed).wrapping_add(1), Relaxed);
     shared.poll.polling.store(entry.pid.id, Relaxed);
     let node = &local.node;
-    local.turn_deadline.set(clock::coarse_ns().saturating_add(node.options.turn_budget.as_nanos() as u64));
+    local.turn_deadline.set(0);
     let waker = waker_ref(&entry);
     let mut cx = std::task::Context::from_waker(&waker);
     // Two clock reads per poll cost ~25 % of a same-worker call round trip here: opt-in.
