@@ -36,11 +36,21 @@ use std::time::Duration;
 /// Where a pending `call` waits for its outcome (one per process: one call in flight).
 pub(crate) enum CallSlot {
     Idle,
-    /// Waiting for the outcome of the request with this ref id; the waker the future was last
-    /// polled with (`None` before its first poll).
-    Waiting(u64, Option<Waker>),
+    /// Waiting for the outcome of the request with this ref id, and who to wake.
+    Waiting(u64, Waiter),
     /// The outcome arrived (a reply, or a timeout / termination / stop error).
     Done(u64, Result<Message, Error>),
+}
+
+/// Who a call's outcome wakes.
+pub(crate) enum Waiter {
+    /// The call's future has not been polled yet (it finds the outcome when it is).
+    Unpolled,
+    /// The process's own task waker (the usual case: the call is awaited directly in a
+    /// callback): the outcome notifies the process, with no waker stored or cloned.
+    Own,
+    /// Another waker (the call is awaited inside a combinator).
+    Other(Waker),
 }
 
 impl CallSlot {
@@ -55,21 +65,23 @@ fn lock(entry: &ProcessEntry) -> std::sync::MutexGuard<'_, CallSlot> {
 
 /// Completes the pending call of `entry` with `outcome` if `matches` accepts its ref, and wakes
 /// the waiting future. False when no such call waits (the outcome is then dropped).
-fn complete_if(entry: &ProcessEntry, matches: impl FnOnce(u64) -> bool, outcome: Result<Message, Error>) -> bool {
-    let waker = {
+fn complete_if(entry: &Arc<ProcessEntry>, matches: impl FnOnce(u64) -> bool, outcome: Result<Message, Error>) -> bool {
+    let waiter = {
         let mut slot = lock(entry);
         match &mut *slot {
-            CallSlot::Waiting(id, waker) if matches(*id) => {
-                let waker = waker.take();
+            CallSlot::Waiting(id, waiter) if matches(*id) => {
+                let waiter = std::mem::replace(waiter, Waiter::Unpolled);
                 *slot = CallSlot::Done(*id, outcome);
-                waker
+                waiter
             }
             _ => return false,
         }
     };
-    // Woken outside the lock: the waker may run arbitrary code (a combinator's).
-    if let Some(w) = waker {
-        w.wake();
+    // Woken outside the lock: a waker may run arbitrary code (a combinator's).
+    match waiter {
+        Waiter::Unpolled => {}
+        Waiter::Own => crate::runtime::waker::notify(entry),
+        Waiter::Other(w) => w.wake(),
     }
     true
 }
@@ -77,18 +89,18 @@ fn complete_if(entry: &ProcessEntry, matches: impl FnOnce(u64) -> bool, outcome:
 impl ProcessEntry {
     /// Completes the pending call `ref_id` with `outcome`; false if no call with that ref waits
     /// (a late or foreign reply, which is then discarded).
-    pub(crate) fn complete_call(&self, ref_id: u64, outcome: Result<Message, Error>) -> bool {
+    pub(crate) fn complete_call(self: &Arc<Self>, ref_id: u64, outcome: Result<Message, Error>) -> bool {
         complete_if(self, |id| id == ref_id, outcome)
     }
 
     /// Completes whatever call is pending with `error` (the node is stopping); true if one was.
-    pub(crate) fn fail_pending_call(&self, error: Error) -> bool {
+    pub(crate) fn fail_pending_call(self: &Arc<Self>, error: Error) -> bool {
         complete_if(self, |_| true, Err(error))
     }
 }
 
 /// A call's timeout timer fired (on the caller's worker).
-pub(crate) fn timed_out(entry: &ProcessEntry, ref_id: u64, after: Duration) {
+pub(crate) fn timed_out(entry: &Arc<ProcessEntry>, ref_id: u64, after: Duration) {
     entry.complete_call(ref_id, Err(Error::Timeout(after)));
 }
 
@@ -110,7 +122,7 @@ impl PendingCall {
     /// Claims the caller's slot for request `ref_id` (before the request leaves, so that no
     /// outcome can arrive before the slot waits for it).
     pub(crate) fn begin(entry: &Arc<ProcessEntry>, ref_id: u64) -> PendingCall {
-        *lock(entry) = CallSlot::Waiting(ref_id, None);
+        *lock(entry) = CallSlot::Waiting(ref_id, Waiter::Unpolled);
         PendingCall { entry: entry.clone(), ref_id, timer: None }
     }
 
@@ -126,7 +138,6 @@ impl PendingCall {
         });
     }
 
-    /// The outcome if it has arrived; otherwise remembers `waker` to be woken when it does.
     /// As [`PendingCall::poll_outcome`]; with `spin` (the first poll), when the worker has
     /// nothing else to do, first polls the slot for a moment: a reply from another worker then
     /// lands while this process still runs, without a wake-up through the run queues.
@@ -146,16 +157,22 @@ impl PendingCall {
         self.poll_outcome(waker)
     }
 
+    /// The outcome if it has arrived; otherwise remembers `waker` to be woken when it does.
     pub(crate) fn poll_outcome(&self, waker: &Waker) -> Poll<Result<Message, Error>> {
         let mut slot = lock(&self.entry);
         match std::mem::replace(&mut *slot, CallSlot::Idle) {
             CallSlot::Done(id, outcome) if id == self.ref_id => Poll::Ready(outcome),
-            CallSlot::Waiting(id, mut stored) if id == self.ref_id => {
-                // Clone only when the waker changed (the process's own waker is the usual one).
-                if !stored.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                    stored = Some(waker.clone());
-                }
-                *slot = CallSlot::Waiting(id, stored);
+            CallSlot::Waiting(id, waiter) if id == self.ref_id => {
+                // The process's own waker is the usual one: no clone, no stored waker.
+                let waiter = if waker.will_wake(&crate::runtime::waker::waker_ref(&self.entry)) {
+                    Waiter::Own
+                } else {
+                    match waiter {
+                        Waiter::Other(w) if w.will_wake(waker) => Waiter::Other(w),
+                        _ => Waiter::Other(waker.clone()),
+                    }
+                };
+                *slot = CallSlot::Waiting(id, waiter);
                 Poll::Pending
             }
             other => {
