@@ -1,10 +1,9 @@
 //! Inspection: [`ProcessInfo`] and [`NodeInfo`], what an observer shows. Snapshots, racy by
 //! nature; reading them takes the process's relations lock briefly and nothing else.
 
+use crate::message::{Alias, Atom, Name, Pid, Target};
 use crate::node::NodeInner;
 use crate::process::entry::ProcessEntry;
-use crate::process::pid::{Atom, Name, Pid};
-use crate::process::target::{Alias, Target};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 

@@ -10,19 +10,19 @@ mod log;
 mod relations;
 
 pub use info::{NodeInfo, ProcessInfo, ProcessState};
-pub use log::{LogSource, MessageLog};
 
 pub(crate) use relations::Kind;
 
 use crate::act::{Actor, run_actor};
 use crate::error::{Error, StartError};
 use crate::mailbox::Full;
-use crate::message::{Addressed, Envelope, ExitReason, Message, Payload, Priority, Via};
+use crate::message::{
+    Addressed, Atom, Envelope, Event, EventOptions, ExitReason, Message, Name, Payload, Pid, Priority, ProcessId, Ref,
+    To, Via,
+};
 use crate::process::context::{Context, Env, extend_env, layer_env};
 use crate::process::entry::{EntryInit, ProcessEntry};
-use crate::process::pid::{Atom, Name, Pid, Ref};
 use crate::process::table::ProcessTable;
-use crate::process::target::{Event, EventOptions, ProcessId, To};
 use crate::runtime::options::NodeOptions;
 use crate::runtime::waker::notify;
 use crate::runtime::worker::{Worker, WorkerShared, Workers, on_worker_thread, schedule};

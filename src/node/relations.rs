@@ -9,15 +9,13 @@
 //! after it (`ProcessEntry::with_rel`).
 
 use crate::error::Error;
-use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
+use crate::message::{
+    Alias, Atom, Envelope, Event, EventData, EventOptions, ExitReason, Message, MessageDown, MessageEvent,
+    MessageEventStart, MessageEventStop, MessageExit, Name, Payload, Pid, Priority, ProcessId, Ref, Target, To,
+};
 use crate::node::NodeInner;
 use crate::process::call::CallSlot;
 use crate::process::entry::{ProcessEntry, Relations};
-use crate::process::pid::{Atom, Name, Pid, Ref};
-use crate::process::target::{
-    Alias, Event, EventData, EventOptions, MessageDown, MessageEvent, MessageEventStart, MessageEventStop, MessageExit,
-    ProcessId, Target, To,
-};
 use crate::runtime::worker::schedule;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};

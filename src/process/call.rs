@@ -20,11 +20,9 @@
 //!   whole: a call awaited inside a combinator (`join`, `select`, `FuturesUnordered`) completes.
 
 use crate::error::Error;
-use crate::message::{Envelope, Message, Payload, Priority};
+use crate::message::{Envelope, From, Message, Payload, Pid, Priority, Ref, To};
 use crate::node::NodeInner;
 use crate::process::entry::ProcessEntry;
-use crate::process::pid::{From, Pid, Ref};
-use crate::process::target::To;
 use crate::runtime::timer::{TimerAction, TimerKey};
 use crate::runtime::worker::{on_worker_thread, with_current};
 use crate::sys::clock;

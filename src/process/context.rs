@@ -3,13 +3,14 @@
 
 use crate::act::Actor;
 use crate::error::Error;
-use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
+use crate::message::{
+    Alias, Envelope, Event, EventOptions, ExitReason, From, Message, MessageEvent, Name, Payload, Pid, Priority, Ref,
+    Target, To,
+};
 use crate::node::Kind;
 use crate::node::{NodeHandle, NodeInner, SpawnOptions};
 use crate::process::call::{self, PendingCall};
 use crate::process::entry::{ProcessEntry, Stats};
-use crate::process::pid::{From, Name, Pid, Ref};
-use crate::process::target::{Alias, Event, EventOptions, MessageEvent, Target, To};
 use crate::runtime::timer::{TimerAction, TimerHandle, TimerShared};
 use crate::runtime::worker::with_current;
 use crate::sys::clock;

@@ -7,8 +7,8 @@
 //! Pid ever names two processes (docs/decisions.md D27). Owns: `Arc`s of live entries. Never:
 //! holds a lock while calling out.
 
+use crate::message::{Atom, Pid};
 use crate::process::entry::ProcessEntry;
-use crate::process::pid::{Atom, Pid};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
