@@ -5,13 +5,17 @@
 //! processes and other threads. Blocking methods (`call`, `stop`, `wait`) refuse to block a
 //! worker thread.
 
+mod events;
+mod exit;
 mod info;
 mod log;
-mod relations;
+mod names;
+mod routing;
+mod watch;
 
 pub use info::{NodeInfo, ProcessInfo, ProcessState};
 
-pub(crate) use relations::Kind;
+pub(crate) use watch::Kind;
 
 use crate::act::{Actor, run_actor};
 use crate::error::{Error, StartError};
@@ -108,7 +112,7 @@ pub(crate) struct NodeInner {
     pub(crate) creation: u64,
     pub(crate) options: NodeOptions,
     pub(crate) table: ProcessTable,
-    pub(crate) registry: relations::Registry,
+    pub(crate) registry: names::Registry,
     /// The node's environment (`NodeOptions::env`, `ERGORS_ENV_*`, then `NodeHandle::set_env`):
     /// what processes spawned from now on start with.
     pub(crate) env: std::sync::RwLock<Env>,
