@@ -12,8 +12,56 @@ use crate::process::call::CallSlot;
 use crate::process::entry::ProcessEntry;
 use crate::runtime::worker::schedule;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 impl NodeInner {
+    /// Releases what a process held. Called once per process, on its worker, by the process's
+    /// own future as it ends (or by the worker if a panic escaped the future).
+    pub(crate) fn process_ended(&self, entry: &Arc<ProcessEntry>, reason: &ExitReason) {
+        // A killed process was unregistered by its killer already; its mailbox is drained here,
+        // on its worker, all the same.
+        self.unregister_process(entry, reason);
+        self.fail_queued_requests(entry);
+    }
+
+    /// Marks a process dead and releases its Pid, name, aliases, events and relations (its
+    /// watchers get their exit/down with `reason`). The first caller does it (the ending process
+    /// itself, or its killer on any thread); false for later ones.
+    pub(crate) fn unregister_process(&self, entry: &Arc<ProcessEntry>, reason: &ExitReason) -> bool {
+        if !entry.mark_dead() {
+            return false;
+        }
+        self.table.remove(&entry.pid);
+        if self.logger_count.load(Ordering::Acquire) > 0 {
+            self.logger_remove(None, Some(entry.pid));
+        }
+        self.release_relations(entry, reason);
+        match reason {
+            ExitReason::Normal | ExitReason::Shutdown => {
+                node_log!(self, TRACE, "process {} terminated: {reason}", entry.pid)
+            }
+            _ => node_log!(self, WARN, "process {} terminated abnormally: {reason}", entry.pid),
+        }
+        true
+    }
+
+    /// Fails the requests left in a dead process's mailbox. Runs on the process's worker (the
+    /// mailbox's consumer), after `unregister_process`.
+    pub(super) fn fail_queued_requests(&self, entry: &Arc<ProcessEntry>) {
+        // Whoever still waits on a request to this process learns now that no reply will come.
+        // A request whose sender is mid-push is not waited for: that sender re-checks liveness
+        // after its push and answers itself (`push`; D21).
+        // SAFETY: we run inside the process's run (its own future, or the worker's panic path),
+        // so we are the mailbox's single consumer, and nothing pops after this.
+        unsafe {
+            entry.mailbox.drain_ready(|envelope| {
+                if let Some(ref_id) = envelope.payload.request_ref() {
+                    self.fail_queued_request(envelope.from, ref_id);
+                }
+            })
+        };
+    }
+
     /// An exit signal from `from` to `to` (Ergo's `SendExit`): trappable by the receiver,
     /// unless it comes from the receiver's parent.
     pub(crate) fn send_exit(&self, from: Pid, to: &Pid, reason: ExitReason) -> Result<(), Error> {
