@@ -28,6 +28,7 @@ mod sync;
 mod sys;
 
 pub use act::Actor;
+pub use act::context::Context;
 pub use error::{Error, StartError};
 pub use message::{
     Alias, Atom, CustomReason, Event, EventOptions, ExitReason, From, LogSource, Message, MessageDown, MessageEvent,
@@ -35,7 +36,6 @@ pub use message::{
     Target, To,
 };
 pub use node::{Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};
-pub use process::context::Context;
 pub use runtime::options::NodeOptions;
 pub use runtime::timer::TimerHandle;
 pub use runtime::watchdog::StalledWorker;

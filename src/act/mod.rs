@@ -1,13 +1,14 @@
 //! Actors: the [`Actor`] trait (Ergo's `act.Actor`) and the loop that runs one as a process.
 
 mod catch;
+pub(crate) mod context;
 
 use crate::message::{
     Addressed, Alias, ExitReason, From, Message, MessageEvent, MessageLog, Name, Payload, Pid, Ref, Target, Via,
 };
 use crate::process::call::HeldRequest;
-use crate::process::context::Context;
 use catch::CatchUnwind;
+use context::Context;
 use std::future::Future;
 use tracing::Level;
 

@@ -107,7 +107,7 @@ impl NodeHandle {
 
     /// The node's whole environment, sorted by name (names upper-cased; Ergo's `Node.EnvList`).
     pub fn env_list(&self) -> Vec<(String, String)> {
-        crate::process::context::env_list(&self.inner.node_env())
+        crate::process::env::env_list(&self.inner.node_env())
     }
 
     /// The Pid registered under `name` on this node, if any.

@@ -157,7 +157,7 @@ impl NodeInner {
             uptime: now.saturating_sub(Duration::from_nanos(e.stats.spawned_at_ns)),
             worker: e.home(),
             behaviour: (e.behaviour)(),
-            env: crate::process::context::env_list(&e.env()),
+            env: crate::process::env::env_list(&e.env()),
         }
     }
 

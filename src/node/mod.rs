@@ -28,7 +28,7 @@ pub(crate) use watch::Kind;
 
 use crate::error::{Error, StartError};
 use crate::message::{Atom, Message, Pid, Ref};
-use crate::process::context::{Env, extend_env};
+use crate::process::env::{Env, extend_env};
 use crate::process::table::ProcessTable;
 use crate::runtime::options::NodeOptions;
 use crate::runtime::worker::{Worker, WorkerShared, Workers};
@@ -261,12 +261,8 @@ mod footprint {
                 ))
             })
             .unwrap();
-        let ctx = crate::process::context::Context::new(
-            entry.clone(),
-            node.handle(),
-            Default::default(),
-            tracing::Level::INFO,
-        );
+        let ctx =
+            crate::act::context::Context::new(entry.clone(), node.handle(), Default::default(), tracing::Level::INFO);
         let entry_size = size_of::<crate::process::entry::ProcessEntry>();
         let future_size = size_of_future(&crate::act::run_actor(Idle, ctx));
         eprintln!("idle process: entry {entry_size} B, future {future_size} B");

@@ -5,11 +5,12 @@
 //! D9), or blocks on it.
 
 use super::{NodeHandle, NodeInner};
+use crate::act::context::Context;
 use crate::act::{Actor, run_actor};
 use crate::error::Error;
 use crate::message::{Name, Pid, Priority};
-use crate::process::context::{Context, Env, extend_env, layer_env};
 use crate::process::entry::{EntryInit, ProcessEntry};
+use crate::process::env::{Env, extend_env, layer_env};
 use crate::runtime::worker::schedule;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

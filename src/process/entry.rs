@@ -7,7 +7,7 @@
 use crate::mailbox::{Mailbox, SchedState};
 use crate::message::{Alias, Envelope, Name, Pid, Target};
 use crate::process::call::CallSlot;
-use crate::process::context::Env;
+use crate::process::env::Env;
 use crate::runtime::worker::Workers;
 use std::cell::UnsafeCell;
 use std::future::Future;

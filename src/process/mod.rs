@@ -1,7 +1,7 @@
-//! Processes: the process table, the table entry of a live process, the call protocol and the
-//! [`Context`](context::Context) its handlers get. (Their identifiers live in `message`.)
+//! Processes: the process table, the table entry of a live process, its environment and the call
+//! protocol. (Their identifiers live in `message`; the `Context` handlers get, in `act`.)
 
 pub(crate) mod call;
-pub(crate) mod context;
 pub(crate) mod entry;
+pub(crate) mod env;
 pub(crate) mod table;
