@@ -6,8 +6,8 @@
 //! forwarding, failing a request nobody will answer) and calls from plain threads.
 //!
 //! The SeqCst pair that closes the race between a request and its callee's death stays in
-//! `node/mod.rs` (`NodeInner::push`, `process_ended`), beside the accesses it orders (D21); it
-//! calls into this module to answer.
+//! `node/routing.rs` (`NodeInner::push`) and `node/exit.rs` (`process_ended`), beside the
+//! accesses it orders (D21); it calls into this module to answer.
 //!
 //! Runs on workers (process side) and on plain threads (external calls); never blocks a worker.
 //!
