@@ -47,7 +47,7 @@ impl NodeInner {
 
     /// Fails the requests left in a dead process's mailbox. Runs on the process's worker (the
     /// mailbox's consumer), after `unregister_process`.
-    pub(super) fn fail_queued_requests(&self, entry: &Arc<ProcessEntry>) {
+    fn fail_queued_requests(&self, entry: &Arc<ProcessEntry>) {
         // Whoever still waits on a request to this process learns now that no reply will come.
         // A request whose sender is mid-push is not waited for: that sender re-checks liveness
         // after its push and answers itself (`push`; D21).

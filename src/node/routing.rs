@@ -42,7 +42,7 @@ impl NodeInner {
     }
 
     #[inline(always)]
-    pub(super) fn enqueue(
+    fn enqueue(
         &self,
         target: &Arc<ProcessEntry>,
         priority: Priority,
@@ -62,12 +62,7 @@ impl NodeInner {
     /// (or for a request, or a message already redirected once) `MailboxFull`.
     #[cold]
     #[inline(never)]
-    pub(super) fn mailbox_full(
-        &self,
-        target: &Arc<ProcessEntry>,
-        priority: Priority,
-        envelope: Envelope,
-    ) -> Result<(), Error> {
+    fn mailbox_full(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) -> Result<(), Error> {
         let payload = match envelope.payload {
             Payload::Via(via) => via.payload,
             other => other,

@@ -93,10 +93,12 @@ impl NodeInner {
         }
     }
 
-    pub(super) fn next_worker(&self) -> usize {
+    fn next_worker(&self) -> usize {
         self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.list.len()
     }
 
+    /// Spawns `actor`: a table slot, its environment and placement, its name (registered before
+    /// it first runs), then its first turn queued on its worker.
     pub(crate) fn spawn_process<A: Actor>(
         self: &Arc<Self>,
         actor: A,
@@ -168,7 +170,7 @@ impl NodeInner {
     /// process of this node other than the parent), under the parent's, plus `extra`. The parent
     /// inherited the node's and its own leader's at its spawn, so the common case shares the
     /// parent's map without copying.
-    pub(super) fn spawn_env(&self, parent: Option<&ProcessEntry>, leader: Pid, extra: &[(String, String)]) -> Env {
+    fn spawn_env(&self, parent: Option<&ProcessEntry>, leader: Pid, extra: &[(String, String)]) -> Env {
         let inherited = parent.is_some_and(|p| p.pid == leader || p.leader == leader);
         let leader_env = if leader == self.core_pid() || inherited {
             None

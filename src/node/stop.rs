@@ -69,7 +69,7 @@ impl NodeInner {
 
     /// Sends every process the shutdown, deepest first, waiting for each level; false if some
     /// were still alive at `deadline`.
-    pub(super) fn stop_processes(&self, deadline: Instant) -> bool {
+    fn stop_processes(&self, deadline: Instant) -> bool {
         let core = self.core_pid();
         // New spawns are refused from now on; a spawn already past that check may still land,
         // so repeat until the table stays empty.
