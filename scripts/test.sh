@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration and doc tests, then the loom model checks of the
-# lock-free code (mailbox MPSC queue, sleep/wake protocol, worker park handshake).
+# concurrent code (mailbox MPSC queue, sleep/wake protocol, worker park handshake, process
+# table slot reuse).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

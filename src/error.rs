@@ -110,7 +110,7 @@ pub enum Error {
     TargetUnknown,
     /// No connection to that node (networking comes in a later step).
     #[error("no connection to node {0}")]
-    NoConnection(crate::Atom),
+    NoConnection(crate::message::Atom),
     /// A name longer than 255 bytes, or an empty one.
     #[error("name is empty or longer than 255 bytes")]
     BadName,

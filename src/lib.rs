@@ -28,15 +28,14 @@ mod sync;
 mod sys;
 
 pub use act::Actor;
+pub use act::context::Context;
 pub use error::{Error, StartError};
-pub use message::{CustomReason, ExitReason, Message, Priority};
-pub use node::{LogSource, MessageLog, Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};
-pub use process::context::Context;
-pub use process::pid::{Atom, From, Name, Pid, Ref};
-pub use process::target::{
-    Alias, Event, EventOptions, MessageDown, MessageEvent, MessageEventStart, MessageEventStop, MessageExit,
-    MessageFallback, ProcessId, Target, To,
+pub use message::{
+    Alias, Atom, CustomReason, Event, EventOptions, ExitReason, From, LogSource, Message, MessageDown, MessageEvent,
+    MessageEventStart, MessageEventStop, MessageExit, MessageFallback, MessageLog, Name, Pid, Priority, ProcessId, Ref,
+    Target, To,
 };
+pub use node::{Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};
 pub use runtime::options::NodeOptions;
 pub use runtime::timer::TimerHandle;
 pub use runtime::watchdog::StalledWorker;

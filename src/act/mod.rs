@@ -1,15 +1,14 @@
 //! Actors: the [`Actor`] trait (Ergo's `act.Actor`) and the loop that runs one as a process.
 
 mod catch;
+pub(crate) mod context;
 
-use crate::message::{Addressed, ExitReason, Message, Payload, Via};
-use crate::node::MessageLog;
+use crate::message::{
+    Addressed, Alias, ExitReason, From, Message, MessageEvent, MessageLog, Name, Payload, Pid, Ref, Target, Via,
+};
 use crate::process::call::HeldRequest;
-use crate::process::context::Context;
-use crate::process::pid::Name;
-use crate::process::pid::{From, Pid, Ref};
-use crate::process::target::{Alias, MessageEvent, Target};
 use catch::CatchUnwind;
+use context::Context;
 use std::future::Future;
 use tracing::Level;
 

@@ -1,16 +1,28 @@
-//! Messages and exit reasons.
+//! Messages and the plain data they carry: identifiers (`pid.rs`), addresses and the runtime's
+//! own messages (`target.rs`, `log.rs`), exit reasons and priorities (here).
 //!
 //! A local message is moved from sender to receiver as a `Box<dyn Any + Send>`: never serialized,
 //! never copied. The receiver downcasts it to the type it expects.
+//!
+//! The bottom layer with `sys` (docs/decisions.md D60): it imports nothing of ours but `sync`;
+//! every other module may import it.
 
+mod log;
+mod pid;
+mod target;
 mod value;
 
-use crate::node::MessageLog;
-use crate::process::pid::Pid;
-use crate::process::target::{MessageEvent, MessageExit};
+pub use log::{LogSource, MessageLog};
+pub use pid::{Atom, From, Name, Pid, Ref};
+pub(crate) use target::EventData;
+pub use target::{
+    Alias, Event, EventOptions, MessageDown, MessageEvent, MessageEventStart, MessageEventStop, MessageExit,
+    MessageFallback, ProcessId, Target, To,
+};
+pub use value::Message;
+
 use std::fmt;
 use std::sync::Arc;
-pub use value::Message;
 
 /// Why a process ended (Ergo's termination reasons). Non-exhaustive: the network will add
 /// reasons, so a `match` needs a catch-all arm.
@@ -187,8 +199,8 @@ pub(crate) struct Via {
 
 /// The address a message was sent to, other than the Pid.
 pub(crate) enum Addressed {
-    Name(crate::Name),
-    Alias(crate::Alias),
+    Name(Name),
+    Alias(Alias),
 }
 
 impl Payload {
@@ -212,7 +224,7 @@ mod size_tests {
     /// envelope one cache line. Growing any of these costs memory bandwidth on every send.
     #[test]
     fn envelope_fits_a_cache_line() {
-        assert_eq!(size_of::<crate::Pid>(), 24);
+        assert_eq!(size_of::<super::Pid>(), 24);
         assert_eq!(size_of::<super::Message>(), 24);
         assert!(size_of::<super::ExitReason>() <= 32, "exit reason is {} bytes", size_of::<super::ExitReason>());
         assert!(size_of::<super::Envelope>() <= 64, "envelope is {} bytes", size_of::<super::Envelope>());

@@ -1,10 +1,9 @@
 //! Inspection: [`ProcessInfo`] and [`NodeInfo`], what an observer shows. Snapshots, racy by
 //! nature; reading them takes the process's relations lock briefly and nothing else.
 
+use crate::message::{Alias, Atom, Name, Pid, Target};
 use crate::node::NodeInner;
 use crate::process::entry::ProcessEntry;
-use crate::process::pid::{Atom, Name, Pid};
-use crate::process::target::{Alias, Target};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -158,7 +157,7 @@ impl NodeInner {
             uptime: now.saturating_sub(Duration::from_nanos(e.stats.spawned_at_ns)),
             worker: e.home(),
             behaviour: (e.behaviour)(),
-            env: crate::process::context::env_list(&e.env()),
+            env: crate::process::env::env_list(&e.env()),
         }
     }
 

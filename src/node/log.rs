@@ -4,40 +4,12 @@
 //! process loggers), so a user can ship logs anywhere.
 
 use crate::error::Error;
-use crate::message::{Envelope, Payload, Priority};
+use crate::message::{Atom, Envelope, LogSource, MessageLog, Name, Payload, Pid, Priority};
 use crate::node::NodeInner;
 use crate::process::entry::ProcessEntry;
-use crate::process::pid::{Atom, Name, Pid};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tracing::Level;
-
-/// Who logged a record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogSource {
-    /// A process.
-    Process {
-        /// Its Pid.
-        pid: Pid,
-        /// Its registered name, if any.
-        name: Option<Name>,
-    },
-    /// The node itself.
-    Node(Atom),
-}
-
-/// One log record, as a process logger receives it (`Actor::handle_log`, Log queue).
-#[derive(Clone, Debug)]
-pub struct MessageLog {
-    /// When, in nanoseconds since the Unix epoch.
-    pub time: u64,
-    /// Its level.
-    pub level: Level,
-    /// Who logged it.
-    pub source: LogSource,
-    /// The text.
-    pub message: String,
-}
 
 pub(crate) struct ProcessLogger {
     name: Name,

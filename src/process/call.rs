@@ -6,8 +6,8 @@
 //! forwarding, failing a request nobody will answer) and calls from plain threads.
 //!
 //! The SeqCst pair that closes the race between a request and its callee's death stays in
-//! `node/mod.rs` (`NodeInner::push`, `process_ended`), beside the accesses it orders (D21); it
-//! calls into this module to answer.
+//! `node/routing.rs` (`NodeInner::push`) and `node/exit.rs` (`process_ended`), beside the
+//! accesses it orders (D21); it calls into this module to answer.
 //!
 //! Runs on workers (process side) and on plain threads (external calls); never blocks a worker.
 //!
@@ -20,11 +20,9 @@
 //!   whole: a call awaited inside a combinator (`join`, `select`, `FuturesUnordered`) completes.
 
 use crate::error::Error;
-use crate::message::{Envelope, Message, Payload, Priority};
+use crate::message::{Envelope, From, Message, Payload, Pid, Priority, Ref, To};
 use crate::node::NodeInner;
 use crate::process::entry::ProcessEntry;
-use crate::process::pid::{From, Pid, Ref};
-use crate::process::target::To;
 use crate::runtime::timer::{TimerAction, TimerKey};
 use crate::runtime::worker::{on_worker_thread, with_current};
 use crate::sys::clock;

@@ -5,11 +5,9 @@
 //! home worker while it holds the Running state (see `mailbox::SchedState`).
 
 use crate::mailbox::{Mailbox, SchedState};
-use crate::message::Envelope;
+use crate::message::{Alias, Envelope, Name, Pid, Target};
 use crate::process::call::CallSlot;
-use crate::process::context::Env;
-use crate::process::pid::{Name, Pid};
-use crate::process::target::{Alias, Target};
+use crate::process::env::Env;
 use crate::runtime::worker::Workers;
 use std::cell::UnsafeCell;
 use std::future::Future;
@@ -35,7 +33,7 @@ pub(crate) struct Relations {
     pub(crate) monitored_by: Vec<(Pid, Target)>,
     /// Where a message refused by a full mailbox goes, and its tag (`SpawnOptions::fallback`).
     /// Here, not in the entry: read only when the mailbox is full, and most processes have none.
-    pub(crate) fallback: Option<(crate::Name, String)>,
+    pub(crate) fallback: Option<(crate::message::Name, String)>,
 }
 
 /// What a process holds that other threads read or change.

@@ -1,9 +1,7 @@
-//! Processes: identifiers, the process table, the table entry of a live process, and the
-//! [`Context`](context::Context) its handlers get.
+//! Processes: the process table, the table entry of a live process, its environment and the call
+//! protocol. (Their identifiers live in `message`; the `Context` handlers get, in `act`.)
 
 pub(crate) mod call;
-pub(crate) mod context;
 pub(crate) mod entry;
-pub(crate) mod pid;
+pub(crate) mod env;
 pub(crate) mod table;
-pub(crate) mod target;

@@ -6,39 +6,47 @@
 //! occupant. A slot whose generation reaches `u32::MAX` is retired rather than wrapped, so no
 //! Pid ever names two processes (docs/decisions.md D27). Owns: `Arc`s of live entries. Never:
 //! holds a lock while calling out.
+//!
+//! The table is generic over what it holds (a `ProcessEntry` in the node) only so that its loom
+//! model can fill it with plain values; its locks and counters come from `crate::sync`.
 
+use crate::message::{Atom, Pid};
 use crate::process::entry::ProcessEntry;
-use crate::process::pid::{Atom, Pid};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use crate::sync::{AtomicUsize, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
+/// Shards of the slab (fewer under loom, to keep the model small).
+#[cfg(not(loom))]
 const SHARDS: usize = 64;
+#[cfg(loom)]
+const SHARDS: usize = 2;
 
-struct Slot {
+struct Slot<E> {
     generation: u32,
-    entry: Option<Arc<ProcessEntry>>,
+    entry: Option<Arc<E>>,
 }
 
-#[derive(Default)]
-struct Shard {
-    slots: Vec<Slot>,
+struct Shard<E> {
+    slots: Vec<Slot<E>>,
     free: Vec<u32>,
 }
 
-pub(crate) struct ProcessTable {
+/// Live processes by Pid (see the module documentation).
+pub(crate) struct ProcessTable<E = ProcessEntry> {
     node: Atom,
     creation: u64,
-    shards: Box<[RwLock<Shard>]>,
+    shards: Box<[RwLock<Shard<E>>]>,
     next_shard: AtomicUsize,
     count: AtomicUsize,
 }
 
-impl ProcessTable {
+impl<E> ProcessTable<E> {
     pub(crate) fn new(node: Atom, creation: u64) -> Self {
         ProcessTable {
             node,
             creation,
-            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard { slots: Vec::new(), free: Vec::new() })).collect(),
             next_shard: AtomicUsize::new(0),
             count: AtomicUsize::new(0),
         }
@@ -46,7 +54,7 @@ impl ProcessTable {
 
     /// Reserves a slot, builds the entry for its Pid with `make`, and publishes it.
     /// Returns `None` when the table is full (2^32 slots).
-    pub(crate) fn insert(&self, make: impl FnOnce(Pid) -> ProcessEntry) -> Option<Arc<ProcessEntry>> {
+    pub(crate) fn insert(&self, make: impl FnOnce(Pid) -> E) -> Option<Arc<E>> {
         let s = self.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS;
         let mut shard = self.shards[s].write().unwrap_or_else(|p| p.into_inner());
         let local = match shard.free.pop() {
@@ -65,7 +73,7 @@ impl ProcessTable {
     }
 
     /// The live process with this Pid, if any.
-    pub(crate) fn get(&self, pid: &Pid) -> Option<Arc<ProcessEntry>> {
+    pub(crate) fn get(&self, pid: &Pid) -> Option<Arc<E>> {
         if pid.node != self.node || pid.creation != self.creation {
             return None;
         }
@@ -79,7 +87,7 @@ impl ProcessTable {
     }
 
     /// Frees the process's slot (bumping its generation). Idempotent.
-    pub(crate) fn remove(&self, pid: &Pid) -> Option<Arc<ProcessEntry>> {
+    pub(crate) fn remove(&self, pid: &Pid) -> Option<Arc<E>> {
         let slot = pid.slot() as usize;
         let mut shard = self.shards[slot % SHARDS].write().unwrap_or_else(|p| p.into_inner());
         let local = slot / SHARDS;
@@ -101,7 +109,7 @@ impl ProcessTable {
 
     /// Sets the generation the free slot `slot` will issue next (to test exhaustion without
     /// four billion spawns).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn force_generation(&self, slot: u32, generation: u32) {
         let slot = slot as usize;
         let mut shard = self.shards[slot % SHARDS].write().unwrap_or_else(|p| p.into_inner());
@@ -116,7 +124,7 @@ impl ProcessTable {
     }
 
     /// A snapshot of every live entry.
-    pub(crate) fn entries(&self) -> Vec<Arc<ProcessEntry>> {
+    pub(crate) fn entries(&self) -> Vec<Arc<E>> {
         let mut out = Vec::with_capacity(self.len());
         for shard in self.shards.iter() {
             let shard = shard.read().unwrap_or_else(|p| p.into_inner());
@@ -126,7 +134,7 @@ impl ProcessTable {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::process::entry::EntryInit;
@@ -193,5 +201,40 @@ mod tests {
         assert!(t.get(&other_node).is_none());
         assert!(t.get(&other_creation).is_none());
         assert!(t.get(&p).is_some());
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! RELIABILITY.md R6, slot reuse: a Pid resolved while its process leaves and a new one takes
+    //! its slot reaches the old entry or nothing, never the new occupant. The entries are the
+    //! Pids they were made for, so a lookup shows whom it reached.
+
+    use super::*;
+    use loom::thread;
+
+    #[test]
+    fn loom_stale_pid_never_reaches_the_slots_new_occupant() {
+        loom::model(|| {
+            let table = loom::sync::Arc::new(ProcessTable::<Pid>::new(Atom::new("loom@h"), 1));
+            let old = *table.insert(|pid| pid).expect("room");
+            // The other shard once, so that the next insert lands in `old`'s shard again and
+            // takes its slot when it is free.
+            table.insert(|pid| pid).expect("room");
+            let replacer = {
+                let table = table.clone();
+                thread::spawn(move || {
+                    assert!(table.remove(&old).is_some());
+                    *table.insert(|pid| pid).expect("room")
+                })
+            };
+            let seen = table.get(&old).map(|e| *e);
+            let new = replacer.join().expect("replacer");
+            assert_eq!(new.slot(), old.slot(), "the model must reuse the slot");
+            assert_ne!(new, old);
+            assert!(seen.is_none() || seen == Some(old), "the stale Pid {old} reached {seen:?}");
+            assert!(table.get(&old).is_none(), "a stale Pid resolves after its slot was reused");
+            assert_eq!(table.get(&new).map(|e| *e), Some(new));
+        });
     }
 }

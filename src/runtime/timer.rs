@@ -7,10 +7,8 @@
 //! cancelled from another thread is counted, and the worker purges cancelled entries once they
 //! are more than half of its map (docs/decisions.md D25).
 
-use crate::message::{Message, Priority};
+use crate::message::{Message, Pid, Priority, To};
 use crate::process::entry::ProcessEntry;
-use crate::process::pid::Pid;
-use crate::process::target::To;
 use crate::runtime::worker::with_current;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -5,8 +5,8 @@
 //! stalled so that the other workers take its queued processes (`Worker::steal`), and wakes
 //! them if they are parked. Costs the workers nothing but two relaxed stores per poll.
 
+use crate::message::{Name, Pid};
 use crate::node::NodeInner;
-use crate::process::pid::{Name, Pid};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;

@@ -1,20 +1,24 @@
 //! The [`Context`] a process's callbacks get: who it is, and how it sends, calls, spawns and sets
 //! timers. Lives inside the process's future; used only on the process's home worker.
+//!
+//! In `act`, the top layer (D60): everything it does goes through the node. Never: blocks its
+//! worker (a `call` suspends only this process).
 
-use crate::act::Actor;
+use super::Actor;
 use crate::error::Error;
-use crate::message::{Envelope, ExitReason, Message, Payload, Priority};
+use crate::message::{
+    Alias, Envelope, Event, EventOptions, ExitReason, From, Message, MessageEvent, Name, Payload, Pid, Priority, Ref,
+    Target, To,
+};
 use crate::node::Kind;
 use crate::node::{NodeHandle, NodeInner, SpawnOptions};
 use crate::process::call::{self, PendingCall};
 use crate::process::entry::{ProcessEntry, Stats};
-use crate::process::pid::{From, Name, Pid, Ref};
-use crate::process::target::{Alias, Event, EventOptions, MessageEvent, Target, To};
+use crate::process::env::env_list;
 use crate::runtime::timer::{TimerAction, TimerHandle, TimerShared};
 use crate::runtime::worker::with_current;
 use crate::sys::clock;
 use std::any::Any;
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::Poll;
@@ -609,39 +613,4 @@ impl Context {
         self.last_target = None;
         self.node.inner.process_ended(&self.entry, reason);
     }
-}
-
-/// A process environment: name → value, shared between processes until one adds to it.
-pub(crate) type Env = Option<Arc<HashMap<String, String>>>;
-
-/// `base` plus `extra` (later entries win); shares `base` when there is nothing to add.
-pub(crate) fn extend_env(base: Env, extra: &[(String, String)]) -> Env {
-    if extra.is_empty() {
-        return base;
-    }
-    let mut env = base.as_deref().cloned().unwrap_or_default();
-    env.extend(extra.iter().map(|(k, v)| (k.to_uppercase(), v.clone())));
-    Some(Arc::new(env))
-}
-
-/// `lower` overlaid with `upper` (upper wins); shares one side when the other adds nothing.
-pub(crate) fn layer_env(lower: Env, upper: Env) -> Env {
-    match (&lower, &upper) {
-        (_, None) => lower,
-        (None, _) => upper,
-        (Some(l), Some(u)) if Arc::ptr_eq(l, u) || l.is_empty() => upper,
-        (Some(l), Some(u)) => {
-            let mut env = HashMap::clone(l);
-            env.extend(u.iter().map(|(k, v)| (k.clone(), v.clone())));
-            Some(Arc::new(env))
-        }
-    }
-}
-
-/// An environment as a sorted list.
-pub(crate) fn env_list(env: &Env) -> Vec<(String, String)> {
-    let mut list: Vec<(String, String)> =
-        env.as_deref().map(|e| e.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
-    list.sort();
-    list
 }

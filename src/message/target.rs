@@ -2,8 +2,8 @@
 //! the [`Target`] of a link or monitor, the destination of a send ([`To`]), and the messages that
 //! relations produce ([`MessageExit`], [`MessageDown`], [`MessageEvent`], event start/stop).
 
-use crate::message::ExitReason;
-use crate::process::pid::{Atom, Name, Pid, Ref};
+use super::ExitReason;
+use super::pid::{Atom, Name, Pid, Ref};
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
@@ -187,7 +187,7 @@ pub struct MessageFallback {
     /// The tag given with `SpawnOptions::fallback`, to tell sources apart.
     pub tag: String,
     /// The refused message.
-    pub message: crate::message::Message,
+    pub message: super::Message,
 }
 
 /// A monitored target ended (Ergo's `MessageDown*`). Arrives in the System queue, in

@@ -1,0 +1,186 @@
+//! Spawning: [`SpawnOptions`], where a new process goes (placement), what environment it starts
+//! with, and putting it in the table and on its worker's run queue.
+//!
+//! Runs on any thread. Never: runs the new process (its `init` is its first step on its worker,
+//! D9), or blocks on it.
+
+use super::{NodeHandle, NodeInner};
+use crate::act::context::Context;
+use crate::act::{Actor, run_actor};
+use crate::error::Error;
+use crate::message::{Name, Pid, Priority};
+use crate::process::entry::{EntryInit, ProcessEntry};
+use crate::process::env::{Env, extend_env, layer_env};
+use crate::runtime::worker::schedule;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// How to spawn a process.
+#[derive(Clone, Debug, Default)]
+pub struct SpawnOptions {
+    /// Capacity of each of the process's mailbox queues (default: the node's `mailbox_size`;
+    /// `Some(0)` = unbounded).
+    pub mailbox_size: Option<usize>,
+    /// Priority of the messages this process sends (default Main).
+    pub send_priority: Priority,
+    /// Environment entries, added to (and overriding) what the process inherits.
+    pub env: Vec<(String, String)>,
+    /// The worker to run on, pinned there (other workers take the process only while that one
+    /// is stalled). Default: the next worker round-robin, and free to move (an idle worker may
+    /// take it from a busy one).
+    pub worker: Option<usize>,
+    /// Run on the spawning process's current worker, pinned there: for a chatty pair that should
+    /// share a worker (ignored when the node spawns).
+    pub colocate: bool,
+    /// The group leader (default: the spawner's leader; the node's core Pid for the node). Its
+    /// environment is layered between the node's and the parent's.
+    pub leader: Option<Pid>,
+    /// The registered name of the process that gets, wrapped in a
+    /// [`MessageFallback`](crate::MessageFallback) with this tag, a message this process's full
+    /// mailbox refused (Ergo's `ProcessOptions.Fallback`). Meaningless for an unbounded mailbox.
+    pub fallback: Option<(Name, String)>,
+}
+
+impl SpawnOptions {
+    /// Sets the mailbox capacity per queue.
+    pub fn mailbox_size(mut self, n: usize) -> Self {
+        self.mailbox_size = Some(n);
+        self
+    }
+    /// Sets the default priority of the process's sends.
+    pub fn send_priority(mut self, p: Priority) -> Self {
+        self.send_priority = p;
+        self
+    }
+    /// Adds an environment entry.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+    /// Places the process on worker `index` (modulo the worker count) and pins it there.
+    pub fn worker(mut self, index: usize) -> Self {
+        self.worker = Some(index);
+        self
+    }
+    /// Places the process on its spawner's current worker and pins it there (a chatty pair
+    /// shares a worker: sends between them never cross cores).
+    pub fn colocate(mut self) -> Self {
+        self.colocate = true;
+        self
+    }
+    /// Sets the group leader (Ergo's `ProcessOptions.Leader`; applications set it to themselves).
+    pub fn leader(mut self, pid: Pid) -> Self {
+        self.leader = Some(pid);
+        self
+    }
+    /// Sends what a full mailbox refuses to the process registered as `name`, wrapped in a
+    /// [`MessageFallback`](crate::MessageFallback) carrying `tag` (Ergo's
+    /// `ProcessOptions.Fallback`). The sender then sees the outcome of that delivery. Requests
+    /// (`call`) and messages already refused once are not redirected (D36).
+    pub fn fallback(mut self, name: &str, tag: impl Into<String>) -> Self {
+        self.fallback = Some((Name::from(name), tag.into()));
+        self
+    }
+}
+
+impl NodeInner {
+    /// Where a new process goes: `(worker, pinned)`.
+    pub(crate) fn placement(&self, opts: &SpawnOptions, parent: Option<&ProcessEntry>) -> (usize, bool) {
+        match (opts.worker, parent) {
+            (Some(w), _) => (w % self.workers.list.len(), true),
+            (None, Some(p)) if opts.colocate => (p.home(), true),
+            _ => (self.next_worker(), false),
+        }
+    }
+
+    fn next_worker(&self) -> usize {
+        self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.list.len()
+    }
+
+    /// Spawns `actor`: a table slot, its environment and placement, its name (registered before
+    /// it first runs), then its first turn queued on its worker.
+    pub(crate) fn spawn_process<A: Actor>(
+        self: &Arc<Self>,
+        actor: A,
+        opts: &SpawnOptions,
+        parent: Option<&ProcessEntry>,
+        name: Option<&str>,
+        log_level: Option<tracing::Level>,
+    ) -> Result<Pid, Error> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(Error::NodeStopped);
+        }
+        let core = self.core_pid();
+        let (parent_pid, leader, depth) = match parent {
+            Some(p) => (p.pid, opts.leader.unwrap_or(p.leader), p.depth + 1),
+            None => (core, opts.leader.unwrap_or(core), 0),
+        };
+        let env = self.spawn_env(parent, leader, &opts.env);
+        let (home, pinned) = self.placement(opts, parent);
+        let mailbox_size = opts.mailbox_size.unwrap_or(self.options.mailbox_size);
+        let fallback = opts.fallback.clone();
+        let entry = self
+            .table
+            .insert(|pid| {
+                let spawned_at_ns = self.started.elapsed().as_nanos() as u64;
+                ProcessEntry::new(EntryInit {
+                    pid,
+                    workers: self.workers.clone(),
+                    home,
+                    pinned,
+                    behaviour: std::any::type_name::<A>,
+                    parent: parent_pid,
+                    leader,
+                    depth,
+                    mailbox_size,
+                    spawned_at_ns,
+                    env,
+                })
+            })
+            .ok_or(Error::NotAllowed("process table is full"))?;
+        if fallback.is_some() {
+            entry.with_rel(|r| r.fallback = fallback);
+        }
+        if let Some(name) = name {
+            // Registered before the process first runs (so before `init`), as Ergo's SpawnRegister.
+            if let Err(e) = self.register_name(&entry, name) {
+                entry.mark_dead();
+                self.table.remove(&entry.pid);
+                return Err(e);
+            }
+        }
+        let log_level = log_level.unwrap_or(self.options.log_level);
+        let ctx = Context::new(entry.clone(), NodeHandle { inner: self.clone() }, opts.send_priority, log_level);
+        entry.set_task(Box::pin(run_actor(actor, ctx)));
+        // `stop` sets `stopping` and then waits for the table to empty; we insert and then check
+        // `stopping`. The fences make sure one of us sees the other (otherwise a process could
+        // land after the workers are gone).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.stopping.load(Ordering::Acquire) {
+            entry.mark_dead();
+            self.table.remove(&entry.pid);
+            return Err(Error::NodeStopped);
+        }
+        let pid = entry.pid;
+        schedule(entry);
+        Ok(pid)
+    }
+
+    /// A new process's environment: the node's, under the leader's (when the leader is a live
+    /// process of this node other than the parent), under the parent's, plus `extra`. The parent
+    /// inherited the node's and its own leader's at its spawn, so the common case shares the
+    /// parent's map without copying.
+    fn spawn_env(&self, parent: Option<&ProcessEntry>, leader: Pid, extra: &[(String, String)]) -> Env {
+        let inherited = parent.is_some_and(|p| p.pid == leader || p.leader == leader);
+        let leader_env = if leader == self.core_pid() || inherited {
+            None
+        } else {
+            self.table.get(&leader).filter(|e| e.is_alive()).and_then(|e| e.env())
+        };
+        let base = match parent {
+            Some(p) => layer_env(leader_env, p.env()),
+            None => layer_env(self.node_env(), leader_env),
+        };
+        extend_env(base, extra)
+    }
+}

@@ -1,0 +1,108 @@
+//! Stopping the node: every process ends with `shutdown`, deepest in the spawn tree first, within
+//! the shutdown timeout; then the workers are joined (D12, D45).
+//!
+//! Blocks its caller (a plain thread: `NodeHandle::stop` on a worker hands the stop to a helper
+//! thread). Never: runs on a worker thread.
+
+use super::NodeInner;
+use crate::error::Error;
+use crate::message::{Envelope, ExitReason, Payload, Priority};
+use crate::process::entry::ProcessEntry;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+impl NodeInner {
+    /// Terminates every process (deepest in the spawn tree first, so children end before their
+    /// parents), then stops and joins the workers. Waits at most `shutdown_timeout` for the
+    /// processes: what is left then is abandoned (logged with the Pids), and a worker still stuck
+    /// in a callback is left to finish it on its own (its thread is detached). Idempotent.
+    pub(super) fn stop(self: &Arc<Self>) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            self.wait_stopped();
+            return;
+        }
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let deadline = Instant::now() + self.options.shutdown_timeout;
+        let ended = self.stop_processes(deadline);
+        if !ended {
+            let left = self.table.entries();
+            let pids: Vec<String> = left.iter().take(64).map(|e| e.pid.to_string()).collect();
+            let more = if left.len() > 64 { format!(" and {} more", left.len() - 64) } else { String::new() };
+            node_log!(
+                self,
+                WARN,
+                "stop: {} processes did not end within {:?}; abandoned: {}{more}",
+                left.len(),
+                self.options.shutdown_timeout,
+                pids.join(", ")
+            );
+            // Out of the table, so that nothing the node owns keeps them (and, through their
+            // contexts, the node) alive; a process still being polled is dropped by its worker.
+            for e in left {
+                e.mark_dead();
+                self.table.remove(&e.pid);
+            }
+        }
+        self.watchdog.stop();
+        for w in &self.workers.list {
+            w.request_shutdown();
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        // A worker stuck in a callback cannot be joined; give them until the deadline (plus a
+        // moment to see the shutdown flag), then detach what is left.
+        let join_by = deadline.max(Instant::now()) + Duration::from_millis(100);
+        for t in threads {
+            while !t.is_finished() && Instant::now() < join_by {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                node_log!(self, WARN, "stop: a worker thread is stuck in a callback; detached");
+            }
+        }
+        self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.stopped_cv.notify_all();
+    }
+
+    /// Sends every process the shutdown, deepest first, waiting for each level; false if some
+    /// were still alive at `deadline`.
+    fn stop_processes(&self, deadline: Instant) -> bool {
+        let core = self.core_pid();
+        // New spawns are refused from now on; a spawn already past that check may still land,
+        // so repeat until the table stays empty.
+        while self.table.len() > 0 {
+            let mut by_depth: Vec<Arc<ProcessEntry>> = self.table.entries();
+            by_depth.sort_by_key(|e| std::cmp::Reverse(e.depth));
+            let mut i = 0;
+            while i < by_depth.len() {
+                let depth = by_depth[i].depth;
+                let end = by_depth[i..].iter().position(|e| e.depth != depth).map_or(by_depth.len(), |n| i + n);
+                let level = &by_depth[i..end];
+                for e in level {
+                    let exit = Envelope { from: core, payload: Payload::Shutdown(ExitReason::Shutdown) };
+                    self.push_forced(e, Priority::Urgent, exit);
+                    // A process waiting on a call would see the shutdown only after its timeout.
+                    e.fail_pending_call(Error::NodeStopped);
+                }
+                while level.iter().any(|e| e.is_alive()) {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                i = end;
+            }
+        }
+        true
+    }
+
+    pub(super) fn wait_stopped(&self) {
+        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        while !*stopped {
+            stopped = self.stopped_cv.wait(stopped).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
