@@ -50,7 +50,9 @@ impl<T> Mailbox<T> {
     /// Level `i`'s queue, if anything was ever pushed to it.
     #[inline(always)]
     fn queue(&self, i: usize) -> Option<&mpsc::Queue<T>> {
-        let p = self.queues[i].load(Acquire);
+        // SeqCst (a plain load on x86 and ARMv8): `has_unpublished` and `drain_ready` must see a
+        // queue installed before a sender's SeqCst claim or publication (D21, D40).
+        let p = self.queues[i].load(SeqCst);
         // SAFETY: once set, a queue pointer stays valid until the mailbox is dropped.
         (!p.is_null()).then(|| unsafe { &*p })
     }
@@ -67,7 +69,7 @@ impl<T> Mailbox<T> {
     #[cold]
     fn install(&self, i: usize) -> &mpsc::Queue<T> {
         let fresh = Box::into_raw(Box::new(mpsc::Queue::new()));
-        match self.queues[i].compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire) {
+        match self.queues[i].compare_exchange(std::ptr::null_mut(), fresh, SeqCst, Acquire) {
             // SAFETY: we installed `fresh`; it lives as long as the mailbox.
             Ok(_) => unsafe { &*fresh },
             Err(existing) => {
@@ -211,12 +213,11 @@ impl SchedState {
         self.0.fetch_or(NOTIFIED, SeqCst) == IDLE
     }
 
-    /// The worker is about to poll the queued process. Returns false if the process is closed.
-    #[inline(always)]
+    /// The worker is about to poll the queued process. Returns false if the process is closed
+    /// or a killer holds it (the worker uses [`SchedState::begin_run_or_requeue`]).
+    #[cfg(test)]
     pub(crate) fn begin_run(&self) -> bool {
-        // While queued, the word is exactly Notified: notifies only set that bit again, and only
-        // the running thread closes.
-        self.0.compare_exchange(NOTIFIED, RUNNING, SeqCst, Acquire).is_ok()
+        self.begin_run_or_requeue().is_ok()
     }
 
     /// The poll returned Pending. Returns true when the process must be enqueued again (a notify
@@ -278,9 +279,39 @@ impl SchedState {
         !queued && prev & NOTIFIED != 0
     }
 
-    /// True while a killer holds the process (a worker that failed `begin_run` requeues it).
+    /// True while a killer holds the process.
+    #[cfg(test)]
     pub(crate) fn is_killing(&self) -> bool {
         self.0.load(Acquire) & KILLING != 0
+    }
+
+    /// The worker is about to poll the queued process (Notified → Running; while queued the word
+    /// is exactly Notified: notifies only set that bit again, and only the running thread
+    /// closes). On failure, says whether a killer held the process at that
+    /// very moment (decided on the value the exchange failed on, not on a later load: the killer
+    /// may let go in between, counting on this queue entry): then the caller must put the
+    /// process back in a run queue; otherwise it is closed and is dropped.
+    #[inline(always)]
+    pub(crate) fn begin_run_or_requeue(&self) -> Result<(), bool> {
+        match self.0.compare_exchange(NOTIFIED, RUNNING, SeqCst, Acquire) {
+            Ok(_) => Ok(()),
+            Err(s) => Err(s & KILLING != 0),
+        }
+    }
+
+    /// Closes a process that no thread is polling (Idle or Notified, not being killed), for a stop
+    /// that abandons it; true if it did. A closed process is never polled again.
+    pub(crate) fn close_if_not_running(&self) -> bool {
+        let mut s = self.0.load(Acquire);
+        loop {
+            if s & (RUNNING | CLOSED | KILLING) != 0 {
+                return false;
+            }
+            match self.0.compare_exchange(s, CLOSED, AcqRel, Acquire) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
     }
 
     /// The process ended: later notifies do nothing.
@@ -631,5 +662,46 @@ mod loom_tests {
             while s.try_run() {}
             assert_eq!(*s.got.lock().unwrap(), vec![1], "the message was lost or duplicated");
         });
+    }
+
+    /// A worker pops the queued process while a killer holds it and lets go (`end_kill` or
+    /// `cancel_kill` with `queued`, so the killer enqueues nothing): the worker's failed
+    /// `begin_run` must keep the queue entry, whatever the killer does in between.
+    #[test]
+    fn loom_a_worker_keeps_the_entry_of_a_process_a_killer_lets_go() {
+        for end in [true, false] {
+            loom::model(move || {
+                let s = Arc::new(SchedState::new_scheduled());
+                let killer = {
+                    let s = s.clone();
+                    thread::spawn(move || {
+                        // Queued: the killer counts on the worker's entry and enqueues nothing. (If
+                        // the worker ran first, the process is asleep and not the worker's concern.)
+                        if let Some(queued) = s.begin_kill() {
+                            let _ = if end { s.end_kill(queued) } else { s.cancel_kill(queued) };
+                        }
+                    })
+                };
+                // The worker holds the process's only queue entry.
+                let mut entries = 1;
+                let mut ran = false;
+                while entries > 0 && !ran {
+                    entries -= 1;
+                    match s.begin_run_or_requeue() {
+                        Ok(()) => {
+                            ran = true;
+                            let _ = s.end_run();
+                        }
+                        Err(true) => entries += 1,
+                        Err(false) => {}
+                    }
+                    if entries > 0 {
+                        thread::yield_now();
+                    }
+                }
+                killer.join().unwrap();
+                assert!(ran || entries > 0, "the process's only queue entry was dropped");
+            });
+        }
     }
 }

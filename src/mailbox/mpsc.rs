@@ -33,7 +33,7 @@
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 /// Slots in the largest block.
 pub(crate) const MAX_CAP: u64 = 32;
@@ -271,7 +271,9 @@ impl<T> Queue<T> {
             (self.len() / 4).next_power_of_two().clamp(MAX_CAP, BIG_CAP)
         };
         let fresh = Block::alloc(start, cap);
-        match last.next.compare_exchange(ptr::null_mut(), fresh, AcqRel, Acquire) {
+        // SeqCst: a dying consumer's `drain_ready` reaches the block through this pointer and must
+        // see it once it sees a later SeqCst publication in it (D21).
+        match last.next.compare_exchange(ptr::null_mut(), fresh, SeqCst, Acquire) {
             Ok(_) => fresh,
             Err(winner) => {
                 // SAFETY: `fresh` was never shared.
@@ -349,7 +351,7 @@ impl<T> Queue<T> {
                 let b = unsafe { &*block };
                 let start = b.start.load(Relaxed);
                 if index >= start + b.cap {
-                    block = b.next.load(Acquire);
+                    block = b.next.load(SeqCst);
                     continue;
                 }
                 let slot = &b.slots[(index - start) as usize];
@@ -401,7 +403,7 @@ impl<T> Queue<T> {
                 // SAFETY: blocks at or after the tail hint are live; only this consumer frees.
                 let l = unsafe { &*last };
                 b.start.store(l.start.load(Relaxed) + l.cap, Relaxed);
-                match l.next.compare_exchange(ptr::null_mut(), block, AcqRel, Acquire) {
+                match l.next.compare_exchange(ptr::null_mut(), block, SeqCst, Acquire) {
                     Ok(_) => return,
                     Err(other) => last = other,
                 }

@@ -25,6 +25,7 @@ impl NodeInner {
         std::sync::atomic::fence(Ordering::SeqCst);
         let deadline = Instant::now() + self.options.shutdown_timeout;
         let ended = self.stop_processes(deadline);
+        let mut abandoned = Vec::new();
         if !ended {
             let left = self.table.entries();
             let pids: Vec<String> = left.iter().take(64).map(|e| e.pid.to_string()).collect();
@@ -37,12 +38,12 @@ impl NodeInner {
                 self.options.shutdown_timeout,
                 pids.join(", ")
             );
-            // Out of the table, so that nothing the node owns keeps them (and, through their
-            // contexts, the node) alive; a process still being polled is dropped by its worker.
-            for e in left {
+            // Out of the table; their futures are dropped below, once the workers are gone.
+            for e in &left {
                 e.mark_dead();
                 self.table.remove(&e.pid);
             }
+            abandoned = left;
         }
         self.watchdog.stop();
         for w in &self.workers.list {
@@ -60,6 +61,18 @@ impl NodeInner {
                 let _ = t.join();
             } else {
                 node_log!(self, WARN, "stop: a worker thread is stuck in a callback; detached");
+            }
+        }
+        // An abandoned process's future holds its context, which holds the process and the node:
+        // drop the futures of those no worker is polling, or they would keep each other (and the
+        // node) alive. One still being polled by a stuck worker is that worker's to drop.
+        for e in abandoned {
+            if e.sched.close_if_not_running() {
+                // SAFETY: the process was closed from a state in which no thread polls it, and a
+                // closed process is never polled again: the future is ours alone.
+                let task = unsafe { e.take_task() };
+                // Dropping user state may panic; the node is stopping regardless.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(task)));
             }
         }
         self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).clear();

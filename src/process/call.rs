@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::message::{Envelope, From, Message, Payload, Pid, Priority, Ref, To};
 use crate::node::NodeInner;
 use crate::process::entry::ProcessEntry;
-use crate::runtime::timer::{TimerAction, TimerKey};
+use crate::runtime::timer::{TimerAction, TimerKey, TimerOwner};
 use crate::runtime::worker::{on_worker_thread, with_current};
 use crate::sys::clock;
 use std::sync::Arc;
@@ -91,6 +91,11 @@ impl ProcessEntry {
         complete_if(self, |id| id == ref_id, outcome)
     }
 
+    /// True while the call `ref_id` waits for its outcome.
+    pub(crate) fn call_waits_for(&self, ref_id: u64) -> bool {
+        matches!(*lock(self), CallSlot::Waiting(id, _) if id == ref_id)
+    }
+
     /// Completes whatever call is pending with `error` (the node is stopping); true if one was.
     pub(crate) fn fail_pending_call(self: &Arc<Self>, error: Error) -> bool {
         complete_if(self, |_| true, Err(error))
@@ -113,7 +118,8 @@ pub(crate) fn effective_timeout(node: &NodeInner, timeout: Duration) -> Duration
 pub(crate) struct PendingCall {
     entry: Arc<ProcessEntry>,
     ref_id: u64,
-    timer: Option<TimerKey>,
+    /// The timeout's key and the timer map (worker) that holds it.
+    timer: Option<(TimerKey, Arc<TimerOwner>)>,
 }
 
 impl PendingCall {
@@ -131,7 +137,8 @@ impl PendingCall {
         self.timer = with_current(|w| {
             w.map(|w| {
                 let action = TimerAction::CallTimeout { entry, ref_id, after: timeout };
-                w.timers.borrow_mut().add(clock::deadline_ns(timeout), action)
+                let mut timers = w.timers.borrow_mut();
+                (timers.add(clock::deadline_ns(timeout), action), timers.owner())
             })
         });
     }
@@ -184,13 +191,6 @@ impl PendingCall {
 
 impl Drop for PendingCall {
     fn drop(&mut self) {
-        if let Some(key) = self.timer.take() {
-            with_current(|w| {
-                if let Some(w) = w {
-                    w.timers.borrow_mut().remove(&key);
-                }
-            });
-        }
         let mut slot = lock(&self.entry);
         let ours = match &*slot {
             CallSlot::Waiting(id, _) | CallSlot::Done(id, _) => *id == self.ref_id,
@@ -198,6 +198,21 @@ impl Drop for PendingCall {
         };
         if ours {
             *slot = CallSlot::Idle;
+        }
+        drop(slot);
+        if let Some((key, owner)) = self.timer.take() {
+            // The process may have moved to another worker since it armed the timeout: remove it
+            // only from the map that holds it; otherwise count it, and that worker's next purge
+            // drops it (the call no longer waits for it).
+            let removed = with_current(|w| {
+                w.is_some_and(|w| {
+                    let mut timers = w.timers.borrow_mut();
+                    Arc::ptr_eq(&timers.owner(), &owner) && timers.remove(&key).is_some()
+                })
+            });
+            if !removed {
+                owner.count_cancel();
+            }
         }
     }
 }

@@ -246,7 +246,8 @@ impl ProcessEntry {
     /// Takes the finished (or panicked) future out, to be dropped by the caller.
     ///
     /// # Safety
-    /// As for [`ProcessEntry::poll_task`].
+    /// As for [`ProcessEntry::poll_task`], or the caller closed the process from a state in which
+    /// no thread polls it (`SchedState::close_if_not_running`).
     pub(crate) unsafe fn take_task(&self) -> Option<Task> {
         // SAFETY: exclusive access per the caller's contract.
         unsafe { (*self.task.get()).take() }

@@ -37,6 +37,13 @@ pub(crate) struct TimerOwner {
     cancelled: AtomicUsize,
 }
 
+impl TimerOwner {
+    /// An entry of this map was given up from another worker: the next purge may drop it.
+    pub(crate) fn count_cancel(&self) {
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// What a `send_after` shares with its handle.
 pub(crate) struct TimerShared {
     pub(crate) state: AtomicU8,
@@ -85,6 +92,11 @@ impl Timers {
         shared
     }
 
+    /// This map's identity, for handles that cancel from elsewhere.
+    pub(crate) fn owner(&self) -> Arc<TimerOwner> {
+        self.owner.clone()
+    }
+
     pub(crate) fn remove(&mut self, key: &TimerKey) -> Option<TimerAction> {
         self.map.remove(key)
     }
@@ -112,7 +124,8 @@ impl Timers {
         // another timer, which finds the map borrowed and counts instead.
         self.map.retain(|_, action| match action {
             TimerAction::Send { timer, .. } => timer.state.load(Ordering::Acquire) != CANCELLED,
-            TimerAction::CallTimeout { .. } => true,
+            // A call given up on another worker (its process moved) no longer waits for it.
+            TimerAction::CallTimeout { entry, ref_id, .. } => entry.call_waits_for(*ref_id),
         });
     }
 

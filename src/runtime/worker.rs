@@ -345,42 +345,27 @@ impl Worker {
                 // queue soon enough.
                 continue;
             }
-            let mut took = false;
-            if !victim.stealer.is_empty() {
-                loop {
-                    match victim.stealer.steal_batch(&local.deque) {
-                        Steal::Success(()) => {
-                            took = true;
-                            break;
-                        }
-                        Steal::Empty => break,
-                        Steal::Retry => continue,
-                    }
-                }
-            }
-            if stalled && !victim.pinned_stealer.is_empty() {
-                loop {
-                    match victim.pinned_stealer.steal_batch(&local.pinned) {
-                        Steal::Success(()) => {
-                            took = true;
-                            break;
-                        }
-                        Steal::Empty => break,
-                        Steal::Retry => continue,
-                    }
-                }
+            let mut took = steal_half(&victim.stealer, &local.deque);
+            if stalled {
+                took |= steal_half(&victim.pinned_stealer, &local.pinned);
             }
             // The injector holds processes woken from other threads; a pinned one stays with its
             // worker unless that worker is stalled (it goes back, behind the others).
             let waiting = victim.injector.len().min(INJECTOR_STEAL);
+            let mut returned = false;
             for _ in 0..waiting {
                 let Some(e) = victim.injector.pop() else { break };
                 if e.pinned && !stalled {
                     victim.injector.push(e);
+                    returned = true;
                 } else {
                     local.push_local(e);
                     took = true;
                 }
+            }
+            if returned {
+                // The victim may have found its injector empty meanwhile and parked.
+                victim.wake_if_parked();
             }
             if took {
                 return true;
@@ -416,14 +401,19 @@ impl Worker {
     }
 
     fn park(&mut self) {
+        // Timers cancelled from other threads are freed before idling (D25). That drops their
+        // messages, which is user code: keep a panic off the worker, and look at the local queues
+        // again afterwards (a `Drop` may have sent something).
+        let _ = catch_unwind(AssertUnwindSafe(|| self.local.timers.borrow_mut().purge_if_due()));
+        if !self.local.deque.is_empty() || !self.local.pinned.is_empty() {
+            return;
+        }
         let shared = &self.local.shared;
         shared.parked.prepare();
         if !shared.injector.is_empty() || shared.shutdown.load(Acquire) {
             shared.parked.clear();
             return;
         }
-        // Timers cancelled from other threads are freed before idling (D25).
-        self.local.timers.borrow_mut().purge_if_due();
         // The precise clock decides here (the loop's coarse check may have missed a due timer).
         let next = self.local.timers.borrow().next_deadline();
         let timeout = match next {
@@ -512,13 +502,24 @@ impl Worker {
     }
 }
 
+/// Moves about half of `from`'s processes into `to`; true if any moved.
+fn steal_half(from: &Stealer<Arc<ProcessEntry>>, to: &Deque<Arc<ProcessEntry>>) -> bool {
+    loop {
+        match from.steal_batch(to) {
+            Steal::Success(()) => return true,
+            Steal::Empty => return false,
+            Steal::Retry => continue,
+        }
+    }
+}
+
 /// Polls one process once, isolating panics: a panic ends that process with a panic reason and
 /// the worker goes on.
 fn run_process(local: &WorkerLocal, entry: Arc<ProcessEntry>) {
-    if !entry.sched.begin_run() {
+    if let Err(killing) = entry.sched.begin_run_or_requeue() {
         // A killer holds it for a moment (`Node::kill`); it enqueues nothing itself when it
         // finds the process queued, so this queue entry must not be lost.
-        if entry.sched.is_killing() {
+        if killing {
             schedule(entry);
         }
         return;
