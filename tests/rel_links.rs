@@ -113,14 +113,7 @@ fn exits_overtake_queued_messages() {
 #[test]
 fn link_every_target_kind_for_every_reason() {
     let node = node("link-matrix", 2);
-    let h = node.handle();
-    let mut n = 0;
-    for form in support::matrix::FORMS {
-        for how in support::matrix::HOWS {
-            n += 1;
-            support::matrix::case(&h, n, form, how, true);
-        }
-    }
+    support::matrix::every_case(&node.handle(), true);
     node.stop();
 }
 

@@ -75,14 +75,7 @@ fn watchers_that_end_first_are_forgotten() {
 #[test]
 fn monitor_every_target_kind_for_every_reason() {
     let node = node("monitor-matrix", 2);
-    let h = node.handle();
-    let mut n = 0;
-    for form in support::matrix::FORMS {
-        for how in support::matrix::HOWS {
-            n += 1;
-            support::matrix::case(&h, n, form, how, false);
-        }
-    }
+    support::matrix::every_case(&node.handle(), false);
     node.stop();
 }
 

@@ -113,3 +113,14 @@ pub fn case(h: &NodeHandle, n: usize, form: Form, how: How, link: bool) {
     }
     h.kill(w).unwrap();
 }
+
+/// Every target kind against every way a target can go, as links (`link`) or monitors.
+pub fn every_case(h: &NodeHandle, link: bool) {
+    let mut n = 0;
+    for form in FORMS {
+        for how in HOWS {
+            n += 1;
+            case(h, n, form, how, link);
+        }
+    }
+}
