@@ -13,6 +13,8 @@
 //! cargo run --release --example bench -- tree    [--children 10000] [--work-us 20]
 //! cargo run --release --example bench -- memusage [--n 1000000]
 //! cargo run --release --example bench -- pubsub  [--subs 100000] [--events 1]
+//! cargo run --release --example bench -- overload [--n 100000000] [--senders 64] [--receivers 16] [--batch 2000] [--work-ns 0]
+//! cargo run --release --example bench -- overload_unthrottled [...]   # the same, ERGORS_MAILBOX_HIGH_WATER=0
 //! cargo run --release --example bench            # all of them, default sizes
 //! ```
 //! Placement: `ping11`/`pingNN`/`call`/`callNN` put both ends of a pair on one worker explicitly
@@ -410,6 +412,125 @@ fn pubsub(subs: usize, events: usize) {
     node.stop();
 }
 
+/// Continue streaming (a sender's message to itself).
+struct Next;
+
+/// One sender of `overload`: `batch` sequence-numbered messages to `to` per turn, then a `Next`
+/// to itself, until it has sent `n`.
+struct Streamer {
+    id: usize,
+    to: Pid,
+    n: u64,
+    sent: u64,
+    batch: u64,
+}
+
+impl Actor for Streamer {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<Go>() || msg.is::<Next>() {
+            let end = (self.sent + self.batch).min(self.n);
+            for seq in self.sent..end {
+                ctx.send(self.to, (self.id, seq)).map_err(ExitReason::error)?;
+            }
+            self.sent = end;
+            if self.sent < self.n {
+                let me = ctx.pid();
+                ctx.send(me, Next).map_err(ExitReason::error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A receiver of `overload`: checks that each sender's messages arrive in order and counts them.
+struct Ordered {
+    /// Busy time per message (a consumer slower than its producers).
+    work: Duration,
+    next: Vec<u64>,
+    got: u64,
+    expect: u64,
+    done: Sender<()>,
+}
+
+impl Actor for Ordered {
+    async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if let Some(&(id, seq)) = msg.downcast_ref::<(usize, u64)>() {
+            if self.next[id] != seq {
+                fail(&format!("sender {id}: got message {seq}, expected {}", self.next[id]));
+            }
+            self.next[id] += 1;
+            self.got += 1;
+            if !self.work.is_zero() {
+                busy(self.work);
+            }
+            if self.got == self.expect {
+                let _ = self.done.send(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Peak resident memory of this process so far (VmHWM).
+fn peak_rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Producers faster than their consumers (Step 3b): `senders` streamers on worker 0 send `n`
+/// messages in all to `receivers` receivers on the next worker (fan-in of senders/receivers),
+/// `batch` per turn. Reports msg/s and the process's peak RSS; with `unthrottled`, the node's
+/// high-water mark is 0 (no backpressure) whatever the environment says.
+fn overload(name: &str, n: usize, senders: usize, receivers: usize, batch: usize, work_ns: usize, unthrottled: bool) {
+    if senders == 0 || receivers == 0 || batch == 0 || n < senders {
+        fail("overload needs --senders, --receivers, --batch above 0 and --n of at least --senders");
+    }
+    let mut opts = NodeOptions::from_env().unwrap_or_else(|e| fail(&e.to_string()));
+    if unthrottled {
+        opts = opts.mailbox_high_water(0);
+    }
+    let high_water = opts.get_mailbox_high_water();
+    let node = Node::start(&format!("{name}@localhost"), opts).unwrap_or_else(|e| fail(&e.to_string()));
+    let per_sender = (n / senders) as u64;
+    let (done_tx, done_rx) = channel();
+    let sinks: Vec<Pid> = (0..receivers)
+        .map(|r| {
+            // Receiver r gets senders r, r + receivers, ...
+            let expect = (r..senders).step_by(receivers).count() as u64 * per_sender;
+            let work = Duration::from_nanos(work_ns as u64);
+            let sink = Ordered { work, next: vec![0; senders], got: 0, expect, done: done_tx.clone() };
+            node.spawn(sink, SpawnOptions::default().worker(1)).unwrap_or_else(|e| fail(&e.to_string()))
+        })
+        .collect();
+    let streamers: Vec<Pid> = (0..senders)
+        .map(|id| {
+            let s = Streamer { id, to: sinks[id % receivers], n: per_sender, sent: 0, batch: batch as u64 };
+            node.spawn(s, SpawnOptions::default().worker(0)).unwrap_or_else(|e| fail(&e.to_string()))
+        })
+        .collect();
+    let start = Instant::now();
+    for s in &streamers {
+        node.send(*s, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    for _ in 0..receivers {
+        done_rx.recv_timeout(Duration::from_secs(600)).unwrap_or_else(|_| fail("timed out"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let total = per_sender * senders as u64;
+    let info = node.info();
+    eprintln!(
+        "{name}: high water {high_water}, {total} messages in {secs:.2} s, held turns {}, holds expired {}",
+        info.held_turns, info.holds_expired
+    );
+    result(name, total as f64 / secs, "msg/s");
+    result(&format!("{name}_peak_rss"), peak_rss_bytes() as f64 / (1024.0 * 1024.0), "MiB");
+    node.stop();
+}
+
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: usize = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -456,8 +577,17 @@ fn main() {
         Some("tree") => tree(arg(&args, "--children", 10_000), arg(&args, "--work-us", 20)),
         Some("memusage") => memusage(arg(&args, "--n", 1_000_000)),
         Some("pubsub") => pubsub(arg(&args, "--subs", 100_000), arg(&args, "--events", 1)),
+        Some(name @ ("overload" | "overload_unthrottled")) => overload(
+            name,
+            arg(&args, "--n", 100_000_000),
+            arg(&args, "--senders", 64),
+            arg(&args, "--receivers", 16),
+            arg(&args, "--batch", 2000),
+            arg(&args, "--work-ns", 0),
+            name == "overload_unthrottled",
+        ),
         Some(other) => fail(&format!(
-            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub"
+            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, overload, overload_unthrottled"
         )),
         // No arguments: the demo run of the README, every benchmark once at its default size.
         None => {
@@ -471,6 +601,8 @@ fn main() {
             tree(10_000, 20);
             memusage(1_000_000);
             pubsub(100_000, 1);
+            // A tenth of the benchmark's size: the unthrottled run's memory grows with it.
+            overload("overload", 10_000_000, 64, 16, 2000, 0, false);
         }
     }
 }

@@ -68,8 +68,8 @@ pub enum Error {
     /// The receiver's mailbox queue is at its capacity; the message was not delivered.
     #[error("mailbox is full")]
     MailboxFull,
-    /// A call got no reply in time.
-    #[error("call timed out after {0:?}")]
+    /// A call got no reply in time, or a `send_wait` found no room in time.
+    #[error("timed out after {0:?}")]
     Timeout(Duration),
     /// The node is stopping or stopped.
     #[error("node is stopped")]

@@ -6,6 +6,7 @@
 
 use super::Actor;
 use crate::error::Error;
+use crate::mailbox::mpsc::Room;
 use crate::message::{
     Alias, Envelope, Event, EventOptions, ExitReason, From, Message, MessageEvent, Name, Payload, Pid, Priority, Ref,
     Target, To,
@@ -15,7 +16,9 @@ use crate::node::{NodeHandle, NodeInner, SpawnOptions};
 use crate::process::call::{self, PendingCall};
 use crate::process::entry::{ProcessEntry, Stats};
 use crate::process::env::env_list;
-use crate::runtime::timer::{TimerAction, TimerHandle, TimerShared};
+use crate::process::room::{Hold, WaitRoom};
+use crate::runtime::timer::{TimerAction, TimerHandle, TimerShared, WakeTimer};
+use crate::runtime::waker::notify;
 use crate::runtime::worker::with_current;
 use crate::sys::clock;
 use std::any::Any;
@@ -37,7 +40,11 @@ pub struct Context {
     turn: u32,
     /// Messages sent and not yet added to the entry's `messages_out`: published when the turn
     /// ends or a call waits, so that a send writes no shared counter.
-    sent: u64,
+    sent: u32,
+    /// Held back (D70): the long queue this process sent to in the current callback was noted
+    /// by `push` (the hold itself lives in the entry's relations: most processes are never
+    /// held, and every idle process carries this state).
+    held: bool,
     /// The ref id of the request `handle_call` is handling while this process still owes its
     /// reply; 0 once it was handed on (ref ids start at 1).
     current_request: u64,
@@ -65,6 +72,7 @@ impl Context {
             entry,
             node,
             last_target: None,
+            held: false,
             send_priority,
             turn: 0,
             sent: 0,
@@ -190,6 +198,68 @@ impl Context {
         self.push(&to.into(), priority, envelope)
     }
 
+    /// Sends `msg` to `to`, first waiting (this process only: its worker runs others meanwhile)
+    /// while the target's queue is at its limit: its capacity, or its high-water mark
+    /// (`ERGORS_MAILBOX_HIGH_WATER`), whichever is lower. Once waiting, it goes on when the queue
+    /// is down to half of that. For producers that would rather wait than get
+    /// [`Error::MailboxFull`] or be held back after their callback; `send` stays non-blocking.
+    /// Towards itself it does not wait (nobody else would drain the queue).
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`] if `to` is not alive or ends while we wait,
+    /// [`Error::MailboxFull`] towards itself at capacity.
+    pub fn send_wait<M: Any + Send>(
+        &mut self,
+        to: impl Into<To>,
+        msg: M,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        self.send_wait_until(to.into(), Message::new(msg), None)
+    }
+
+    /// As [`Context::send_wait`], giving up after `timeout` with [`Error::Timeout`] (the message
+    /// is then not sent). `Duration::ZERO` means the node's default call timeout, as for `call`.
+    ///
+    /// # Errors
+    /// As for [`Context::send_wait`], plus [`Error::Timeout`].
+    pub fn send_wait_timeout<M: Any + Send>(
+        &mut self,
+        to: impl Into<To>,
+        msg: M,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        let timeout = call::effective_timeout(&self.node.inner, timeout);
+        self.send_wait_until(to.into(), Message::new(msg), Some(timeout))
+    }
+
+    fn send_wait_until(
+        &mut self,
+        to: To,
+        msg: Message,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        let envelope = Envelope { from: self.entry.pid, payload: Payload::Message(msg) };
+        // Resolved now, as `call` does; the future then only waits.
+        let start = self.node.inner.resolve(&to).map(|target| {
+            if Arc::ptr_eq(&target, &self.entry) {
+                Err((to, envelope))
+            } else {
+                let envelope = NodeInner::addressed(&to, &target, envelope);
+                Ok(WaitRoom::new(target, self.send_priority, envelope, timeout))
+            }
+        });
+        async move {
+            let mut wait = match start? {
+                Ok(wait) => wait,
+                Err((to, envelope)) => return self.push(&to, self.send_priority, envelope),
+            };
+            let sent = poll_fn(|cx| wait.poll(&self.node.inner, cx.waker())).await;
+            if sent.is_ok() {
+                self.count_sent();
+            }
+            sent
+        }
+    }
+
     /// Finds the target (a Pid through the one-entry cache, so repeated sends skip the table
     /// and the reference count; names and aliases through the registry) and delivers.
     fn push(&mut self, to: &To, priority: Priority, mut envelope: Envelope) -> Result<(), Error> {
@@ -208,9 +278,26 @@ impl Context {
                 &resolved
             }
         };
-        self.node.inner.push(target, priority, envelope)?;
-        self.sent += 1;
+        let request = matches!(envelope.payload, Payload::Request(..));
+        let over = self.node.inner.push_reporting(target, priority, envelope)?;
+        if over && !request && !self.held {
+            let target = target.clone();
+            self.note_pressure(target, priority);
+        }
+        self.count_sent();
         Ok(())
+    }
+
+    /// A send found its target's queue over its limit: this process is held back when the
+    /// callback returns (D70). Not for sends to itself (it could never drain them), nor for
+    /// requests (a caller waits for its reply anyway).
+    #[cold]
+    #[inline(never)]
+    fn note_pressure(&mut self, target: Arc<ProcessEntry>, priority: Priority) {
+        if Arc::ptr_eq(&target, &self.entry) {
+            return;
+        }
+        self.held = self.entry.with_rel(|r| r.hold = Some(Hold::noted(target, priority))).is_some();
     }
 
     /// Makes a request and waits for the reply, up to the node's default call timeout (5 s
@@ -293,7 +380,7 @@ impl Context {
     pub fn forward_call<M: Any + Send>(&mut self, from: From, to: impl Into<To>, request: M) -> Result<(), Error> {
         let to = to.into();
         self.node.inner.forward_request(from, &to, self.send_priority, Message::new(request))?;
-        self.sent += 1;
+        self.count_sent();
         self.keep_request(from);
         Ok(())
     }
@@ -335,7 +422,7 @@ impl Context {
         let mut info = self.node.inner.process_info(&self.entry);
         // This turn's counts are not published yet.
         info.messages_in += u64::from(self.turn);
-        info.messages_out += self.sent;
+        info.messages_out += u64::from(self.sent);
         info
     }
 
@@ -548,6 +635,11 @@ impl Context {
         if self.turn == 0 && !self.entry.is_alive() {
             return Poll::Ready(Envelope { from: self.entry.pid, payload: Payload::Shutdown(ExitReason::Kill) });
         }
+        if self.held
+            && let Some(polled) = self.poll_hold(cx)
+        {
+            return polled;
+        }
         const TIME_CHECK: u32 = 8;
         if self.turn as usize >= self.node.inner.options.process_budget
             || (self.turn != 0
@@ -597,12 +689,111 @@ impl Context {
         Poll::Pending
     }
 
+    /// The callback that sent to a long queue has returned: this process does not run again until
+    /// that queue is at or below its low-water mark, its consumer is gone, somebody waits for
+    /// room in this process's own queues (so a cycle of held processes cannot wait on itself:
+    /// D70), or `ERGORS_MAILBOX_HOLD_MAX_MS` has passed. Meanwhile only its Urgent queue (exit
+    /// signals) is served. `None` when the hold is over (the caller goes on as usual).
+    #[cold]
+    #[inline(never)]
+    fn poll_hold(&mut self, cx: &mut std::task::Context<'_>) -> Option<Poll<Envelope>> {
+        let Some(mut hold) = self.entry.with_rel(|r| r.hold.take()).flatten() else {
+            self.held = false;
+            return None;
+        };
+        let now = clock::now_ns();
+        let first = hold.since == 0;
+        // Once the consumer has woken us (taken our waker), we go, whatever the length now: the
+        // producers it woke together may have filled the queue again before we ran, and waiting
+        // again would let the quicker ones starve us.
+        let released = !hold.target.is_alive()
+            || self.entry.mailbox.has_waiters()
+            || (!first && !hold.target.mailbox.is_waiting(hold.priority, cx.waker()))
+            || hold.target.mailbox.is_relieved(hold.priority);
+        let expired = !released && !first && now >= hold.deadline;
+        if released || expired {
+            self.end_hold(hold, now, expired, cx);
+            return None;
+        }
+        match hold.target.mailbox.wait_for_room(hold.priority, cx.waker()) {
+            Room::Now => {
+                self.end_hold(hold, now, false, cx);
+                return None;
+            }
+            // A waiter newly registered: the consumer runs at least once more and sees it (a
+            // consumer that is itself held sees that somebody waits for it and goes on).
+            Room::Later { fresh: true } => notify(&hold.target),
+            Room::Later { fresh: false } => {}
+        }
+        if first {
+            self.end_turn();
+            hold.since = now;
+            hold.deadline = now.saturating_add(self.node.inner.options.hold_max.as_nanos() as u64);
+            hold.timer = WakeTimer::arm(hold.deadline, cx.waker());
+            self.node.inner.held_turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        // Put back for the next poll (and for inspection: `held_by`).
+        self.entry.with_rel(|r| r.hold = Some(hold));
+        // Exit signals are never held up.
+        // SAFETY: as in `poll_recv`: we are the mailbox's single consumer.
+        if let Some(e) = unsafe { self.entry.mailbox.pop_at(Priority::Urgent) } {
+            self.turn += 1;
+            return Some(Poll::Ready(e));
+        }
+        // SAFETY: as above.
+        if unsafe { self.entry.mailbox.has_unpublished_at(Priority::Urgent) } {
+            cx.waker().wake_by_ref();
+        }
+        if !self.entry.is_alive() {
+            // Killed while held (`Node::kill` found it asleep and queued its last run).
+            return Some(Poll::Ready(Envelope { from: self.entry.pid, payload: Payload::Shutdown(ExitReason::Kill) }));
+        }
+        Some(Poll::Pending)
+    }
+
+    /// The hold is over: its time is added to both processes' counters.
+    fn end_hold(&mut self, hold: Hold, now: u64, expired: bool, cx: &mut std::task::Context<'_>) {
+        self.held = false;
+        if hold.since == 0 {
+            return;
+        }
+        if let Some(t) = hold.timer {
+            t.disarm();
+        }
+        hold.target.mailbox.forget_waiter(hold.priority, cx.waker());
+        let held = now.saturating_sub(hold.since);
+        self.entry.with_rel(|r| r.held_ns = r.held_ns.saturating_add(held));
+        hold.target.mailbox.add_held(hold.priority, held);
+        if expired {
+            self.node.inner.holds_expired.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            node_log!(
+                self.node.inner,
+                DEBUG,
+                "{} held back for {:?} by {} (queue {:?}), running anyway",
+                self.entry.pid,
+                Duration::from_nanos(held),
+                hold.target.pid,
+                hold.target.mailbox.lens()
+            );
+        }
+    }
+
+    /// Counts a send (a u32 keeps every process's state a word smaller; a callback that sends
+    /// 2^32 messages publishes them as it wraps).
+    #[inline(always)]
+    fn count_sent(&mut self) {
+        self.sent = self.sent.wrapping_add(1);
+        if self.sent == 0 {
+            Stats::add(&self.entry.stats.messages_out, 1 << 32);
+        }
+    }
+
     /// Publishes the turn's counts for inspection and starts a new turn.
     fn end_turn(&mut self) {
         Stats::add(&self.entry.stats.messages_in, u64::from(self.turn));
         self.turn = 0;
         if self.sent != 0 {
-            Stats::add(&self.entry.stats.messages_out, self.sent);
+            Stats::add(&self.entry.stats.messages_out, u64::from(self.sent));
             self.sent = 0;
         }
     }
@@ -611,6 +802,12 @@ impl Context {
     pub(crate) fn finish(&mut self, reason: &ExitReason) {
         self.end_turn();
         self.last_target = None;
+        if let Some(t) = self.entry.with_existing_rel(|r| r.hold.take().and_then(|h| h.timer)).flatten() {
+            t.disarm();
+        }
+        // Nobody will read this mailbox again: whoever waits for room in it goes on (and finds
+        // it gone).
+        self.entry.mailbox.wake_all_waiters();
         self.node.inner.process_ended(&self.entry, reason);
     }
 }

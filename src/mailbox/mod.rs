@@ -31,6 +31,9 @@ pub(crate) struct Mailbox<T> {
     queues: [AtomicPtr<mpsc::Queue<T>>; 4],
     /// Capacity of each level; 0 = unbounded.
     capacity: u32,
+    /// Length at which a level counts as over its limit (the lower of the capacity and the
+    /// node's high-water mark; 0 = none): pushes then report pressure (D70).
+    limit: u32,
 }
 
 // SAFETY: the queues are thread-safe (`mpsc::Queue` is Sync for `T: Send`), the pointers are set
@@ -41,10 +44,17 @@ unsafe impl<T: Send> Send for Mailbox<T> {}
 
 impl<T> Mailbox<T> {
     /// A mailbox whose levels hold at most `capacity` messages each (0 = unbounded; values above
-    /// `u32::MAX - 1` are treated as unbounded).
-    pub(crate) fn new(capacity: usize) -> Self {
-        let capacity = u32::try_from(capacity).ok().filter(|c| *c < u32::MAX).unwrap_or(0);
-        Mailbox { queues: [0, 1, 2, 3].map(|_| AtomicPtr::new(std::ptr::null_mut())), capacity }
+    /// `u32::MAX - 1` are treated as unbounded), and report pressure from `high_water` messages
+    /// (0 = never; a bounded level reports it when full too).
+    pub(crate) fn new(capacity: usize, high_water: usize) -> Self {
+        let bound = |n: usize| u32::try_from(n).ok().filter(|c| *c < u32::MAX).unwrap_or(0);
+        let (capacity, high_water) = (bound(capacity), bound(high_water));
+        let limit = match (capacity, high_water) {
+            (0, h) => h,
+            (c, 0) => c,
+            (c, h) => c.min(h),
+        };
+        Mailbox { queues: [0, 1, 2, 3].map(|_| AtomicPtr::new(std::ptr::null_mut())), capacity, limit }
     }
 
     /// Level `i`'s queue, if anything was ever pushed to it.
@@ -68,7 +78,7 @@ impl<T> Mailbox<T> {
 
     #[cold]
     fn install(&self, i: usize) -> &mpsc::Queue<T> {
-        let fresh = Box::into_raw(Box::new(mpsc::Queue::new()));
+        let fresh = Box::into_raw(Box::new(mpsc::Queue::new(u64::from(self.limit))));
         match self.queues[i].compare_exchange(std::ptr::null_mut(), fresh, SeqCst, Acquire) {
             // SAFETY: we installed `fresh`; it lives as long as the mailbox.
             Ok(_) => unsafe { &*fresh },
@@ -84,18 +94,75 @@ impl<T> Mailbox<T> {
     }
 
     /// Queues `value` at `priority` from any thread, or hands it back if that level is full.
-    /// The caller must then notify the owner's [`SchedState`].
+    /// The caller must then notify the owner's [`SchedState`]. `Ok(true)` when the level is over
+    /// its limit (the sender should hold back: D70).
     ///
     /// `forced` skips the capacity check: for the runtime's own signals (exits, downs, shutdown),
     /// which must never be dropped. `sc` publishes with a SeqCst store (requests: D21).
     #[inline(always)]
-    pub(crate) fn push(&self, priority: Priority, value: T, forced: bool, sc: bool) -> Result<(), Full<T>> {
+    pub(crate) fn push(&self, priority: Priority, value: T, forced: bool, sc: bool) -> Result<bool, Full<T>> {
         let q = self.queue_or_new(priority as usize);
         if forced || self.capacity == 0 {
-            q.push(value, sc);
-            Ok(())
+            Ok(q.push(value, sc))
         } else {
             q.push_bounded(value, u64::from(self.capacity), sc).map_err(Full)
+        }
+    }
+
+    /// True when level `priority` can take a message now without going over its limit.
+    pub(crate) fn has_room(&self, priority: Priority) -> bool {
+        self.queue(priority as usize).is_none_or(mpsc::Queue::has_room)
+    }
+
+    /// True when level `priority` is at or below its low-water mark (half its limit).
+    pub(crate) fn is_relieved(&self, priority: Priority) -> bool {
+        self.queue(priority as usize).is_none_or(mpsc::Queue::is_relieved)
+    }
+
+    /// Asks to be woken when level `priority` is at or below its low-water mark
+    /// (`mpsc::Queue::wait_for_room`).
+    pub(crate) fn wait_for_room(&self, priority: Priority, waker: &std::task::Waker) -> mpsc::Room {
+        match self.queue(priority as usize) {
+            Some(q) => q.wait_for_room(waker),
+            None => mpsc::Room::Now,
+        }
+    }
+
+    /// True while `waker` waits for room at `priority` (false once the consumer woke it).
+    pub(crate) fn is_waiting(&self, priority: Priority, waker: &std::task::Waker) -> bool {
+        self.queue(priority as usize).is_some_and(|q| q.is_waiting(waker))
+    }
+
+    /// Stops waiting for room at `priority`.
+    pub(crate) fn forget_waiter(&self, priority: Priority, waker: &std::task::Waker) {
+        if let Some(q) = self.queue(priority as usize) {
+            q.forget_waiter(waker);
+        }
+    }
+
+    /// Counts time a producer spent held back by level `priority`.
+    pub(crate) fn add_held(&self, priority: Priority, ns: u64) {
+        if let Some(q) = self.queue(priority as usize) {
+            q.add_held(ns);
+        }
+    }
+
+    /// Time producers spent held back by this mailbox, in ns.
+    pub(crate) fn held_ns(&self) -> u64 {
+        (0..4).filter_map(|i| self.queue(i)).map(mpsc::Queue::held_ns).sum()
+    }
+
+    /// True while somebody waits for room in any level.
+    pub(crate) fn has_waiters(&self) -> bool {
+        (0..4).any(|i| self.queue(i).is_some_and(mpsc::Queue::has_waiters))
+    }
+
+    /// Wakes everybody waiting for room (the process is ending).
+    pub(crate) fn wake_all_waiters(&self) {
+        for i in 0..4 {
+            if let Some(q) = self.queue(i) {
+                q.wake_all_waiters();
+            }
         }
     }
 
@@ -125,6 +192,25 @@ impl<T> Mailbox<T> {
             }
         }
         None
+    }
+
+    /// The next value of one level only (a held-back process still takes its Urgent queue).
+    ///
+    /// # Safety
+    /// As for [`Mailbox::pop`].
+    pub(crate) unsafe fn pop_at(&self, priority: Priority) -> Option<T> {
+        // SAFETY: forwarded from the caller: we are the single consumer.
+        self.queue(priority as usize).and_then(|q| unsafe { q.pop() })
+    }
+
+    /// As [`Mailbox::has_unpublished`], for one level.
+    ///
+    /// # Safety
+    /// As for [`Mailbox::pop`].
+    pub(crate) unsafe fn has_unpublished_at(&self, priority: Priority) -> bool {
+        crate::sync::loom_sc_order();
+        // SAFETY: forwarded from the caller.
+        self.queue(priority as usize).is_some_and(|q| unsafe { q.has_unpublished() })
     }
 
     /// Hands every published message to `f`, by priority, without waiting for producers that
@@ -326,7 +412,7 @@ mod tests {
 
     #[test]
     fn drains_by_priority() {
-        let mb = Mailbox::new(0);
+        let mb = Mailbox::new(0, 0);
         let _ = mb.push(Priority::Log, "log", false, false);
         let _ = mb.push(Priority::Main, "main1", false, false);
         let _ = mb.push(Priority::System, "system", false, false);
@@ -344,12 +430,12 @@ mod tests {
 
     #[test]
     fn capacity_is_per_queue_and_hands_value_back() {
-        let mb = Mailbox::new(2);
+        let mb = Mailbox::new(2, 0);
         assert!(mb.push(Priority::Main, 1, false, false).is_ok());
         assert!(mb.push(Priority::Main, 2, false, false).is_ok());
         match mb.push(Priority::Main, 3, false, false) {
             Err(Full(v)) => assert_eq!(v, 3),
-            Ok(()) => panic!("third push must fail"),
+            Ok(_) => panic!("third push must fail"),
         }
         assert!(mb.push(Priority::Urgent, 4, false, false).is_ok());
         // SAFETY: single consumer.
@@ -470,8 +556,11 @@ mod loom_tests {
 
     fn model(senders: usize, per_sender: usize) {
         loom::model(move || {
-            let p =
-                Arc::new(Proc { mb: Mailbox::new(0), state: SchedState::new_scheduled(), queued: AtomicUsize::new(1) });
+            let p = Arc::new(Proc {
+                mb: Mailbox::new(0, 0),
+                state: SchedState::new_scheduled(),
+                queued: AtomicUsize::new(1),
+            });
             let handles: Vec<_> = (0..senders)
                 .map(|s| {
                     let p = p.clone();
@@ -505,8 +594,11 @@ mod loom_tests {
     /// that run sees the message.
     fn kill_model(back_out: bool) {
         loom::model(move || {
-            let p =
-                Arc::new(Proc { mb: Mailbox::new(0), state: SchedState::new_scheduled(), queued: AtomicUsize::new(1) });
+            let p = Arc::new(Proc {
+                mb: Mailbox::new(0, 0),
+                state: SchedState::new_scheduled(),
+                queued: AtomicUsize::new(1),
+            });
             // Its first run: it goes to sleep.
             let mut got = Vec::new();
             assert!(p.run_once(&mut got));
@@ -636,7 +728,7 @@ mod loom_tests {
         }
         loom::model(|| {
             let s = Arc::new(Shared {
-                p: Proc { mb: Mailbox::new(0), state: SchedState::new_scheduled(), queued: AtomicUsize::new(0) },
+                p: Proc { mb: Mailbox::new(0, 0), state: SchedState::new_scheduled(), queued: AtomicUsize::new(0) },
                 running: loom::sync::atomic::AtomicBool::new(false),
                 rq: Mutex::new(VecDeque::from([()])),
                 got: Mutex::new(Vec::new()),

@@ -13,9 +13,10 @@
 //! Memory per queue: the first block has two slots and each new block doubles, up to
 //! [`MAX_CAP`], so a process that gets a few messages pays for a few slots, and a busy one
 //! gets blocks of 32, recycled. A queue whose backlog grows gets blocks sized to a quarter of its
-//! backlog (up to [`BIG_CAP`] slots), allocated zeroed (the kernel's fresh pages, touched only
-//! when written) and freed, not kept, once read: a million-message burst costs tens of
-//! allocations instead of tens of thousands, and its memory goes back when it drains.
+//! backlog (up to [`BIG_CAP`] slots, about 40 KiB), allocated zeroed and freed, not kept, once
+//! read: a million-message burst costs a thousand allocations instead of thirty thousand, and
+//! when it drains the queue keeps at most one such block (the one its tail is in) and two
+//! blocks of 32: a process that once held a million messages does not keep megabytes idle.
 //!
 //! ## Reclaiming blocks (why no producer ever touches a freed block)
 //! Producers find their block from the `tail_block` hint, walking `next` pointers forward. The
@@ -28,17 +29,34 @@
 //! and the tail read are sequentially consistent, as are the producers' claim and hint load), so
 //! it has published its slot, so it is done with the block.
 //!
-//! Owns: the blocks and the values in them. Never: blocks, or lets a value out twice.
+//! ## Pressure (Step 3b, docs/decisions.md D70)
+//! A queue may have a *limit* (the mailbox's capacity or the node's high-water mark, whichever is
+//! lower). The top bit of `tail` says "over the limit": every push learns it from the value its
+//! claim returns, at no extra cost, and every 64th claim (fewer for small limits) measures the
+//! length and sets or clears the bit. Whoever wants room — a producer held back at the end of its
+//! callback, a `send_wait` — registers a `Waker` here and raises `watch` on the consumer's line;
+//! the consumer, which reads that flag beside its own head on every pop, wakes them all once
+//! the length is at or below the *low-water* mark (half the limit). A waiter re-reads the length
+//! after raising `watch`, and then notifies the consumer's process, so the consumer runs at least
+//! once after it can see the flag: no waiter sleeps on a queue that has already drained.
+//!
+//! Owns: the blocks and the values in them, and the waiters for room. Never: blocks, or lets a
+//! value out twice.
 
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::ptr;
+use std::sync::Mutex;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::task::Waker;
 
 /// Slots in the largest block.
 pub(crate) const MAX_CAP: u64 = 32;
 /// Slots in the largest block of a queue with a long backlog.
-pub(crate) const BIG_CAP: u64 = 1 << 16;
+pub(crate) const BIG_CAP: u64 = 1 << 10;
+/// The top bit of `tail`: the queue is over its limit (see the module notes). Claims add 1 to the
+/// low bits, which never reach it.
+const OVER: u64 = 1 << 63;
 /// Slots in a queue's first block.
 const FIRST_CAP: u64 = 2;
 /// Slot flags.
@@ -127,6 +145,10 @@ pub(crate) struct Queue<T> {
     /// Consumer's line: written on every pop, so kept off the producers' line (a stream across
     /// cores would otherwise move one line back and forth per message).
     rxl: Line<RxLine<T>>,
+    /// Who waits for room (cold: touched only under pressure).
+    waiters: Mutex<Vec<Waker>>,
+    /// Time producers spent held back by this queue, in ns (added when each hold ends).
+    held_ns: AtomicU64,
 }
 
 /// A cache line of its own (64 bytes: the unit of transfer between cores here).
@@ -141,15 +163,23 @@ impl<T> std::ops::Deref for Line<T> {
 }
 
 struct Tx<T> {
-    /// Next index to claim.
+    /// Next index to claim, and the `OVER` bit.
     tail: AtomicU64,
     /// A block at or before the one holding the oldest unpublished claimed index (see above).
     tail_block: AtomicPtr<Block<T>>,
+    /// The length at which the queue is over its limit; 0 = no limit (fixed at creation).
+    limit: u64,
+    /// The length at or below which waiters for room are woken (fixed).
+    low: u64,
+    /// A claim whose index has none of these bits set measures the length (fixed).
+    sample_mask: u64,
 }
 
 struct RxLine<T> {
     /// Next index to read, published for `len` (a snapshot).
     head_pub: AtomicU64,
+    /// Somebody waits for room (`waiters` is not empty): set by waiters, cleared by the consumer.
+    watch: AtomicBool,
     /// Consumer-only state.
     rx: UnsafeCell<Rx<T>>,
 }
@@ -160,6 +190,19 @@ struct Rx<T> {
     head_block: *mut Block<T>,
     /// The oldest block not yet recycled.
     free_head: *mut Block<T>,
+    /// While `head` is below this the length is above the low-water mark (a lower bound the
+    /// consumer computed; claims only make the queue longer), so `watch` needs no look at `tail`.
+    relieve_at: u64,
+}
+
+/// Whether a producer may go on after asking for room (`Queue::wait_for_room`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// At or below the low-water mark already: nothing was registered.
+    Now,
+    /// Registered: the waker is woken once the queue is at or below the low-water mark. `fresh`
+    /// when this call added it (the caller must then notify the consumer's process).
+    Later { fresh: bool },
 }
 
 // SAFETY: values of `T` move from producer threads to the consumer thread, so `T: Send`
@@ -168,42 +211,70 @@ unsafe impl<T: Send> Send for Queue<T> {}
 // SAFETY: as above; consumer exclusivity is the contract stated on the consumer methods.
 unsafe impl<T: Send> Sync for Queue<T> {}
 
+/// The claim index in a value of `tail`.
+#[inline(always)]
+fn index_of(tail: u64) -> u64 {
+    tail & !OVER
+}
+
 impl<T> Queue<T> {
-    pub(crate) fn new() -> Self {
+    /// An empty queue that counts itself over its limit at `limit` values (0 = never).
+    pub(crate) fn new(limit: u64) -> Self {
         let first = Block::alloc(0, FIRST_CAP);
+        let limit = limit.min(OVER - 1);
+        // Measure often enough to notice the limit within an eighth of it, at most every 64th
+        // claim; with no limit, only the first claim looks (and finds nothing to do).
+        let sample_mask = if limit == 0 { u64::MAX } else { (limit / 8).clamp(1, 64).next_power_of_two() - 1 };
         Queue {
-            tx: Line(Tx { tail: AtomicU64::new(0), tail_block: AtomicPtr::new(first) }),
+            tx: Line(Tx {
+                tail: AtomicU64::new(0),
+                tail_block: AtomicPtr::new(first),
+                limit,
+                low: limit / 2,
+                sample_mask,
+            }),
             rxl: Line(RxLine {
                 head_pub: AtomicU64::new(0),
-                rx: UnsafeCell::new(Rx { head: 0, head_block: first, free_head: first }),
+                watch: AtomicBool::new(false),
+                rx: UnsafeCell::new(Rx { head: 0, head_block: first, free_head: first, relieve_at: 0 }),
             }),
+            waiters: Mutex::new(Vec::new()),
+            held_ns: AtomicU64::new(0),
         }
     }
 
     /// Values queued (claimed and not yet read); a snapshot, racy by nature.
     pub(crate) fn len(&self) -> u64 {
-        let tail = self.tx.tail.load(Relaxed);
+        let tail = index_of(self.tx.tail.load(Relaxed));
         tail.saturating_sub(self.rxl.head_pub.load(Relaxed))
     }
 
     /// Appends a value. Lock-free; safe from any thread. `sc` publishes it with a sequentially
     /// consistent store (for a request, whose sender then re-checks that the receiver lives:
-    /// D21); otherwise a release store suffices.
+    /// D21); otherwise a release store suffices. Returns true when the queue is over its limit
+    /// (as of the last measurement: see the module notes).
     ///
     /// The claim is a SeqCst read-modify-write: the wake protocol (`SchedState`) orders it
     /// before the sender's look at the receiver's state, and the consumer's `has_unpublished`
     /// after its own.
-    pub(crate) fn push(&self, value: T, sc: bool) {
-        let index = self.tx.tail.fetch_add(1, SeqCst);
-        self.write(index, value, sc);
+    #[inline(always)]
+    pub(crate) fn push(&self, value: T, sc: bool) -> bool {
+        let tail = self.tx.tail.fetch_add(1, SeqCst);
+        let i = index_of(tail);
+        self.write(i, value, sc);
+        if i & self.tx.sample_mask == 0 {
+            return self.measure(i + 1);
+        }
+        tail & OVER != 0
     }
 
     /// Appends a value unless `len() >= cap` (exactly: the claim is a compare-and-swap against a
-    /// head that only grows), handing it back otherwise.
-    pub(crate) fn push_bounded(&self, value: T, cap: u64, sc: bool) -> Result<(), T> {
+    /// head that only grows), handing it back otherwise. `Ok(over)` as for `push`.
+    pub(crate) fn push_bounded(&self, value: T, cap: u64, sc: bool) -> Result<bool, T> {
         let mut tail = self.tx.tail.load(Relaxed);
         loop {
-            if tail.saturating_sub(self.rxl.head_pub.load(Acquire)) >= cap {
+            if index_of(tail).saturating_sub(self.rxl.head_pub.load(Acquire)) >= cap {
+                self.mark(true);
                 return Err(value);
             }
             match self.tx.tail.compare_exchange_weak(tail, tail + 1, SeqCst, Relaxed) {
@@ -211,8 +282,139 @@ impl<T> Queue<T> {
                 Err(now) => tail = now,
             }
         }
-        self.write(tail, value, sc);
-        Ok(())
+        let i = index_of(tail);
+        self.write(i, value, sc);
+        if self.tx.limit != 0 && (i & self.tx.sample_mask == 0 || i + 1 - self.rxl.head_pub.load(Relaxed) >= cap) {
+            return Ok(self.measure(i + 1));
+        }
+        Ok(tail & OVER != 0)
+    }
+
+    /// Measures the length with `claimed` values claimed, sets or clears the `OVER` bit to match
+    /// (with hysteresis: set at the limit, cleared at the low-water mark), returns whether over.
+    #[cold]
+    #[inline(never)]
+    fn measure(&self, claimed: u64) -> bool {
+        let tx = &self.tx;
+        if tx.limit == 0 {
+            return false;
+        }
+        let len = claimed.saturating_sub(self.rxl.head_pub.load(Relaxed));
+        if len >= tx.limit {
+            self.mark(true);
+            true
+        } else if len <= tx.low {
+            self.mark(false);
+            false
+        } else {
+            tx.tail.load(Relaxed) & OVER != 0
+        }
+    }
+
+    /// Sets or clears the `OVER` bit (a read first: the bit rarely changes, and a write would
+    /// take the producers' line).
+    fn mark(&self, over: bool) {
+        let tail = &self.tx.tail;
+        if self.tx.limit == 0 || (tail.load(Relaxed) & OVER != 0) == over {
+            return;
+        }
+        if over {
+            tail.fetch_or(OVER, Relaxed);
+        } else {
+            tail.fetch_and(!OVER, Relaxed);
+        }
+    }
+
+    /// True when the queue holds fewer values than its limit (always, with no limit).
+    pub(crate) fn has_room(&self) -> bool {
+        self.tx.limit == 0 || self.len() < self.tx.limit
+    }
+
+    /// True when the queue is at or below its low-water mark (always, with no limit).
+    pub(crate) fn is_relieved(&self) -> bool {
+        self.tx.limit == 0 || self.len() <= self.tx.low
+    }
+
+    /// True while somebody waits for room here.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.rxl.watch.load(Acquire)
+    }
+
+    /// Asks to be woken once the queue is at or below its low-water mark: registers `waker`
+    /// (once: a waker that is already there is not added again) and raises `watch`, then looks
+    /// at the length again. See [`Room`] for what the caller must do.
+    pub(crate) fn wait_for_room(&self, waker: &Waker) -> Room {
+        if self.is_relieved() {
+            self.mark(false);
+            return Room::Now;
+        }
+        let fresh = {
+            let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            let fresh = !w.iter().any(|x| x.will_wake(waker));
+            if fresh {
+                w.push(waker.clone());
+            }
+            fresh
+        };
+        // SeqCst, then the length: a consumer whose last pop this read misses sees the flag in
+        // the run that the caller's notify gives it.
+        self.rxl.watch.store(true, SeqCst);
+        if self.is_relieved() {
+            self.forget_waiter(waker);
+            self.mark(false);
+            return Room::Now;
+        }
+        Room::Later { fresh }
+    }
+
+    /// Counts time a producer spent held back by this queue.
+    pub(crate) fn add_held(&self, ns: u64) {
+        self.held_ns.fetch_add(ns, Relaxed);
+    }
+
+    /// Time producers spent held back by this queue.
+    pub(crate) fn held_ns(&self) -> u64 {
+        self.held_ns.load(Relaxed)
+    }
+
+    /// True while `waker` is registered (false once the consumer has woken it: its turn to go).
+    pub(crate) fn is_waiting(&self, waker: &Waker) -> bool {
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|x| x.will_wake(waker))
+    }
+
+    /// Removes `waker` from the waiters (it stopped waiting for another reason).
+    pub(crate) fn forget_waiter(&self, waker: &Waker) {
+        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        w.retain(|x| !x.will_wake(waker));
+    }
+
+    /// The consumer saw `watch`: if the length is at or below the low-water mark, wakes every
+    /// waiter; otherwise computes how many pops that needs at least.
+    #[cold]
+    #[inline(never)]
+    fn relieve(&self, rx: &mut Rx<T>) {
+        let tail = index_of(self.tx.tail.load(SeqCst));
+        let len = tail.saturating_sub(rx.head);
+        if len > self.tx.low {
+            rx.relieve_at = rx.head + (len - self.tx.low);
+            return;
+        }
+        self.rxl.watch.store(false, SeqCst);
+        self.mark(false);
+        let woken = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        // Woken outside the lock: a waker may run arbitrary code.
+        for w in woken {
+            w.wake();
+        }
+    }
+
+    /// Wakes every waiter whatever the length (the consumer is ending: nobody will read).
+    pub(crate) fn wake_all_waiters(&self) {
+        self.rxl.watch.store(false, SeqCst);
+        let woken = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in woken {
+            w.wake();
+        }
     }
 
     fn write(&self, index: u64, value: T, sc: bool) {
@@ -248,7 +450,7 @@ impl<T> Queue<T> {
             }
             if try_advance && b.is_final() {
                 if self.tx.tail_block.compare_exchange(block, next, SeqCst, Relaxed).is_ok() {
-                    let observed = self.tx.tail.load(SeqCst);
+                    let observed = index_of(self.tx.tail.load(SeqCst));
                     b.observed_tail.store(observed, Relaxed);
                     b.released.store(true, Release);
                 } else {
@@ -299,6 +501,7 @@ impl<T> Queue<T> {
             if rx.head >= start + b.cap {
                 let next = b.next.load(Acquire);
                 if next.is_null() {
+                    self.check_watch(rx);
                     return None;
                 }
                 rx.head_block = next;
@@ -309,6 +512,7 @@ impl<T> Queue<T> {
             }
             let slot = &b.slots[(rx.head - start) as usize];
             if slot.state.load(Acquire) != WRITTEN {
+                self.check_watch(rx);
                 return None;
             }
             // SAFETY: the slot is published: its producer wrote the value before the store we
@@ -316,8 +520,17 @@ impl<T> Queue<T> {
             let value = slot.value.with_mut(|v| unsafe { (*v).assume_init_read() });
             rx.head += 1;
             self.rxl.head_pub.store(rx.head, Release);
+            self.check_watch(rx);
             Some(value)
         })
+    }
+
+    /// On every pop: a load of the consumer's own line, unless somebody waits for room.
+    #[inline(always)]
+    fn check_watch(&self, rx: &mut Rx<T>) {
+        if self.rxl.watch.load(Relaxed) && rx.head >= rx.relieve_at {
+            self.relieve(rx);
+        }
     }
 
     /// True when a value has been claimed that `pop` could not take yet: its producer is between
@@ -329,7 +542,7 @@ impl<T> Queue<T> {
     pub(crate) unsafe fn has_unpublished(&self) -> bool {
         // SAFETY: single consumer (caller's contract).
         let head = self.rxl.rx.with_mut(|rx| unsafe { (*rx).head });
-        self.tx.tail.load(SeqCst) > head
+        index_of(self.tx.tail.load(SeqCst)) > head
     }
 
     /// Takes every published value not yet read, in index order, skipping claimed slots that are
@@ -340,7 +553,7 @@ impl<T> Queue<T> {
     /// # Safety
     /// As for [`Queue::pop`]; and `pop` must not be called afterwards.
     pub(crate) unsafe fn drain_ready(&self, mut f: impl FnMut(T)) {
-        let tail = self.tx.tail.load(SeqCst);
+        let tail = index_of(self.tx.tail.load(SeqCst));
         self.rxl.rx.with_mut(|rx| {
             // SAFETY: single consumer (caller's contract).
             let rx = unsafe { &mut *rx };
@@ -416,7 +629,7 @@ impl<T> Queue<T> {
 
 impl<T> Drop for Queue<T> {
     fn drop(&mut self) {
-        let tail = self.tx.tail.load(Relaxed);
+        let tail = index_of(self.tx.tail.load(Relaxed));
         self.rxl.rx.with_mut(|rx| {
             // SAFETY: `&mut self`: no producer or consumer is active.
             let rx = unsafe { &mut *rx };
@@ -445,7 +658,7 @@ mod tests {
 
     #[test]
     fn fifo_single_thread_across_blocks() {
-        let q = Queue::new();
+        let q = Queue::new(0);
         for round in 0..3 {
             for i in 0..1000 {
                 q.push(round * 1000 + i, false);
@@ -463,7 +676,7 @@ mod tests {
 
     #[test]
     fn bounded_push_is_exact() {
-        let q = Queue::new();
+        let q = Queue::new(0);
         for i in 0..5 {
             assert!(q.push_bounded(i, 5, false).is_ok());
         }
@@ -476,7 +689,7 @@ mod tests {
     #[test]
     fn drop_frees_remaining_values() {
         let marker = Arc::new(());
-        let q = Queue::new();
+        let q = Queue::new(0);
         for _ in 0..100 {
             q.push(marker.clone(), false);
         }
@@ -491,7 +704,7 @@ mod tests {
     #[test]
     fn drain_ready_takes_everything_published_once() {
         let marker = Arc::new(());
-        let q = Queue::new();
+        let q = Queue::new(0);
         for _ in 0..70 {
             q.push(marker.clone(), false);
         }
@@ -516,7 +729,7 @@ mod tests {
     fn per_producer_order_under_contention() {
         const PRODUCERS: usize = 4;
         const N: usize = 200_000;
-        let q = Arc::new(Queue::new());
+        let q = Arc::new(Queue::new(0));
         let handles: Vec<_> = (0..PRODUCERS)
             .map(|p| {
                 let q = q.clone();
@@ -550,7 +763,7 @@ mod tests {
     fn blocks_are_recycled_not_leaked() {
         // A long stream through a short queue keeps reusing the same few blocks: the list stays
         // short (counted by walking it).
-        let q = Queue::new();
+        let q = Queue::new(0);
         for i in 0..100_000u64 {
             q.push(i, false);
             q.push(i, true);
@@ -584,7 +797,7 @@ mod loom_tests {
     #[test]
     fn loom_two_producers_one_consumer() {
         loom::model(|| {
-            let q = Arc::new(Queue::new());
+            let q = Arc::new(Queue::new(0));
             let producers: Vec<_> = (0..2)
                 .map(|p| {
                     let q = q.clone();
@@ -623,7 +836,7 @@ mod loom_tests {
     #[test]
     fn loom_drain_ready_races_a_push() {
         loom::model(|| {
-            let q = Arc::new(Queue::new());
+            let q = Arc::new(Queue::new(0));
             let marker = Arc::new(());
             q.push(marker.clone(), false);
             let producer = {
@@ -639,5 +852,44 @@ mod loom_tests {
             drop(q);
             assert_eq!(Arc::strong_count(&marker), 1);
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod pressure_tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Count(AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn waiter_is_woken_at_low_water() {
+        let q = Queue::new(64);
+        let mut over = false;
+        for i in 0..100u32 {
+            over |= q.push(i, false);
+        }
+        assert!(over, "a push at the limit reports pressure");
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(count.clone());
+        assert_eq!(q.wait_for_room(&waker), Room::Later { fresh: true });
+        assert_eq!(q.wait_for_room(&waker), Room::Later { fresh: false });
+        for i in 0..67u32 {
+            // SAFETY: single consumer.
+            assert_eq!(unsafe { q.pop() }, Some(i));
+            assert_eq!(count.0.load(Ordering::SeqCst), 0, "woken at length {}", q.len());
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { q.pop() }, Some(67));
+        assert_eq!(q.len(), 32);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once at the low-water mark");
+        assert!(!q.is_waiting(&waker));
+        assert!(!q.push(1000, false), "pressure cleared");
     }
 }

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::message::{
     Atom, Envelope, Event, EventOptions, ExitReason, Message, Name, Payload, Pid, Priority, ProcessId, Ref, To,
 };
+use crate::process::room::WaitRoom;
 use crate::runtime::options::NodeOptions;
 use crate::runtime::worker::on_worker_thread;
 use std::any::Any;
@@ -224,6 +225,27 @@ impl NodeHandle {
         let target = self.inner.resolve(&to)?;
         let envelope = Envelope { from: self.inner.core_pid(), payload: Payload::Message(Message::new(msg)) };
         self.inner.push(&target, priority, NodeInner::addressed(&to, &target, envelope))
+    }
+
+    /// Sends `msg` to `to` (Main priority) from a plain thread, first blocking it while the
+    /// target's queue is at its limit (its capacity or its high-water mark, whichever is lower),
+    /// up to `timeout` (`Duration::ZERO`: the node's default call timeout). The blocking twin of
+    /// [`Context::send_wait`](crate::Context::send_wait).
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`], [`Error::Timeout`] (the message is not sent),
+    /// [`Error::WouldBlockWorker`] on a worker thread, [`Error::NodeStopped`].
+    pub fn send_wait<M: Any + Send>(&self, to: impl Into<To>, msg: M, timeout: Duration) -> Result<(), Error> {
+        if on_worker_thread() {
+            return Err(Error::WouldBlockWorker("send_wait"));
+        }
+        self.inner.check_running()?;
+        let to = to.into();
+        let target = self.inner.resolve(&to)?;
+        let envelope = Envelope { from: self.inner.core_pid(), payload: Payload::Message(Message::new(msg)) };
+        let envelope = NodeInner::addressed(&to, &target, envelope);
+        let timeout = crate::process::call::effective_timeout(&self.inner, timeout);
+        self.inner.send_wait_blocking(WaitRoom::new(target, Priority::Main, envelope, Some(timeout)))
     }
 
     /// Makes a request from a plain thread and blocks it until the reply (default timeout).

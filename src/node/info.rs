@@ -56,6 +56,12 @@ pub struct ProcessInfo {
     pub messages_out: u64,
     /// Time its worker spent running it.
     pub running_time: Duration,
+    /// Time it spent held back because a process it sent to had a long queue (D70).
+    pub held_back: Duration,
+    /// Time the processes sending to it spent held back by its long queues, summed.
+    pub producers_held_back: Duration,
+    /// The process whose long queue holds it back right now, if any.
+    pub held_by: Option<Pid>,
     /// Time since it was spawned.
     pub uptime: Duration,
     /// The worker it runs on (processes not pinned may move to another worker).
@@ -98,6 +104,10 @@ pub struct NodeInfo {
     pub stalls: u64,
     /// Times a worker took a process from another worker's queues (load balancing).
     pub migrations: u64,
+    /// Turns after which a process was held back by a long queue it sent to (D70).
+    pub held_turns: u64,
+    /// Holds that ended because `ERGORS_MAILBOX_HOLD_MAX_MS` passed, not because the queue drained.
+    pub holds_expired: u64,
 }
 
 fn state_of(e: &ProcessEntry) -> ProcessState {
@@ -124,16 +134,19 @@ fn rss_bytes() -> u64 {
 
 impl NodeInner {
     pub(crate) fn process_info(&self, e: &ProcessEntry) -> ProcessInfo {
-        let (name, aliases, events, links, monitors, linked_by, monitored_by) = e
+        let ((name, aliases, events, links, monitors, linked_by, monitored_by), (held_by, held_ns)) = e
             .with_existing_rel(|r| {
                 (
-                    r.name.clone(),
-                    r.aliases.clone(),
-                    r.events.clone(),
-                    r.links.clone(),
-                    r.monitors.clone(),
-                    r.linked_by.len(),
-                    r.monitored_by.len(),
+                    (
+                        r.name.clone(),
+                        r.aliases.clone(),
+                        r.events.clone(),
+                        r.links.clone(),
+                        r.monitors.clone(),
+                        r.linked_by.len(),
+                        r.monitored_by.len(),
+                    ),
+                    (r.hold.as_ref().and_then(crate::process::room::Hold::held_by), r.held_ns),
                 )
             })
             .unwrap_or_default();
@@ -154,6 +167,9 @@ impl NodeInner {
             messages_in: e.stats.messages_in.load(Relaxed),
             messages_out: e.stats.messages_out.load(Relaxed),
             running_time: Duration::from_nanos(e.stats.running_ns.load(Relaxed)),
+            held_back: Duration::from_nanos(held_ns),
+            producers_held_back: Duration::from_nanos(e.mailbox.held_ns()),
+            held_by,
             uptime: now.saturating_sub(Duration::from_nanos(e.stats.spawned_at_ns)),
             worker: e.home(),
             behaviour: (e.behaviour)(),
@@ -178,6 +194,8 @@ impl NodeInner {
             stalled_workers: Vec::new(),
             stalls: 0,
             migrations: self.migrations.load(Relaxed),
+            held_turns: self.held_turns.load(Relaxed),
+            holds_expired: self.holds_expired.load(Relaxed),
         };
         (info.stalled_workers, info.stalls) = self.watchdog.snapshot();
         for e in &entries {

@@ -58,6 +58,9 @@ pub(crate) struct NodeInner {
     next_worker: AtomicUsize,
     /// Processes a worker took from another one's queues (node info).
     pub(crate) migrations: AtomicU64,
+    /// Turns after which a producer was held back, and holds that ran out (D70).
+    pub(crate) held_turns: AtomicU64,
+    pub(crate) holds_expired: AtomicU64,
     /// The stall watchdog's findings (node info) and its thread's wake-up.
     pub(crate) watchdog: crate::runtime::watchdog::Watchdog,
     next_ref: AtomicU64,
@@ -160,6 +163,8 @@ impl Node {
             workers: workers.clone(),
             next_worker: AtomicUsize::new(0),
             migrations: AtomicU64::new(0),
+            held_turns: AtomicU64::new(0),
+            holds_expired: AtomicU64::new(0),
             watchdog: Default::default(),
             next_ref: AtomicU64::new(1),
             stopping: AtomicBool::new(false),

@@ -16,11 +16,23 @@ impl NodeInner {
     /// Queues an envelope into a live process's mailbox and wakes it: the one way a message
     /// enters a mailbox. A request whose callee died in the meantime is answered at once.
     pub(crate) fn push(&self, target: &Arc<ProcessEntry>, priority: Priority, envelope: Envelope) -> Result<(), Error> {
+        self.push_reporting(target, priority, envelope).map(drop)
+    }
+
+    /// As [`NodeInner::push`]; `Ok(true)` when the target's queue is over its limit (a process
+    /// sender is then held back when its callback returns: D70).
+    #[inline(always)]
+    pub(crate) fn push_reporting(
+        &self,
+        target: &Arc<ProcessEntry>,
+        priority: Priority,
+        envelope: Envelope,
+    ) -> Result<bool, Error> {
         if !target.is_alive() {
             return Err(Error::ProcessUnknown);
         }
         let request = envelope.payload.request_ref().map(|r| (envelope.from, r));
-        self.enqueue(target, priority, envelope, false, request.is_some())?;
+        let over = self.enqueue(target, priority, envelope, false, request.is_some())?;
         if let Some((from, ref_id)) = request {
             // The callee may have died after our liveness check and drained its mailbox before
             // our push: then nobody would answer and the caller would wait out its timeout. Our
@@ -32,7 +44,7 @@ impl NodeInner {
                 self.fail_queued_request(from, ref_id);
             }
         }
-        Ok(())
+        Ok(over)
     }
 
     /// Queues a runtime signal regardless of the mailbox's capacity (and of liveness: a dead
@@ -49,12 +61,14 @@ impl NodeInner {
         envelope: Envelope,
         forced: bool,
         sc: bool,
-    ) -> Result<(), Error> {
-        if let Err(Full(envelope)) = target.mailbox.push(priority, envelope, forced, sc) {
-            return self.mailbox_full(target, priority, envelope);
+    ) -> Result<bool, Error> {
+        match target.mailbox.push(priority, envelope, forced, sc) {
+            Ok(over) => {
+                notify(target);
+                Ok(over)
+            }
+            Err(Full(envelope)) => self.mailbox_full(target, priority, envelope).map(|()| false),
         }
-        notify(target);
-        Ok(())
     }
 
     /// A full mailbox refused `envelope`: hand a plain message to the target's fallback process

@@ -21,6 +21,9 @@ pub struct SpawnOptions {
     /// Capacity of each of the process's mailbox queues (default: the node's `mailbox_size`;
     /// `Some(0)` = unbounded).
     pub mailbox_size: Option<usize>,
+    /// The backpressure threshold of the process's mailbox queues (default: the node's
+    /// `mailbox_high_water`; `Some(0)` = no backpressure towards this process).
+    pub mailbox_high_water: Option<usize>,
     /// Priority of the messages this process sends (default Main).
     pub send_priority: Priority,
     /// Environment entries, added to (and overriding) what the process inherits.
@@ -45,6 +48,11 @@ impl SpawnOptions {
     /// Sets the mailbox capacity per queue.
     pub fn mailbox_size(mut self, n: usize) -> Self {
         self.mailbox_size = Some(n);
+        self
+    }
+    /// Sets the backpressure threshold of the process's queues (0 = none; D70).
+    pub fn mailbox_high_water(mut self, n: usize) -> Self {
+        self.mailbox_high_water = Some(n);
         self
     }
     /// Sets the default priority of the process's sends.
@@ -118,6 +126,7 @@ impl NodeInner {
         let env = self.spawn_env(parent, leader, &opts.env);
         let (home, pinned) = self.placement(opts, parent);
         let mailbox_size = opts.mailbox_size.unwrap_or(self.options.mailbox_size);
+        let high_water = opts.mailbox_high_water.unwrap_or(self.options.mailbox_high_water);
         let fallback = opts.fallback.clone();
         let entry = self
             .table
@@ -133,6 +142,7 @@ impl NodeInner {
                     leader,
                     depth,
                     mailbox_size,
+                    high_water,
                     spawned_at_ns,
                     env,
                 })

@@ -34,6 +34,11 @@ pub(crate) struct Relations {
     /// Where a message refused by a full mailbox goes, and its tag (`SpawnOptions::fallback`).
     /// Here, not in the entry: read only when the mailbox is full, and most processes have none.
     pub(crate) fallback: Option<(crate::message::Name, String)>,
+    /// The hold on this process by a long queue it sent to, and the time it has been held back
+    /// in all (D70). Here: touched once or twice per held turn, and most processes are never
+    /// held.
+    pub(crate) hold: Option<crate::process::room::Hold>,
+    pub(crate) held_ns: u64,
 }
 
 /// What a process holds that other threads read or change.
@@ -110,6 +115,7 @@ pub(crate) struct EntryInit {
     pub(crate) leader: Pid,
     pub(crate) depth: u32,
     pub(crate) mailbox_size: usize,
+    pub(crate) high_water: usize,
     pub(crate) spawned_at_ns: u64,
     pub(crate) env: Env,
 }
@@ -129,6 +135,7 @@ impl EntryInit {
             leader: pid,
             depth: 0,
             mailbox_size: 0,
+            high_water: 0,
             spawned_at_ns: 0,
             env: None,
         }
@@ -147,7 +154,7 @@ impl ProcessEntry {
             leader: i.leader,
             depth: i.depth,
             sched: SchedState::new_scheduled(),
-            mailbox: Mailbox::new(i.mailbox_size),
+            mailbox: Mailbox::new(i.mailbox_size, i.high_water),
             call: Mutex::new(CallSlot::Idle),
             held: Mutex::new(Held { rel: None, env: i.env }),
             stats: Stats { spawned_at_ns: i.spawned_at_ns, ..Default::default() },

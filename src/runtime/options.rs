@@ -28,7 +28,12 @@ pub struct NodeOptions {
     pub(crate) turn_budget: Duration,
     pub(crate) stall: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) mailbox_high_water: usize,
+    pub(crate) hold_max: Duration,
 }
+
+/// The default high-water mark of a mailbox queue (D71: measured with the `overload` benchmark).
+pub const DEFAULT_HIGH_WATER: usize = 8192;
 
 fn available_cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -51,6 +56,8 @@ impl Default for NodeOptions {
             turn_budget: Duration::from_micros(500),
             stall: Duration::from_millis(100),
             shutdown_timeout: Duration::from_millis(5000),
+            mailbox_high_water: DEFAULT_HIGH_WATER,
+            hold_max: Duration::from_millis(100),
         }
     }
 }
@@ -156,6 +163,18 @@ const VARS: &[Var] = &[
         accepted: "an integer from 1 to 3600000 (milliseconds)",
         apply: |o, s| parse_range(s, 1u64, 3_600_000).map(|v| o.shutdown_timeout = Duration::from_millis(v)),
         current: |o| o.shutdown_timeout.as_millis().to_string(),
+    },
+    Var {
+        name: "ERGORS_MAILBOX_HIGH_WATER",
+        accepted: "an integer from 0 to 4294967294 (messages per queue; 0 = no backpressure)",
+        apply: |o, s| parse_range(s, 0usize, u32::MAX as usize - 1).map(|v| o.mailbox_high_water = v),
+        current: |o| o.mailbox_high_water.to_string(),
+    },
+    Var {
+        name: "ERGORS_MAILBOX_HOLD_MAX_MS",
+        accepted: "an integer from 1 to 3600000 (milliseconds)",
+        apply: |o, s| parse_range(s, 1u64, 3_600_000).map(|v| o.hold_max = Duration::from_millis(v)),
+        current: |o| o.hold_max.as_millis().to_string(),
     },
     Var {
         name: "ERGORS_PROCESS_TIMING",
@@ -283,6 +302,23 @@ impl NodeOptions {
         self
     }
 
+    /// The backpressure threshold (`ERGORS_MAILBOX_HIGH_WATER`; default 8192; 0 = off): a
+    /// process that sends to a local process whose queue holds this many messages or more is
+    /// held back when its callback returns, until that queue is down to half of it (or
+    /// `mailbox_hold_max` has passed). Nothing is dropped (docs/decisions.md D70).
+    pub fn mailbox_high_water(mut self, n: usize) -> Self {
+        self.mailbox_high_water = n;
+        self
+    }
+
+    /// The longest a producer is held back for one turn by a queue that does not drain (its
+    /// consumer stopped reading): then it runs again, and the backlog shows in inspection
+    /// (`ERGORS_MAILBOX_HOLD_MAX_MS`; default 100).
+    pub fn mailbox_hold_max(mut self, d: Duration) -> Self {
+        self.hold_max = d;
+        self
+    }
+
     /// Default timeout of `call` (`ERGORS_CALL_TIMEOUT_MS`; default 5000, as Ergo).
     pub fn call_timeout(mut self, d: Duration) -> Self {
         self.call_timeout = d;
@@ -296,6 +332,10 @@ impl NodeOptions {
     /// The configured per-turn message budget.
     pub fn get_process_budget(&self) -> usize {
         self.process_budget
+    }
+    /// The configured backpressure threshold (0 = off).
+    pub fn get_mailbox_high_water(&self) -> usize {
+        self.mailbox_high_water
     }
     /// The configured mailbox capacity (0 = unbounded).
     pub fn get_mailbox_size(&self) -> usize {
@@ -331,6 +371,8 @@ mod tests {
             ("ERGORS_TURN_US", "300"),
             ("ERGORS_STALL_MS", "0"),
             ("ERGORS_SHUTDOWN_TIMEOUT_MS", "1500"),
+            ("ERGORS_MAILBOX_HIGH_WATER", "0"),
+            ("ERGORS_MAILBOX_HOLD_MAX_MS", "20"),
         ])
         .unwrap();
         assert_eq!(o.workers, 3);
@@ -344,6 +386,8 @@ mod tests {
         assert_eq!(o.turn_budget, Duration::from_micros(300));
         assert_eq!(o.stall, Duration::ZERO);
         assert_eq!(o.shutdown_timeout, Duration::from_millis(1500));
+        assert_eq!(o.mailbox_high_water, 0);
+        assert_eq!(o.hold_max, Duration::from_millis(20));
     }
 
     #[test]
@@ -356,6 +400,8 @@ mod tests {
             ("ERGORS_PIN_WORKERS", "maybe"),
             ("ERGORS_TURN_US", "0"),
             ("ERGORS_SHUTDOWN_TIMEOUT_MS", "0"),
+            ("ERGORS_MAILBOX_HIGH_WATER", "-1"),
+            ("ERGORS_MAILBOX_HOLD_MAX_MS", "0"),
             ("ERGORS_MAILBOX_SIZE", "-1"),
         ] {
             let err = with(&[(var, value)]).unwrap_err();
@@ -374,5 +420,7 @@ mod tests {
         assert!(NodeOptions::default().ring_entries(3).validate().is_err());
         assert!(NodeOptions::default().call_timeout(Duration::ZERO).validate().is_err());
         assert!(NodeOptions::default().process_budget(0).validate().is_err());
+        assert!(NodeOptions::default().mailbox_hold_max(Duration::ZERO).validate().is_err());
+        assert!(NodeOptions::default().mailbox_high_water(0).validate().is_ok());
     }
 }

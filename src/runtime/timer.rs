@@ -28,6 +28,9 @@ pub(crate) enum TimerAction {
     Send { from: Pid, to: To, priority: Priority, msg: Message, timer: Arc<TimerShared> },
     /// A `call` waited too long: complete it with a timeout error.
     CallTimeout { entry: Arc<ProcessEntry>, ref_id: u64, after: Duration },
+    /// Wake a future that waits with a deadline (a producer's hold, a `send_wait`); waking it
+    /// late or needlessly is harmless (it looks at its own state).
+    Wake(std::task::Waker),
 }
 
 /// Identifies one worker's timer map and counts the entries cancelled from other threads that
@@ -101,6 +104,12 @@ impl Timers {
         self.map.remove(key)
     }
 
+    /// Removes the timer `key` if this map is `owner`'s (the caller may have moved to another
+    /// worker since it armed it: then it fires there, harmlessly).
+    pub(crate) fn remove_if_owned(&mut self, key: &TimerKey, owner: &Arc<TimerOwner>) -> Option<TimerAction> {
+        if Arc::ptr_eq(&self.owner, owner) { self.map.remove(key) } else { None }
+    }
+
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.map.first_key_value().map(|(k, _)| k.0)
     }
@@ -126,6 +135,7 @@ impl Timers {
             TimerAction::Send { timer, .. } => timer.state.load(Ordering::Acquire) != CANCELLED,
             // A call given up on another worker (its process moved) no longer waits for it.
             TimerAction::CallTimeout { entry, ref_id, .. } => entry.call_waits_for(*ref_id),
+            TimerAction::Wake(_) => true,
         });
     }
 
@@ -185,5 +195,34 @@ impl TimerHandle {
     /// True once the message has been handed to the receiver's mailbox (or the send failed).
     pub fn is_fired(&self) -> bool {
         self.shared.state.load(Ordering::Acquire) == FIRED
+    }
+}
+
+/// A wake-up armed on the current worker's timers at a deadline (a producer's hold, a
+/// `send_wait`): disarmed when the waiter is done, or left to fire harmlessly if it moved to
+/// another worker meanwhile.
+pub(crate) struct WakeTimer {
+    key: TimerKey,
+    owner: Arc<TimerOwner>,
+}
+
+impl WakeTimer {
+    /// Arms a timer that wakes `waker` at `deadline_ns`; `None` off a worker thread.
+    pub(crate) fn arm(deadline_ns: u64, waker: &std::task::Waker) -> Option<WakeTimer> {
+        with_current(|w| {
+            let mut timers = w?.timers.try_borrow_mut().ok()?;
+            let key = timers.add(deadline_ns, TimerAction::Wake(waker.clone()));
+            Some(WakeTimer { key, owner: timers.owner() })
+        })
+    }
+
+    /// Removes the timer if it is still in this worker's map.
+    pub(crate) fn disarm(self) {
+        let removed = with_current(|w| {
+            let mut timers = w?.timers.try_borrow_mut().ok()?;
+            timers.remove_if_owned(&self.key, &self.owner)
+        });
+        // Dropped outside the map's borrow (a waker's drop may be arbitrary code).
+        drop(removed);
     }
 }

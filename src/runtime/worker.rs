@@ -498,6 +498,7 @@ impl Worker {
             TimerAction::CallTimeout { entry, ref_id, after } => {
                 crate::process::call::timed_out(&entry, ref_id, after);
             }
+            TimerAction::Wake(waker) => waker.wake(),
         }
     }
 }
