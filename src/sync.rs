@@ -4,14 +4,14 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, fence};
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, RwLock};
+pub(crate) use loom::sync::{Arc, Mutex, RwLock};
 
 #[cfg(not(loom))]
 #[allow(unused_imports)] // AtomicBool, fence: used by the loom models' std twins
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, fence};
 #[cfg(not(loom))]
 #[allow(unused_imports)] // Arc: used by the loom models' std twins
-pub(crate) use std::sync::{Arc, RwLock};
+pub(crate) use std::sync::{Arc, Mutex, RwLock};
 
 /// An `UnsafeCell` with loom's closure API, so callers read the same under both configurations.
 #[derive(Debug)]

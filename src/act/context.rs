@@ -16,7 +16,7 @@ use crate::node::{NodeHandle, NodeInner, SpawnOptions};
 use crate::process::call::{self, PendingCall};
 use crate::process::entry::{ProcessEntry, Stats};
 use crate::process::env::env_list;
-use crate::process::room::{Hold, WaitRoom};
+use crate::process::room::{self, Hold, WaitRoom};
 use crate::runtime::timer::{TimerAction, TimerHandle, TimerShared, WakeTimer};
 use crate::runtime::waker::notify;
 use crate::runtime::worker::with_current;
@@ -244,7 +244,7 @@ impl Context {
                 Err((to, envelope))
             } else {
                 let envelope = NodeInner::addressed(&to, &target, envelope);
-                Ok(WaitRoom::new(target, self.send_priority, envelope, timeout))
+                Ok(WaitRoom::new(Some(self.entry.clone()), target, self.send_priority, envelope, timeout))
             }
         });
         async move {
@@ -690,10 +690,11 @@ impl Context {
     }
 
     /// The callback that sent to a long queue has returned: this process does not run again until
-    /// that queue is at or below its low-water mark, its consumer is gone, somebody waits for
-    /// room in this process's own queues (so a cycle of held processes cannot wait on itself:
-    /// D70), or `ERGORS_MAILBOX_HOLD_MAX_MS` has passed. Meanwhile only its Urgent queue (exit
-    /// signals) is served. `None` when the hold is over (the caller goes on as usual).
+    /// the queue's consumer has worked it down to its low-water mark (and woken us), the
+    /// consumer is gone, or `ERGORS_MAILBOX_HOLD_MAX_MS` has passed. A hold that would close a
+    /// cycle of processes each waiting for the next is not taken (D70). Meanwhile only the
+    /// Urgent queue (exit signals) is served. `None` when the hold is over (the caller goes on
+    /// as usual).
     #[cold]
     #[inline(never)]
     fn poll_hold(&mut self, cx: &mut std::task::Context<'_>) -> Option<Poll<Envelope>> {
@@ -702,37 +703,44 @@ impl Context {
             return None;
         };
         let now = clock::now_ns();
-        let first = hold.since == 0;
-        // Once the consumer has woken us (taken our waker), we go, whatever the length now: the
-        // producers it woke together may have filled the queue again before we ran, and waiting
-        // again would let the quicker ones starve us.
-        let released = !hold.target.is_alive()
-            || self.entry.mailbox.has_waiters()
-            || (!first && !hold.target.mailbox.is_waiting(hold.priority, cx.waker()))
-            || hold.target.mailbox.is_relieved(hold.priority);
-        let expired = !released && !first && now >= hold.deadline;
-        if released || expired {
-            self.end_hold(hold, now, expired, cx);
-            return None;
-        }
-        match hold.target.mailbox.wait_for_room(hold.priority, cx.waker()) {
-            Room::Now => {
-                self.end_hold(hold, now, false, cx);
+        if hold.since == 0 {
+            if !hold.target.is_alive()
+                || hold.target.mailbox.is_relieved(hold.priority)
+                || room::block_closes_cycle(&self.entry, &hold.target)
+            {
+                self.end_hold(hold, now, false);
                 return None;
             }
-            // A waiter newly registered: the consumer runs at least once more and sees it (a
-            // consumer that is itself held sees that somebody waits for it and goes on).
-            Room::Later { fresh: true } => notify(&hold.target),
-            Room::Later { fresh: false } => {}
-        }
-        if first {
+            match hold.target.mailbox.wait_for_room(hold.priority, cx.waker()) {
+                Room::Now => {
+                    self.end_hold(hold, now, false);
+                    return None;
+                }
+                Room::Later { fresh } => {
+                    hold.registered = Some(cx.waker().clone());
+                    if fresh {
+                        // The consumer runs at least once more, and sees that we wait.
+                        notify(&hold.target);
+                    }
+                }
+            }
             self.end_turn();
             hold.since = now;
             hold.deadline = now.saturating_add(self.node.inner.options.hold_max.as_nanos() as u64);
             hold.timer = WakeTimer::arm(hold.deadline, cx.waker());
             self.node.inner.held_turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else if !hold.target.is_alive() || !hold.target.mailbox.is_waiting(hold.priority, cx.waker()) {
+            // The consumer has woken us (taken our waker), or is gone: we go, whatever the
+            // length now. The producers it woke together may have filled the queue again before
+            // we ran, and waiting again would let the quicker ones starve us.
+            self.end_hold(hold, now, false);
+            return None;
+        } else if now >= hold.deadline {
+            self.end_hold(hold, now, true);
+            return None;
         }
-        // Put back for the next poll (and for inspection: `held_by`).
+        // Still registered: nothing to do but wait (put back for the next poll, and for
+        // inspection: `held_by`).
         self.entry.with_rel(|r| r.hold = Some(hold));
         // Exit signals are never held up.
         // SAFETY: as in `poll_recv`: we are the mailbox's single consumer.
@@ -751,16 +759,14 @@ impl Context {
         Some(Poll::Pending)
     }
 
-    /// The hold is over: its time is added to both processes' counters.
-    fn end_hold(&mut self, hold: Hold, now: u64, expired: bool, cx: &mut std::task::Context<'_>) {
+    /// The hold is over (or was never taken): its time is added to both processes' counters;
+    /// dropping it takes back its registration and its timer.
+    fn end_hold(&mut self, hold: Hold, now: u64, expired: bool) {
         self.held = false;
+        room::unblock(&self.entry);
         if hold.since == 0 {
             return;
         }
-        if let Some(t) = hold.timer {
-            t.disarm();
-        }
-        hold.target.mailbox.forget_waiter(hold.priority, cx.waker());
         let held = now.saturating_sub(hold.since);
         self.entry.with_rel(|r| r.held_ns = r.held_ns.saturating_add(held));
         hold.target.mailbox.add_held(hold.priority, held);
@@ -802,12 +808,9 @@ impl Context {
     pub(crate) fn finish(&mut self, reason: &ExitReason) {
         self.end_turn();
         self.last_target = None;
-        if let Some(t) = self.entry.with_existing_rel(|r| r.hold.take().and_then(|h| h.timer)).flatten() {
-            t.disarm();
-        }
-        // Nobody will read this mailbox again: whoever waits for room in it goes on (and finds
-        // it gone).
-        self.entry.mailbox.wake_all_waiters();
+        // A hold cut short by the end (a kill, an exit signal) gives back its registration and
+        // timer as it drops.
+        drop(self.entry.with_existing_rel(|r| r.hold.take()));
         self.node.inner.process_ended(&self.entry, reason);
     }
 }

@@ -152,11 +152,6 @@ impl<T> Mailbox<T> {
         (0..4).filter_map(|i| self.queue(i)).map(mpsc::Queue::held_ns).sum()
     }
 
-    /// True while somebody waits for room in any level.
-    pub(crate) fn has_waiters(&self) -> bool {
-        (0..4).any(|i| self.queue(i).is_some_and(mpsc::Queue::has_waiters))
-    }
-
     /// Wakes everybody waiting for room (the process is ending).
     pub(crate) fn wake_all_waiters(&self) {
         for i in 0..4 {
@@ -656,7 +651,7 @@ mod loom_tests {
     fn loom_request_racing_death_is_answered() {
         use crate::process::entry::Alive;
         loom::model(|| {
-            let mb = Arc::new(Mailbox::<usize>::new(0));
+            let mb = Arc::new(Mailbox::<usize>::new(0, 0));
             let alive = Arc::new(Alive::new());
             let answered = Arc::new(AtomicUsize::new(0));
             let sender = {

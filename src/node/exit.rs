@@ -31,6 +31,9 @@ impl NodeInner {
         if !entry.mark_dead() {
             return false;
         }
+        // Nobody will read this mailbox again: whoever waits for room in it goes on, and finds
+        // the process gone (the queues refuse new waiters from now on).
+        entry.mailbox.wake_all_waiters();
         self.table.remove(&entry.pid);
         if self.logger_count.load(Ordering::Acquire) > 0 {
             self.logger_remove(None, Some(entry.pid));

@@ -245,7 +245,7 @@ impl NodeHandle {
         let envelope = Envelope { from: self.inner.core_pid(), payload: Payload::Message(Message::new(msg)) };
         let envelope = NodeInner::addressed(&to, &target, envelope);
         let timeout = crate::process::call::effective_timeout(&self.inner, timeout);
-        self.inner.send_wait_blocking(WaitRoom::new(target, Priority::Main, envelope, Some(timeout)))
+        self.inner.send_wait_blocking(WaitRoom::new(None, target, Priority::Main, envelope, Some(timeout)))
     }
 
     /// Makes a request from a plain thread and blocks it until the reply (default timeout).

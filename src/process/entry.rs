@@ -39,6 +39,9 @@ pub(crate) struct Relations {
     /// held.
     pub(crate) hold: Option<crate::process::room::Hold>,
     pub(crate) held_ns: u64,
+    /// The process whose queue this one waits for room in (a hold or a `send_wait`), for
+    /// cycle detection (`room::block_closes_cycle`).
+    pub(crate) blocked_on: Option<Arc<ProcessEntry>>,
 }
 
 /// What a process holds that other threads read or change.

@@ -19,6 +19,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 /// A producer held back by a long queue it sent to (D70), kept in its relations between polls.
+/// Dropping it (the hold ended, or the process did) takes back its registration and its timer.
 pub(crate) struct Hold {
     pub(crate) target: Arc<ProcessEntry>,
     pub(crate) priority: Priority,
@@ -27,12 +28,14 @@ pub(crate) struct Hold {
     /// When the hold ends even if the queue does not drain.
     pub(crate) deadline: u64,
     pub(crate) timer: Option<WakeTimer>,
+    /// The waker registered with the target's queue.
+    pub(crate) registered: Option<Waker>,
 }
 
 impl Hold {
     /// A send in the running callback found `target`'s queue at `priority` over its limit.
     pub(crate) fn noted(target: Arc<ProcessEntry>, priority: Priority) -> Hold {
-        Hold { target, priority, since: 0, deadline: 0, timer: None }
+        Hold { target, priority, since: 0, deadline: 0, timer: None, registered: None }
     }
 
     /// The process holding this one back, once the hold has begun.
@@ -41,8 +44,53 @@ impl Hold {
     }
 }
 
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if let Some(w) = self.registered.take() {
+            self.target.mailbox.forget_waiter(self.priority, &w);
+        }
+    }
+}
+
+/// The longest chain of waiting processes `block_closes_cycle` follows.
+const MAX_CHAIN: usize = 64;
+
+/// Records that `me` waits for room in `target`'s queue (a hold, or a `send_wait`), then
+/// follows who waits for whom from `target`: true when the chain comes back to `me`, so that
+/// waiting would close a cycle of processes each waiting for the next, which nobody could
+/// drain (D70). The caller then does not wait, and calls [`unblock`].
+///
+/// Publishing before looking is what makes two processes that start waiting on each other at
+/// the same moment see each other: each one's record and look are under the relations locks,
+/// so the later of the two looks sees the earlier's record (at least one of them goes on).
+pub(crate) fn block_closes_cycle(me: &ProcessEntry, target: &Arc<ProcessEntry>) -> bool {
+    if me.with_rel(|r| r.blocked_on = Some(target.clone())).is_none() {
+        return true;
+    }
+    let mut next = target.clone();
+    for _ in 0..MAX_CHAIN {
+        if std::ptr::eq(&*next, me) {
+            return true;
+        }
+        match next.with_existing_rel(|r| r.blocked_on.clone()).flatten() {
+            Some(n) => next = n,
+            None => return false,
+        }
+    }
+    // A chain this long is treated as a cycle: at worst one producer goes on unthrottled.
+    true
+}
+
+/// `me` no longer waits for room anywhere.
+pub(crate) fn unblock(me: &ProcessEntry) {
+    me.with_existing_rel(|r| r.blocked_on = None);
+}
+
 /// One message waiting for room in one target's queue.
 pub(crate) struct WaitRoom {
+    /// The sending process (`None` from a plain thread): a wait ends when it is killed, and
+    /// its waits take part in cycle detection.
+    sender: Option<Arc<ProcessEntry>>,
     target: Arc<ProcessEntry>,
     priority: Priority,
     envelope: Option<Envelope>,
@@ -58,6 +106,7 @@ pub(crate) struct WaitRoom {
 impl WaitRoom {
     /// A wait that gives up after `timeout` (`None`: never).
     pub(crate) fn new(
+        sender: Option<Arc<ProcessEntry>>,
         target: Arc<ProcessEntry>,
         priority: Priority,
         envelope: Envelope,
@@ -65,19 +114,45 @@ impl WaitRoom {
     ) -> Self {
         let deadline = timeout.map_or(u64::MAX, clock::deadline_ns);
         let timeout = timeout.unwrap_or(Duration::MAX);
-        WaitRoom { target, priority, envelope: Some(envelope), deadline, timeout, timer: None, registered: None }
+        WaitRoom {
+            sender,
+            target,
+            priority,
+            envelope: Some(envelope),
+            deadline,
+            timeout,
+            timer: None,
+            registered: None,
+        }
     }
 
     /// Pushes the message if there is room; otherwise waits (registered with the queue, and
     /// with a timer when there is a deadline and we are on a worker).
     pub(crate) fn poll(&mut self, node: &NodeInner, waker: &Waker) -> Poll<Result<(), Error>> {
+        let outcome = self.poll_inner(node, waker);
+        if outcome.is_ready() {
+            self.done();
+        }
+        outcome
+    }
+
+    fn poll_inner(&mut self, node: &NodeInner, waker: &Waker) -> Poll<Result<(), Error>> {
+        if self.sender.as_ref().is_some_and(|s| !s.is_alive()) {
+            // Killed while waiting (D34): it waits no more, and sends nothing.
+            return Poll::Ready(Err(Error::Terminated));
+        }
+        // Woken by the consumer (our waker taken): our turn, whatever the length now.
+        let woken = self.registered.as_ref().is_some_and(|w| !self.target.mailbox.is_waiting(self.priority, w));
+        if woken {
+            self.registered = None;
+        }
         // A queue whose length bounces at its limit could send us round more than once; each
         // round either pushes, fails, or registers.
         loop {
             if !self.target.is_alive() {
                 return Poll::Ready(Err(Error::ProcessUnknown));
             }
-            if self.target.mailbox.has_room(self.priority) {
+            if woken || self.target.mailbox.has_room(self.priority) {
                 let Some(envelope) = self.envelope.take() else { return Poll::Ready(Ok(())) };
                 match node.push_or_return(&self.target, self.priority, envelope) {
                     Ok(None) => return Poll::Ready(Ok(())),
@@ -88,6 +163,17 @@ impl WaitRoom {
             }
             if clock::now_ns() >= self.deadline {
                 return Poll::Ready(Err(Error::Timeout(self.timeout)));
+            }
+            if let Some(sender) = &self.sender
+                && block_closes_cycle(sender, &self.target)
+            {
+                // The target waits (through others, perhaps) for room with us: waiting would
+                // never end. Over a high-water mark, send anyway; a full mailbox refuses.
+                let Some(envelope) = self.envelope.take() else { return Poll::Ready(Ok(())) };
+                return Poll::Ready(match node.push_or_return(&self.target, self.priority, envelope)? {
+                    None => Ok(()),
+                    Some(_) => Err(Error::MailboxFull),
+                });
             }
             match self.target.mailbox.wait_for_room(self.priority, waker) {
                 Room::Now => continue,
@@ -105,16 +191,22 @@ impl WaitRoom {
             }
         }
     }
+
+    /// The wait is over: take back the registration, the timer and the blocked mark.
+    fn done(&mut self) {
+        if let Some(w) = self.registered.take() {
+            self.target.mailbox.forget_waiter(self.priority, &w);
+        }
+        self.timer = None;
+        if let Some(s) = &self.sender {
+            unblock(s);
+        }
+    }
 }
 
 impl Drop for WaitRoom {
     fn drop(&mut self) {
-        if let Some(w) = self.registered.take() {
-            self.target.mailbox.forget_waiter(self.priority, &w);
-        }
-        if let Some(t) = self.timer.take() {
-            t.disarm();
-        }
+        self.done();
     }
 }
 

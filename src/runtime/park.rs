@@ -46,7 +46,7 @@ mod loom_tests {
     #[test]
     fn loom_park_never_misses_work() {
         loom::model(|| {
-            let queue = Arc::new(Queue::new());
+            let queue = Arc::new(Queue::new(0));
             let flag = Arc::new(ParkFlag::new());
             let wakes = Arc::new(AtomicUsize::new(0));
             let waker = {

@@ -199,8 +199,8 @@ impl TimerHandle {
 }
 
 /// A wake-up armed on the current worker's timers at a deadline (a producer's hold, a
-/// `send_wait`): disarmed when the waiter is done, or left to fire harmlessly if it moved to
-/// another worker meanwhile.
+/// `send_wait`): disarmed when dropped, or left to fire harmlessly if its owner moved to another
+/// worker meanwhile (or the map is busy).
 pub(crate) struct WakeTimer {
     key: TimerKey,
     owner: Arc<TimerOwner>,
@@ -215,9 +215,11 @@ impl WakeTimer {
             Some(WakeTimer { key, owner: timers.owner() })
         })
     }
+}
 
+impl Drop for WakeTimer {
     /// Removes the timer if it is still in this worker's map.
-    pub(crate) fn disarm(self) {
+    fn drop(&mut self) {
         let removed = with_current(|w| {
             let mut timers = w?.timers.try_borrow_mut().ok()?;
             timers.remove_if_owned(&self.key, &self.owner)
