@@ -5,9 +5,13 @@
 #
 #   With no arguments every benchmark runs:
 #       ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub
+#       overload overload_unthrottled
 #   (ping11x/callx: the receiver on another worker on the Rust side; Go has no
 #   placement and runs ping11/call under those names. tree prints two lines,
-#   ms and ideal_pct, both lower-is-better. examples/bench.rs and
+#   ms and ideal_pct, both lower-is-better. overload prints msg/s and
+#   overload_peak_rss in MiB, lower-is-better, shown as the overload row in
+#   MiB; overload_unthrottled is the Rust run with backpressure off, and Go,
+#   which has none, runs overload under that name. examples/bench.rs and
 #   benches/go/README.md describe each one.)
 #   Both sides print lines of the form
 #       RESULT name=<benchmark> value=<number> unit=<unit>
@@ -48,7 +52,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub)
+ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub overload overload_unthrottled)
 RUNS="${RUNS:-5}"
 export RUNS
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}"
@@ -137,7 +141,8 @@ run_one() {
                 else if (kv[1] == "value") value = kv[2]
                 else if (kv[1] == "unit") unit = kv[2]
             }
-            if (name == bench && value != "" && unit != "") {
+            # <bench>_peak_rss (overload): kept under <bench>, its unit (MiB) tells it apart
+            if ((name == bench || name == bench "_peak_rss") && value != "" && unit != "") {
                 printf "%s\t%s\t%s\t%s\n", side, bench, unit, value
             }
         }' "$stdout")"
@@ -206,7 +211,7 @@ import os, statistics, sys
 
 data_path, notes_path = sys.argv[1], sys.argv[2]
 benches = os.environ["BENCH_LIST"].split()
-LOWER_IS_BETTER = ("bytes/proc", "ms", "ideal_pct")
+LOWER_IS_BETTER = ("bytes/proc", "ms", "ideal_pct", "MiB")
 
 values = {}   # (bench, unit) -> side -> [values]
 units = {}    # bench -> units in order of first appearance
@@ -248,7 +253,7 @@ for bench in benches:
         print(f"| {bench} | {unit} | {fmt(rust)}{n('ergors')} | {fmt(go)}{n('go')} | {ratio} |")
 
 print()
-print("ratio = ergors / Go (higher is better for ergors); for the lower-is-better units (bytes/proc, ms, ideal_pct) it is Go / ergors, so > 1 still means ergors is better.")
+print("ratio = ergors / Go (higher is better for ergors); for the lower-is-better units (bytes/proc, ms, ideal_pct, MiB) it is Go / ergors, so > 1 still means ergors is better.")
 
 notes = []
 with open(notes_path) as f:

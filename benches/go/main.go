@@ -14,7 +14,7 @@
 //	ergo-bench <subcommand> [flags]
 //
 // Subcommands: ping11, ping11x, pingNN, call, callx, callNN, fanin, tree,
-// memusage, pubsub.
+// memusage, pubsub, overload, overload_unthrottled.
 // Run `ergo-bench <subcommand> -h` for the flags and their defaults.
 package main
 
@@ -49,6 +49,10 @@ var subcommands = map[string]subcommand{
 	"tree":     {"1 process spawns 10,000 children doing 20us of work each: ms, and % of ideal", runTree},
 	"memusage": {"spawn 1M idle actors: RSS bytes per process and spawns/s", runMemusage},
 	"pubsub":   {"1 producer publishes events to S local event subscribers, deliveries/s", runPubsub},
+
+	// Producers faster than their consumers (the Rust side's backpressure test).
+	"overload":             {"64 senders stream 100M ordered messages to 16 receivers: msg/s and peak RSS", runOverload},
+	"overload_unthrottled": {"overload under the name of the Rust run without backpressure (Go has none)", runOverloadUnthrottled},
 }
 
 func usage() {
@@ -59,7 +63,7 @@ func usage() {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(os.Stderr, "  %-9s %s\n", name, subcommands[name].about)
+		fmt.Fprintf(os.Stderr, "  %-20s %s\n", name, subcommands[name].about)
 	}
 }
 
@@ -148,6 +152,12 @@ func waitOne(ch chan struct{}, timeout time.Duration, what string) error {
 
 // rssBytes returns the resident set size of this process (VmRSS).
 func rssBytes() (uint64, error) {
+	return procStatusBytes("VmRSS")
+}
+
+// procStatusBytes returns a field of /proc/self/status given in kB (VmRSS,
+// VmHWM, ...), in bytes.
+func procStatusBytes(field string) (uint64, error) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0, err
@@ -156,7 +166,7 @@ func rssBytes() (uint64, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "VmRSS:") {
+		if !strings.HasPrefix(line, field+":") {
 			continue
 		}
 		fields := strings.Fields(line)
@@ -169,7 +179,7 @@ func rssBytes() (uint64, error) {
 		}
 		return kb * 1024, nil
 	}
-	return 0, fmt.Errorf("VmRSS not found in /proc/self/status")
+	return 0, fmt.Errorf("%s not found in /proc/self/status", field)
 }
 
 func describeRuntime() {
