@@ -26,6 +26,7 @@ impl<T> UnsafeCell<T> {
     }
 
     /// Gives the closure a raw pointer to the value; the caller upholds exclusive access.
+    #[inline(always)]
     pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         #[cfg(loom)]
         return self.0.with_mut(f);

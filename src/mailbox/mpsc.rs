@@ -503,6 +503,7 @@ impl<T> Queue<T> {
     ///
     /// # Safety
     /// Only one thread at a time may call the consumer methods (`pop`, `drain_ready`).
+    #[inline(always)]
     pub(crate) unsafe fn pop(&self) -> Option<T> {
         self.rxl.rx.with_mut(|rx| {
             // SAFETY: the caller guarantees we are the only consumer, so `rx` is ours.

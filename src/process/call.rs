@@ -70,6 +70,7 @@ fn complete_if(entry: &Arc<ProcessEntry>, matches: impl FnOnce(u64) -> bool, out
             CallSlot::Waiting(id, waiter) if matches(*id) => {
                 let waiter = std::mem::replace(waiter, Waiter::Unpolled);
                 *slot = CallSlot::Done(*id, outcome);
+                entry.call_done.store(true, std::sync::atomic::Ordering::Release);
                 waiter
             }
             _ => return false,
@@ -126,6 +127,7 @@ impl PendingCall {
     /// Claims the caller's slot for request `ref_id` (before the request leaves, so that no
     /// outcome can arrive before the slot waits for it).
     pub(crate) fn begin(entry: &Arc<ProcessEntry>, ref_id: u64) -> PendingCall {
+        entry.call_done.store(false, std::sync::atomic::Ordering::Relaxed);
         *lock(entry) = CallSlot::Waiting(ref_id, Waiter::Unpolled);
         PendingCall { entry: entry.clone(), ref_id, timer: None }
     }
@@ -148,13 +150,10 @@ impl PendingCall {
     /// lands while this process still runs, without a wake-up through the run queues.
     pub(crate) fn poll_outcome_or_spin(&self, waker: &Waker, spin: bool) -> Poll<Result<Message, Error>> {
         if spin && with_current(|w| w.is_some_and(|w| w.may_spin())) {
+            // A read-only look per round: the outcome's line moves here once, when it lands.
             for _ in 0..crate::runtime::worker::WAIT_SPIN {
                 std::hint::spin_loop();
-                let done = match self.entry.call.try_lock() {
-                    Ok(slot) => matches!(*slot, CallSlot::Done(id, _) if id == self.ref_id),
-                    Err(_) => false,
-                };
-                if done {
+                if self.entry.call_done.load(std::sync::atomic::Ordering::Acquire) {
                     break;
                 }
             }

@@ -99,6 +99,10 @@ pub(crate) struct ProcessEntry {
     /// Split handling is on (`Context::set_split_handle`): senders that address the process by
     /// name or alias say so in the envelope. Read by senders, written by the process.
     pub(crate) split: AtomicBool,
+    /// Set when the pending call's outcome lands in `call` (cleared when a call begins): a caller
+    /// waiting across workers polls this flag, read-only, instead of the slot's lock, whose
+    /// line would otherwise move back and forth under the replier's feet.
+    pub(crate) call_done: AtomicBool,
     alive: Alive,
     task: UnsafeCell<Option<Task>>,
 }
@@ -163,6 +167,7 @@ impl ProcessEntry {
             stats: Stats { spawned_at_ns: i.spawned_at_ns, ..Default::default() },
             initialized: AtomicBool::new(false),
             split: AtomicBool::new(false),
+            call_done: AtomicBool::new(false),
             alive: Alive::new(),
             task: UnsafeCell::new(None),
         }
