@@ -56,6 +56,7 @@ pub enum StartError {
 ///         ergors::Error::TargetUnknown => "no target",
 ///         ergors::Error::NoConnection(_) => "no connection",
 ///         ergors::Error::BadName => "bad name",
+///         ergors::Error::InitFailed(_) => "init failed",
 ///     } // error: the enum is non-exhaustive
 /// }
 /// ```
@@ -114,4 +115,8 @@ pub enum Error {
     /// A name longer than 255 bytes, or an empty one.
     #[error("name is empty or longer than 255 bytes")]
     BadName,
+    /// The spawned process's `init` failed (returned this reason, or panicked); the process
+    /// does not exist any more (`spawn_wait`; Ergo's `Spawn` error).
+    #[error("init failed: {0}")]
+    InitFailed(Box<crate::message::ExitReason>),
 }

@@ -148,8 +148,9 @@ fn soak_fan_in_across_workers_keeps_order_count_and_bounded_queues() {
 }
 
 /// A ring of processes that feed each other faster than each can drain: every one of them is
-/// over the mark and would wait for the next. The hold is released for a process that somebody
-/// waits on, so the ring cannot wait on itself, and it finishes without running out any hold.
+/// over the mark and would wait for the next. The process whose hold would close the cycle is
+/// not held (it sees the chain of waits come back to itself), so the ring cannot wait on itself,
+/// and it finishes without running out any hold.
 #[test]
 fn feedback_cycle_finishes() {
     const RING: usize = 3;
@@ -546,5 +547,47 @@ fn send_wait_to_a_process_that_ends() {
     std::thread::sleep(Duration::from_millis(50));
     node.kill(target).unwrap();
     assert_eq!(waiter.join().unwrap(), Err(Error::ProcessUnknown));
+    node.stop();
+}
+
+/// A held process still gets its downs (System queue): a monitor fires while the hold lasts.
+#[test]
+fn downs_reach_a_held_process() {
+    struct Watcher {
+        to: Pid,
+        watched: Pid,
+        down: Sender<Pid>,
+    }
+    impl Actor for Watcher {
+        async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+            if msg.is::<Go>() {
+                ctx.monitor(self.watched).map_err(ExitReason::error)?;
+                for i in 0..1000u32 {
+                    ctx.send(self.to, i).map_err(ExitReason::error)?;
+                }
+            } else if let Some(down) = msg.downcast_ref::<ergors::MessageDown>()
+                && let ergors::Target::Pid(p) = down.target
+            {
+                let _ = self.down.send(p);
+            }
+            Ok(())
+        }
+    }
+    let node = node("overload-down", 64, Duration::from_secs(600));
+    let mute = node.spawn(Mute, SpawnOptions::default()).unwrap();
+    let (tx, _rx) = channel();
+    let stuck = Stuck { mute, for_: Duration::from_millis(1500), got: 0, expect: u64::MAX, done: tx };
+    let consumer = node.spawn(stuck, SpawnOptions::default().worker(1)).unwrap();
+    node.send(consumer, Stall).unwrap();
+    let victim = node.spawn(Mute, SpawnOptions::default()).unwrap();
+    let (down_tx, down_rx) = channel();
+    let watcher = node
+        .spawn(Watcher { to: consumer, watched: victim, down: down_tx }, SpawnOptions::default().worker(0))
+        .unwrap();
+    node.send(watcher, Go).unwrap();
+    assert!(eventually(|| node.process_info(watcher).is_ok_and(|i| i.held_by == Some(consumer))));
+    node.kill(victim).unwrap();
+    assert_eq!(down_rx.recv_timeout(PATIENCE).expect("the down arrives while held"), victim);
+    assert_eq!(node.process_info(watcher).unwrap().held_by, Some(consumer), "the hold went on");
     node.stop();
 }

@@ -16,6 +16,7 @@ use crate::node::{NodeHandle, NodeInner, SpawnOptions};
 use crate::process::call::{self, PendingCall};
 use crate::process::entry::{ProcessEntry, Stats};
 use crate::process::env::env_list;
+use crate::process::init::InitWait;
 use crate::process::room::{self, Hold, WaitRoom};
 use crate::runtime::timer::{TimerAction, TimerHandle, TimerShared, WakeTimer};
 use crate::runtime::waker::notify;
@@ -45,6 +46,8 @@ pub struct Context {
     /// by `push` (the hold itself lives in the entry's relations: most processes are never
     /// held, and every idle process carries this state).
     held: bool,
+    /// Spawned by `spawn_wait`: `init`'s outcome is reported to the spawner (`process::init`).
+    reports_init: bool,
     /// The ref id of the request `handle_call` is handling while this process still owes its
     /// reply; 0 once it was handed on (ref ids start at 1).
     current_request: u64,
@@ -73,12 +76,34 @@ impl Context {
             node,
             last_target: None,
             held: false,
+            reports_init: false,
             send_priority,
             turn: 0,
             sent: 0,
             current_request: 0,
             trap_exit: false,
             log_level: level_code(log_level),
+        }
+    }
+
+    /// This process reports `init`'s outcome to its spawner (`spawn_wait`).
+    pub(crate) fn set_reports_init(&mut self) {
+        self.reports_init = true;
+    }
+
+    /// Takes the report of `init`'s outcome owed to a spawner waiting in `spawn_wait`, if any.
+    fn take_init_report(&mut self) -> Option<crate::process::init::InitReport> {
+        if std::mem::take(&mut self.reports_init) {
+            self.entry.with_existing_rel(|r| r.init_report.take()).flatten()
+        } else {
+            None
+        }
+    }
+
+    /// `init` succeeded: the spawner waiting for it goes on.
+    pub(crate) fn report_init_ok(&mut self) {
+        if let Some(report) = self.take_init_report() {
+            report.send(None);
         }
     }
 
@@ -164,7 +189,7 @@ impl Context {
     /// # Errors
     /// [`Error::NodeStopped`] when the node is stopping.
     pub fn spawn<A: Actor>(&mut self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
-        self.node.inner.spawn_process(actor, &opts, Some(&self.entry), None, Some(self.log_level()))
+        self.node.inner.spawn_process(actor, &opts, Some(&self.entry), None, Some(self.log_level()), None)
     }
 
     /// As [`Context::spawn`], registering the child under `name` before its `init` runs.
@@ -172,7 +197,60 @@ impl Context {
     /// # Errors
     /// [`Error::Taken`], [`Error::BadName`], [`Error::NodeStopped`].
     pub fn spawn_register<A: Actor>(&mut self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
-        self.node.inner.spawn_process(actor, &opts, Some(&self.entry), Some(name), Some(self.log_level()))
+        self.node.inner.spawn_process(actor, &opts, Some(&self.entry), Some(name), Some(self.log_level()), None)
+    }
+
+    /// Spawns a child (as [`Context::spawn`]) and waits until its `init` has run, as Ergo's
+    /// `Spawn` does: the Pid of a child that is up, or why it is not. Only this process waits
+    /// (it handles no message meanwhile, as in a `call`). With `SpawnOptions::link_child` a
+    /// child that fails `init` also sends this process its exit signal (the link is made
+    /// before the child runs: D80).
+    ///
+    /// # Errors
+    /// [`Error::InitFailed`] with the reason `init` returned (or its panic); the errors of
+    /// [`Context::spawn`].
+    pub fn spawn_wait<A: Actor>(
+        &mut self,
+        actor: A,
+        opts: SpawnOptions,
+    ) -> impl Future<Output = Result<Pid, Error>> + Send + '_ {
+        self.spawn_wait_inner(actor, opts, None)
+    }
+
+    /// As [`Context::spawn_wait`], registering the child under `name` before its `init` runs.
+    ///
+    /// # Errors
+    /// As for [`Context::spawn_wait`] and [`Context::spawn_register`].
+    pub fn spawn_register_wait<'a, A: Actor>(
+        &'a mut self,
+        name: &str,
+        actor: A,
+        opts: SpawnOptions,
+    ) -> impl Future<Output = Result<Pid, Error>> + Send + 'a {
+        self.spawn_wait_inner(actor, opts, Some(name))
+    }
+
+    fn spawn_wait_inner<A: Actor>(
+        &mut self,
+        actor: A,
+        opts: SpawnOptions,
+        name: Option<&str>,
+    ) -> impl Future<Output = Result<Pid, Error>> + Send + '_ {
+        // Spawned now, as `spawn` does; the future only waits (and holds no actor).
+        let wait = InitWait::new();
+        let spawned = self.node.inner.spawn_process(
+            actor,
+            &opts,
+            Some(&self.entry),
+            name,
+            Some(self.log_level()),
+            Some(wait.clone()),
+        );
+        async move {
+            let pid = spawned?;
+            poll_fn(|cx| wait.poll(cx.waker())).await?;
+            Ok(pid)
+        }
     }
 
     /// Sends `msg` to `to` at this process's default send priority.
@@ -206,8 +284,10 @@ impl Context {
     /// Towards itself it does not wait (nobody else would drain the queue).
     ///
     /// # Errors
-    /// [`Error::ProcessUnknown`] if `to` is not alive or ends while we wait,
-    /// [`Error::MailboxFull`] towards itself at capacity.
+    /// [`Error::ProcessUnknown`] if `to` is not alive or ends while we wait;
+    /// [`Error::Terminated`] if this process is killed while it waits; [`Error::MailboxFull`]
+    /// towards itself at capacity, or at once when waiting would close a cycle (the target
+    /// waits, perhaps through others, for room in this process's queues: D72).
     pub fn send_wait<M: Any + Send>(
         &mut self,
         to: impl Into<To>,
@@ -693,8 +773,8 @@ impl Context {
     /// the queue's consumer has worked it down to its low-water mark (and woken us), the
     /// consumer is gone, or `ERGORS_MAILBOX_HOLD_MAX_MS` has passed. A hold that would close a
     /// cycle of processes each waiting for the next is not taken (D70). Meanwhile only the
-    /// Urgent queue (exit signals) is served. `None` when the hold is over (the caller goes on
-    /// as usual).
+    /// Urgent and System queues (exit signals, downs) are served. `None` when the hold is over
+    /// (the caller goes on as usual).
     #[cold]
     #[inline(never)]
     fn poll_hold(&mut self, cx: &mut std::task::Context<'_>) -> Option<Poll<Envelope>> {
@@ -742,15 +822,17 @@ impl Context {
         // Still registered: nothing to do but wait (put back for the next poll, and for
         // inspection: `held_by`).
         self.entry.with_rel(|r| r.hold = Some(hold));
-        // Exit signals are never held up.
-        // SAFETY: as in `poll_recv`: we are the mailbox's single consumer.
-        if let Some(e) = unsafe { self.entry.mailbox.pop_at(Priority::Urgent) } {
-            self.turn += 1;
-            return Some(Poll::Ready(e));
-        }
-        // SAFETY: as above.
-        if unsafe { self.entry.mailbox.has_unpublished_at(Priority::Urgent) } {
-            cx.waker().wake_by_ref();
+        // Exit signals (Urgent) and downs (System) are never held up.
+        for level in [Priority::Urgent, Priority::System] {
+            // SAFETY: as in `poll_recv`: we are the mailbox's single consumer.
+            if let Some(e) = unsafe { self.entry.mailbox.pop_at(level) } {
+                self.turn += 1;
+                return Some(Poll::Ready(e));
+            }
+            // SAFETY: as above.
+            if unsafe { self.entry.mailbox.has_unpublished_at(level) } {
+                cx.waker().wake_by_ref();
+            }
         }
         if !self.entry.is_alive() {
             // Killed while held (`Node::kill` found it asleep and queued its last run).
@@ -806,11 +888,17 @@ impl Context {
 
     /// The process is ending: release everything it holds.
     pub(crate) fn finish(&mut self, reason: &ExitReason) {
+        // Still owed: `init` failed (or never ran). Told once the process is gone, so that the
+        // spawner never sees a failed child alive.
+        let init_report = self.take_init_report();
         self.end_turn();
         self.last_target = None;
         // A hold cut short by the end (a kill, an exit signal) gives back its registration and
         // timer as it drops.
         drop(self.entry.with_existing_rel(|r| r.hold.take()));
         self.node.inner.process_ended(&self.entry, reason);
+        if let Some(report) = init_report {
+            report.send(Some(reason));
+        }
     }
 }

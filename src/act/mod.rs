@@ -195,6 +195,9 @@ async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason>
     match CatchUnwind::new(actor.init(ctx)).await {
         Ok(Ok(())) => {
             ctx.entry.initialized.store(true, std::sync::atomic::Ordering::Relaxed);
+            // A spawner waiting in `spawn_wait` goes on now; a failure is reported once the
+            // process is gone (`Context::finish`).
+            ctx.report_init_ok();
             None
         }
         Ok(Err(reason)) => Some(reason),

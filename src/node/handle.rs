@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::message::{
     Atom, Envelope, Event, EventOptions, ExitReason, Message, Name, Payload, Pid, Priority, ProcessId, Ref, To,
 };
+use crate::process::init::InitWait;
 use crate::process::room::WaitRoom;
 use crate::runtime::options::NodeOptions;
 use crate::runtime::worker::on_worker_thread;
@@ -78,7 +79,7 @@ impl NodeHandle {
     /// # Errors
     /// [`Error::NodeStopped`] when the node is stopping.
     pub fn spawn<A: Actor>(&self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
-        self.inner.spawn_process(actor, &opts, None, None, None)
+        self.inner.spawn_process(actor, &opts, None, None, None, None)
     }
 
     /// As [`NodeHandle::spawn`], registering the process under `name` before its `init` runs.
@@ -86,7 +87,35 @@ impl NodeHandle {
     /// # Errors
     /// [`Error::Taken`], [`Error::BadName`], [`Error::NodeStopped`].
     pub fn spawn_register<A: Actor>(&self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
-        self.inner.spawn_process(actor, &opts, None, Some(name), None)
+        self.inner.spawn_process(actor, &opts, None, Some(name), None, None)
+    }
+
+    /// Spawns a process and blocks this plain thread until its `init` has run (Ergo's `Spawn`):
+    /// the Pid of a process that is up, or why it is not.
+    ///
+    /// # Errors
+    /// [`Error::InitFailed`] with the reason `init` returned (or its panic); the errors of
+    /// [`NodeHandle::spawn`]; [`Error::WouldBlockWorker`] on a worker thread.
+    pub fn spawn_wait<A: Actor>(&self, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
+        self.spawn_wait_inner(actor, opts, None)
+    }
+
+    /// As [`NodeHandle::spawn_wait`], registering the process under `name` before its `init`.
+    ///
+    /// # Errors
+    /// As for [`NodeHandle::spawn_wait`] and [`NodeHandle::spawn_register`].
+    pub fn spawn_register_wait<A: Actor>(&self, name: &str, actor: A, opts: SpawnOptions) -> Result<Pid, Error> {
+        self.spawn_wait_inner(actor, opts, Some(name))
+    }
+
+    fn spawn_wait_inner<A: Actor>(&self, actor: A, opts: SpawnOptions, name: Option<&str>) -> Result<Pid, Error> {
+        if on_worker_thread() {
+            return Err(Error::WouldBlockWorker("spawn_wait"));
+        }
+        let wait = InitWait::new();
+        let pid = self.inner.spawn_process(actor, &opts, None, name, None, Some(wait.clone()))?;
+        crate::process::init::wait_blocking(&wait)?;
+        Ok(pid)
     }
 
     /// A value of the node's environment (Ergo's `Node.Env`). Names are case-insensitive.

@@ -8,9 +8,11 @@ use super::{NodeHandle, NodeInner};
 use crate::act::context::Context;
 use crate::act::{Actor, run_actor};
 use crate::error::Error;
-use crate::message::{Name, Pid, Priority};
+use crate::message::{Name, Pid, Priority, Target};
+use crate::node::Kind;
 use crate::process::entry::{EntryInit, ProcessEntry};
 use crate::process::env::{Env, extend_env, layer_env};
+use crate::process::init::{InitReport, InitWait};
 use crate::runtime::worker::schedule;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -38,6 +40,12 @@ pub struct SpawnOptions {
     /// The group leader (default: the spawner's leader; the node's core Pid for the node). Its
     /// environment is layered between the node's and the parent's.
     pub leader: Option<Pid>,
+    /// Link the new process to its parent before it first runs (Ergo's `LinkParent`): it gets
+    /// an exit signal when the parent ends. Ignored when the node spawns.
+    pub link_parent: bool,
+    /// Link the parent to the new process before it first runs (Ergo's `LinkChild`): the parent
+    /// gets an exit signal when the child ends, even in `init`. Ignored when the node spawns.
+    pub link_child: bool,
     /// The registered name of the process that gets, wrapped in a
     /// [`MessageFallback`](crate::MessageFallback) with this tag, a message this process's full
     /// mailbox refused (Ergo's `ProcessOptions.Fallback`). Meaningless for an unbounded mailbox.
@@ -76,6 +84,16 @@ impl SpawnOptions {
         self.colocate = true;
         self
     }
+    /// Links the new process to its parent before it runs (`SpawnOptions::link_parent`).
+    pub fn link_parent(mut self) -> Self {
+        self.link_parent = true;
+        self
+    }
+    /// Links the parent to the new process before it runs (`SpawnOptions::link_child`).
+    pub fn link_child(mut self) -> Self {
+        self.link_child = true;
+        self
+    }
     /// Sets the group leader (Ergo's `ProcessOptions.Leader`; applications set it to themselves).
     pub fn leader(mut self, pid: Pid) -> Self {
         self.leader = Some(pid);
@@ -111,9 +129,10 @@ impl NodeInner {
         self: &Arc<Self>,
         actor: A,
         opts: &SpawnOptions,
-        parent: Option<&ProcessEntry>,
+        parent: Option<&Arc<ProcessEntry>>,
         name: Option<&str>,
         log_level: Option<tracing::Level>,
+        init: Option<Arc<InitWait>>,
     ) -> Result<Pid, Error> {
         if self.stopping.load(Ordering::Acquire) {
             return Err(Error::NodeStopped);
@@ -123,8 +142,8 @@ impl NodeInner {
             Some(p) => (p.pid, opts.leader.unwrap_or(p.leader), p.depth + 1),
             None => (core, opts.leader.unwrap_or(core), 0),
         };
-        let env = self.spawn_env(parent, leader, &opts.env);
-        let (home, pinned) = self.placement(opts, parent);
+        let env = self.spawn_env(parent.map(|p| &**p), leader, &opts.env);
+        let (home, pinned) = self.placement(opts, parent.map(|p| &**p));
         let mailbox_size = opts.mailbox_size.unwrap_or(self.options.mailbox_size);
         let high_water = opts.mailbox_high_water.unwrap_or(self.options.mailbox_high_water);
         let fallback = opts.fallback.clone();
@@ -154,26 +173,71 @@ impl NodeInner {
         if let Some(name) = name {
             // Registered before the process first runs (so before `init`), as Ergo's SpawnRegister.
             if let Err(e) = self.register_name(&entry, name) {
-                entry.mark_dead();
-                self.table.remove(&entry.pid);
+                self.undo_spawn(&entry);
                 return Err(e);
             }
         }
+        if let Some(parent) = parent
+            && let Err(e) = self.link_at_spawn(&entry, parent, opts)
+        {
+            self.undo_spawn(&entry);
+            return Err(e);
+        }
         let log_level = log_level.unwrap_or(self.options.log_level);
-        let ctx = Context::new(entry.clone(), NodeHandle { inner: self.clone() }, opts.send_priority, log_level);
+        let mut ctx = Context::new(entry.clone(), NodeHandle { inner: self.clone() }, opts.send_priority, log_level);
+        if let Some(wait) = init {
+            entry.with_rel(|r| r.init_report = Some(InitReport::new(wait)));
+            ctx.set_reports_init();
+        }
         entry.set_task(Box::pin(run_actor(actor, ctx)));
         // `stop` sets `stopping` and then waits for the table to empty; we insert and then check
         // `stopping`. The fences make sure one of us sees the other (otherwise a process could
         // land after the workers are gone).
         std::sync::atomic::fence(Ordering::SeqCst);
         if self.stopping.load(Ordering::Acquire) {
-            entry.mark_dead();
-            self.table.remove(&entry.pid);
+            self.undo_spawn(&entry);
             return Err(Error::NodeStopped);
         }
         let pid = entry.pid;
         schedule(entry);
         Ok(pid)
+    }
+
+    /// The links `opts` asks for between a new process and its parent, made before the child
+    /// can run, so that nothing it does (even dying in `init`) goes unseen.
+    fn link_at_spawn(
+        &self,
+        child: &Arc<ProcessEntry>,
+        parent: &Arc<ProcessEntry>,
+        opts: &SpawnOptions,
+    ) -> Result<(), Error> {
+        if opts.link_parent {
+            self.watch(child, Target::Pid(parent.pid), Kind::Link)?;
+        }
+        if opts.link_child {
+            self.watch(parent, Target::Pid(child.pid), Kind::Link)?;
+        }
+        Ok(())
+    }
+
+    /// Takes back a process that never ran: dead, out of the table, its name and links released
+    /// (nobody watches it yet but a parent linked by `link_child`, whose link goes quietly).
+    fn undo_spawn(&self, entry: &Arc<ProcessEntry>) {
+        entry.mark_dead();
+        self.table.remove(&entry.pid);
+        if let Some(rel) = entry.take_rel() {
+            if let Some(name) = &rel.name {
+                self.drop_name(entry, name);
+            }
+            for (consumer, target) in rel.linked_by {
+                if let Some(c) = self.table.get(&consumer) {
+                    c.with_existing_rel(|r| r.links.retain(|t| *t != target));
+                }
+            }
+            for target in rel.links {
+                self.detach(entry.pid, target, Kind::Link);
+            }
+        }
     }
 
     /// A new process's environment: the node's, under the leader's (when the leader is a live

@@ -42,6 +42,9 @@ pub(crate) struct Relations {
     /// The process whose queue this one waits for room in (a hold or a `send_wait`), for
     /// cycle detection (`room::block_closes_cycle`).
     pub(crate) blocked_on: Option<Arc<ProcessEntry>>,
+    /// Where `init`'s outcome goes, for a process spawned by `spawn_wait` (taken on its first
+    /// turn).
+    pub(crate) init_report: Option<crate::process::init::InitReport>,
 }
 
 /// What a process holds that other threads read or change.

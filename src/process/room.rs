@@ -210,18 +210,6 @@ impl Drop for WaitRoom {
     }
 }
 
-/// A waker that unparks a plain thread.
-struct ThreadWaker(std::thread::Thread);
-
-impl std::task::Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
 impl NodeInner {
     /// For `send_wait`: queues a message unless its level is full, handing it back then
     /// (`Ok(Some(envelope))`).
@@ -245,7 +233,7 @@ impl NodeInner {
 
     /// The blocking wait of a plain thread (`NodeHandle::send_wait`).
     pub(crate) fn send_wait_blocking(&self, mut wait: WaitRoom) -> Result<(), Error> {
-        let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+        let waker = crate::runtime::waker::thread_waker();
         loop {
             if let Poll::Ready(r) = wait.poll(self, &waker) {
                 return r;

@@ -28,9 +28,10 @@ pub(crate) enum TimerAction {
     Send { from: Pid, to: To, priority: Priority, msg: Message, timer: Arc<TimerShared> },
     /// A `call` waited too long: complete it with a timeout error.
     CallTimeout { entry: Arc<ProcessEntry>, ref_id: u64, after: Duration },
-    /// Wake a future that waits with a deadline (a producer's hold, a `send_wait`); waking it
-    /// late or needlessly is harmless (it looks at its own state).
-    Wake(std::task::Waker),
+    /// Wake a future that waits with a deadline (a producer's hold, a `send_wait`) unless it
+    /// stopped waiting (`cancelled`); waking it late or needlessly is harmless (it looks at its
+    /// own state).
+    Wake { waker: std::task::Waker, cancelled: Arc<std::sync::atomic::AtomicBool> },
 }
 
 /// Identifies one worker's timer map and counts the entries cancelled from other threads that
@@ -135,7 +136,7 @@ impl Timers {
             TimerAction::Send { timer, .. } => timer.state.load(Ordering::Acquire) != CANCELLED,
             // A call given up on another worker (its process moved) no longer waits for it.
             TimerAction::CallTimeout { entry, ref_id, .. } => entry.call_waits_for(*ref_id),
-            TimerAction::Wake(_) => true,
+            TimerAction::Wake { cancelled, .. } => !cancelled.load(Ordering::Acquire),
         });
     }
 
@@ -204,6 +205,7 @@ impl TimerHandle {
 pub(crate) struct WakeTimer {
     key: TimerKey,
     owner: Arc<TimerOwner>,
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl WakeTimer {
@@ -211,19 +213,25 @@ impl WakeTimer {
     pub(crate) fn arm(deadline_ns: u64, waker: &std::task::Waker) -> Option<WakeTimer> {
         with_current(|w| {
             let mut timers = w?.timers.try_borrow_mut().ok()?;
-            let key = timers.add(deadline_ns, TimerAction::Wake(waker.clone()));
-            Some(WakeTimer { key, owner: timers.owner() })
+            let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let key = timers.add(deadline_ns, TimerAction::Wake { waker: waker.clone(), cancelled: cancelled.clone() });
+            Some(WakeTimer { key, owner: timers.owner(), cancelled })
         })
     }
 }
 
 impl Drop for WakeTimer {
-    /// Removes the timer if it is still in this worker's map.
+    /// Removes the timer if it is still in this worker's map; otherwise marks it cancelled for
+    /// its worker's next purge (it holds a waker, and so its process's entry).
     fn drop(&mut self) {
         let removed = with_current(|w| {
             let mut timers = w?.timers.try_borrow_mut().ok()?;
             timers.remove_if_owned(&self.key, &self.owner)
         });
+        if removed.is_none() {
+            self.cancelled.store(true, Ordering::Release);
+            self.owner.count_cancel();
+        }
         // Dropped outside the map's borrow (a waker's drop may be arbitrary code).
         drop(removed);
     }

@@ -49,3 +49,17 @@ pub(crate) fn waker_ref(entry: &Arc<ProcessEntry>) -> ManuallyDrop<Waker> {
     // waker never runs `drop_waker`, and clones made from it take their own count.
     ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
 }
+
+/// A waker that unparks a plain thread (for the blocking waits of `NodeHandle`).
+pub(crate) fn thread_waker() -> Waker {
+    struct ThreadWaker(std::thread::Thread);
+    impl std::task::Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    Waker::from(Arc::new(ThreadWaker(std::thread::current())))
+}

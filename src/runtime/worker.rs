@@ -498,7 +498,11 @@ impl Worker {
             TimerAction::CallTimeout { entry, ref_id, after } => {
                 crate::process::call::timed_out(&entry, ref_id, after);
             }
-            TimerAction::Wake(waker) => waker.wake(),
+            TimerAction::Wake { waker, cancelled } => {
+                if !cancelled.load(Acquire) {
+                    waker.wake();
+                }
+            }
         }
     }
 }
