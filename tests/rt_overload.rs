@@ -114,33 +114,17 @@ fn soak_fan_in_across_workers_keeps_order_count_and_bounded_queues() {
     // callback's sends before it is held, and the mark is noticed within 64 claims (the queue
     // measures itself on every 64th: D70).
     let bound = HIGH + 64 + (SENDERS / RECEIVERS) * BATCH as usize;
-    let watching = Arc::new(AtomicBool::new(true));
-    let max_len = Arc::new(AtomicUsize::new(0));
-    let watcher = {
-        let (handle, sinks, watching, max_len) = (node.handle(), sinks.clone(), watching.clone(), max_len.clone());
-        std::thread::spawn(move || {
-            while watching.load(Ordering::Relaxed) {
-                for s in &sinks {
-                    if let Ok(info) = handle.process_info(*s) {
-                        max_len.fetch_max(info.mailbox[2], Ordering::Relaxed);
-                    }
-                }
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        })
-    };
+    let watch = QueueWatch::start(&node, sinks.clone());
     for s in &senders {
         node.send(*s, Go).unwrap();
     }
     for _ in 0..RECEIVERS {
         done_rx.recv_timeout(PATIENCE).expect("every receiver gets everything").expect("per-sender order");
     }
-    watching.store(false, Ordering::Relaxed);
-    watcher.join().unwrap();
+    let max = watch.stop();
     let info = node.info();
     assert!(info.held_turns > 0, "the senders were never held back");
     assert_eq!(info.holds_expired, 0, "a hold ran out although every consumer kept reading");
-    let max = max_len.load(Ordering::Relaxed);
     assert!(max <= bound, "a receiver's queue reached {max} messages (bound {bound})");
     let held: Duration = sinks.iter().map(|s| node.process_info(*s).unwrap().producers_held_back).sum();
     assert!(held > Duration::ZERO, "no receiver shows its producers held back");
@@ -211,12 +195,8 @@ fn feedback_cycle_finishes() {
 fn stalled_consumer_does_not_park_its_producers_forever() {
     const N: u64 = 40_000;
     let node = node("overload-stall", 256, Duration::from_millis(20));
-    let mute = node.spawn(Mute, SpawnOptions::default()).unwrap();
     let (done_tx, done_rx) = channel();
-    let stuck = Stuck { mute, for_: Duration::from_millis(1500), got: 0, expect: N, done: done_tx };
-    let consumer = node.spawn(stuck, SpawnOptions::default().worker(1)).unwrap();
-    node.send(consumer, Stall).unwrap();
-    assert!(eventually(|| node.process_info(consumer).unwrap().state == ergors::ProcessState::WaitResponse));
+    let consumer = stalled(&node, Duration::from_millis(1500), SpawnOptions::default().worker(1), N, done_tx);
     let turns = Arc::new(AtomicU64::new(0));
     let producer = node
         .spawn(
@@ -266,16 +246,55 @@ impl Actor for Stuck {
     }
 }
 
+/// A process that stops reading for `for_` once started (it waits on a call nobody answers),
+/// spawned with `opts`; returns once it is stuck. It tells `done` when it has `expect` messages.
+fn stalled(node: &Node, for_: Duration, opts: SpawnOptions, expect: u64, done: Sender<()>) -> Pid {
+    let mute = node.spawn(Mute, SpawnOptions::default()).unwrap();
+    let p = node.spawn(Stuck { mute, for_, got: 0, expect, done }, opts).unwrap();
+    node.send(p, Stall).unwrap();
+    assert!(eventually(|| node.process_info(p).is_ok_and(|i| i.state == ergors::ProcessState::WaitResponse)));
+    p
+}
+
+/// Samples the Main queue length of `pids` until stopped; `stop()` returns the longest seen.
+struct QueueWatch {
+    watching: Arc<AtomicBool>,
+    max_len: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl QueueWatch {
+    fn start(node: &Node, pids: Vec<Pid>) -> QueueWatch {
+        let watching = Arc::new(AtomicBool::new(true));
+        let max_len = Arc::new(AtomicUsize::new(0));
+        let (handle, w, m) = (node.handle(), watching.clone(), max_len.clone());
+        let thread = std::thread::spawn(move || {
+            while w.load(Ordering::Relaxed) {
+                for p in &pids {
+                    if let Ok(info) = handle.process_info(*p) {
+                        m.fetch_max(info.mailbox[2], Ordering::Relaxed);
+                    }
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        });
+        QueueWatch { watching, max_len, thread }
+    }
+
+    fn stop(self) -> usize {
+        self.watching.store(false, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        self.max_len.load(Ordering::Relaxed)
+    }
+}
+
 /// A held producer still takes exit signals at once (they are never throttled), and the node
 /// sending to a process with a long queue is not held back.
 #[test]
 fn exit_signals_reach_a_held_producer() {
     let node = node("overload-exit", 64, Duration::from_secs(600));
-    let mute = node.spawn(Mute, SpawnOptions::default()).unwrap();
-    let (tx, _rx) = channel();
-    let stuck = Stuck { mute, for_: Duration::from_millis(1500), got: 0, expect: u64::MAX, done: tx };
-    let consumer = node.spawn(stuck, SpawnOptions::default().worker(1)).unwrap();
-    node.send(consumer, Stall).unwrap();
+    let consumer =
+        stalled(&node, Duration::from_millis(1500), SpawnOptions::default().worker(1), u64::MAX, channel().0);
     let turns = Arc::new(AtomicU64::new(0));
     let producer = node
         .spawn(
@@ -383,12 +402,8 @@ fn send_wait_waits_for_room_in_a_bounded_mailbox() {
     assert_eq!(got, (0..N).collect::<Vec<_>>(), "every message, in order, none lost");
 
     // A consumer that reads nothing: `send` fails at capacity, a blocking `send_wait` times out.
-    let mute = node.spawn(Mute, SpawnOptions::default()).unwrap();
-    let (tx, _rx) = channel();
-    let stuck = Stuck { mute, for_: Duration::from_millis(1000), got: 0, expect: u64::MAX, done: tx };
-    let deaf = node.spawn(stuck, SpawnOptions::default().mailbox_size(4)).unwrap();
-    node.send(deaf, Stall).unwrap();
-    assert!(eventually(|| node.process_info(deaf).is_ok_and(|i| i.state == ergors::ProcessState::WaitResponse)));
+    let deaf =
+        stalled(&node, Duration::from_millis(1000), SpawnOptions::default().mailbox_size(4), u64::MAX, channel().0);
     for i in 0..4u8 {
         node.send(deaf, i).unwrap();
     }
@@ -462,26 +477,12 @@ fn backpressure_goes_through_a_pipeline() {
     let turns = Arc::new(AtomicU64::new(0));
     let source = Streamer { id: 0, to: relay, n: N, sent: 0, batch: 500, turns };
     let source = node.spawn(source, SpawnOptions::default().worker(0)).unwrap();
-    let watching = Arc::new(AtomicBool::new(true));
-    let max_len = Arc::new(AtomicUsize::new(0));
-    let watcher = {
-        let (handle, watching, max_len) = (node.handle(), watching.clone(), max_len.clone());
-        std::thread::spawn(move || {
-            while watching.load(Ordering::Relaxed) {
-                if let Ok(info) = handle.process_info(sink) {
-                    max_len.fetch_max(info.mailbox[2], Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        })
-    };
+    let watch = QueueWatch::start(&node, vec![sink]);
     node.send(source, Go).unwrap();
     done_rx.recv_timeout(PATIENCE).expect("everything arrives").expect("in order");
-    watching.store(false, Ordering::Relaxed);
-    watcher.join().unwrap();
     // The relay overshoots by what it sends in one callback (one message), plus the 64-claim
     // measuring interval.
-    let max = max_len.load(Ordering::Relaxed);
+    let max = watch.stop();
     assert!(max <= HIGH + 64 + 8, "the sink's queue reached {max}: the relay was not held back");
     assert!(node.process_info(relay).unwrap().held_back > Duration::ZERO);
     assert!(node.process_info(source).unwrap().held_back > Duration::ZERO, "the source was never slowed");
@@ -534,12 +535,8 @@ fn send_wait_cycle_fails_instead_of_waiting_forever() {
 #[test]
 fn send_wait_to_a_process_that_ends() {
     let node = node("overload-sendwait-ends", 0, Duration::from_secs(60));
-    let mute = node.spawn(Mute, SpawnOptions::default()).unwrap();
-    let (tx, _rx) = channel();
-    let stuck = Stuck { mute, for_: Duration::from_secs(30), got: 0, expect: u64::MAX, done: tx };
-    let target = node.spawn(stuck, SpawnOptions::default().mailbox_size(2)).unwrap();
-    node.send(target, Stall).unwrap();
-    assert!(eventually(|| node.process_info(target).is_ok_and(|i| i.state == ergors::ProcessState::WaitResponse)));
+    let target =
+        stalled(&node, Duration::from_secs(30), SpawnOptions::default().mailbox_size(2), u64::MAX, channel().0);
     node.send(target, 1u8).unwrap();
     node.send(target, 2u8).unwrap();
     let handle = node.handle();
@@ -574,11 +571,8 @@ fn downs_reach_a_held_process() {
         }
     }
     let node = node("overload-down", 64, Duration::from_secs(600));
-    let mute = node.spawn(Mute, SpawnOptions::default()).unwrap();
-    let (tx, _rx) = channel();
-    let stuck = Stuck { mute, for_: Duration::from_millis(1500), got: 0, expect: u64::MAX, done: tx };
-    let consumer = node.spawn(stuck, SpawnOptions::default().worker(1)).unwrap();
-    node.send(consumer, Stall).unwrap();
+    let consumer =
+        stalled(&node, Duration::from_millis(1500), SpawnOptions::default().worker(1), u64::MAX, channel().0);
     let victim = node.spawn(Mute, SpawnOptions::default()).unwrap();
     let (down_tx, down_rx) = channel();
     let watcher = node
