@@ -29,6 +29,8 @@ mod sys;
 
 pub use act::Actor;
 pub use act::context::Context;
+pub use act::supervisor;
+pub use act::supervisor::{ChildSpec, Restart, Supervisor, SupervisorError, SupervisorSpec, SupervisorType};
 pub use error::{Error, StartError};
 pub use message::{
     Alias, Atom, CustomReason, Event, EventOptions, ExitReason, From, LogSource, Message, MessageDown, MessageEvent,

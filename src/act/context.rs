@@ -52,6 +52,9 @@ pub struct Context {
     /// reply; 0 once it was handed on (ref ids start at 1).
     current_request: u64,
     trap_exit: bool,
+    /// Exit signals from the parent arrive as messages too (when trapping exits): for
+    /// supervisors, which stop their children in order before they end (D81).
+    trap_parent_exit: bool,
     /// This process's log level, as `level_code` encodes it (a `tracing::Level` is a word wide;
     /// this keeps every idle process's state machine a word smaller).
     log_level: u8,
@@ -82,6 +85,7 @@ impl Context {
             sent: 0,
             current_request: 0,
             trap_exit: false,
+            trap_parent_exit: false,
             log_level: level_code(log_level),
         }
     }
@@ -629,6 +633,17 @@ impl Context {
     /// True when this process traps exits.
     pub fn trap_exit(&self) -> bool {
         self.trap_exit
+    }
+
+    /// Lets an exit signal from the parent arrive as a message too, while trapping exits (a
+    /// supervisor stops its children in order before it ends, as Ergo's does: D81).
+    pub(crate) fn set_trap_parent_exit(&mut self, on: bool) {
+        self.trap_parent_exit = on;
+    }
+
+    /// True when exits from the parent are trapped too (with `trap_exit`).
+    pub(crate) fn trap_parent_exit(&self) -> bool {
+        self.trap_parent_exit
     }
 
     /// Sends an exit signal to `to` (Ergo's `SendExit`): it ends with `reason` unless it traps

@@ -2,6 +2,7 @@
 
 mod catch;
 pub(crate) mod context;
+pub mod supervisor;
 
 use crate::message::{
     Addressed, Alias, ExitReason, From, Message, MessageEvent, MessageLog, Name, Payload, Pid, Ref, Target, Via,
@@ -289,8 +290,9 @@ async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
                 // Pid exits only: event, name and alias exits come from the node's core Pid,
                 // which is also the parent of node-spawned processes). Others arrive as messages
                 // when the process traps exits, and end it otherwise, with the exit's reason.
+                // A supervisor traps its parent's exit too, to stop its children in order (D81).
                 let from_parent = matches!(exit.target, Target::Pid(p) if p == ctx.parent());
-                if from_parent || !ctx.trap_exit() {
+                if (from_parent && !ctx.trap_parent_exit()) || !ctx.trap_exit() {
                     // `terminate` learns who sent it; watchers get the bare reason (D35).
                     return ExitReason::Exit(exit);
                 }

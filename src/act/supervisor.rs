@@ -1,0 +1,893 @@
+//! Supervisors (Ergo's `act.Supervisor`): a process that starts children from a spec, restarts
+//! them by its type and restart strategy, and gives up (stopping the rest in reverse order) when
+//! they fail too often.
+//!
+//! A supervisor is an ordinary [`Actor`]: spawn [`Supervisor::new`] like any other process
+//! (nested, named, linked, monitored, inspected). It runs on a worker and never blocks it: a
+//! child is started with `spawn_wait` (only the supervisor waits for its `init`), and waiting for
+//! a child to stop is a state of its message loop, bounded by a timer message (D82).
+
+use super::Actor;
+use super::context::Context;
+use crate::error::Error;
+use crate::message::{ExitReason, From, Message, MessageExit, Pid, Target, To};
+use crate::node::{NodeHandle, SpawnOptions};
+use crate::runtime::timer::TimerHandle;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::Level;
+
+/// How a supervisor reacts when a child is to be restarted (Ergo's `SupervisorType`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SupervisorType {
+    /// Only the child that ended is restarted.
+    #[default]
+    OneForOne,
+    /// Every other child is stopped (in reverse start order), then all are started again in
+    /// spec order.
+    AllForOne,
+    /// The children started after the one that ended are stopped (in reverse order), then it
+    /// and they are started again in spec order.
+    RestForOne,
+    /// No child at start: each spec is a template, started any number of times on request
+    /// ([`StartChild`]); instances are restarted one for one and not registered by name.
+    SimpleOneForOne,
+}
+
+/// When a child that ended is restarted (Ergo's `SupervisorStrategy`; as in Ergo it is the
+/// supervisor's, for all its children).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Restart {
+    /// Restarted only when it ended abnormally: not for [`ExitReason::Normal`] nor
+    /// [`ExitReason::Shutdown`]. Ergo's default.
+    #[default]
+    Transient,
+    /// Never restarted.
+    Temporary,
+    /// Always restarted.
+    Permanent,
+}
+
+/// Restarts allowed within [`DEFAULT_PERIOD`] unless the spec says otherwise (Ergo: 5).
+pub const DEFAULT_INTENSITY: u16 = 5;
+/// The window restarts are counted in (Ergo: 5 s).
+pub const DEFAULT_PERIOD: Duration = Duration::from_secs(5);
+/// How long a child gets to end after its exit signal before it is killed (D82).
+pub const DEFAULT_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// Why a supervisor refused a request, or ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SupervisorError {
+    /// The supervisor is restarting or stopping children; try again later (Ergo's
+    /// `ErrSupervisorStrategyActive`).
+    #[error("supervisor strategy is active")]
+    StrategyActive,
+    /// No child spec has that name.
+    #[error("unknown child")]
+    ChildUnknown,
+    /// The child is running already.
+    #[error("child process is already running")]
+    ChildRunning,
+    /// The child spec is disabled.
+    #[error("child is disabled")]
+    ChildDisabled,
+    /// Another child spec has that name.
+    #[error("duplicate child spec name")]
+    ChildDuplicate,
+    /// A child spec without a name.
+    #[error("invalid child spec name")]
+    BadChildName,
+    /// A spec without children.
+    #[error("children list can not be empty")]
+    NoChildren,
+    /// Children failed more often than the restart intensity allows: the supervisor's exit
+    /// reason (as a custom reason: `reason.downcast_ref::<SupervisorError>()`).
+    #[error("restart intensity exceeded")]
+    RestartsExceeded,
+    /// A child could not be started (its `init` failed, its name is taken, ...). A supervisor
+    /// that fails to start or restart a child of its spec ends with this reason.
+    #[error("child {child:?} failed to start: {error}")]
+    StartFailed {
+        /// The child spec's name.
+        child: String,
+        /// What `spawn_wait` returned.
+        error: Error,
+    },
+    /// The request did not reach the supervisor or got no reply.
+    #[error("supervisor request failed: {0}")]
+    Request(Error),
+}
+
+type StartFuture<'a> = Pin<Box<dyn Future<Output = Result<Pid, Error>> + Send + 'a>>;
+type StartFn = dyn for<'a> Fn(&'a mut Context, Option<&'a str>, SpawnOptions) -> StartFuture<'a> + Send + Sync;
+
+/// Fixes the closure's signature (higher-ranked over the borrow of the context).
+fn erase<F>(f: F) -> Arc<StartFn>
+where
+    F: for<'a> Fn(&'a mut Context, Option<&'a str>, SpawnOptions) -> StartFuture<'a> + Send + Sync + 'static,
+{
+    Arc::new(f)
+}
+
+/// One child of a supervisor (Ergo's `SupervisorChildSpec`): a name, and a factory that makes a
+/// fresh actor for every start.
+#[derive(Clone)]
+pub struct ChildSpec {
+    name: String,
+    significant: bool,
+    shutdown: Duration,
+    options: SpawnOptions,
+    start: Arc<StartFn>,
+}
+
+impl fmt::Debug for ChildSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSpec")
+            .field("name", &self.name)
+            .field("significant", &self.significant)
+            .field("shutdown", &self.shutdown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChildSpec {
+    /// A child named `name` (also its registered name, except under simple-one-for-one), made
+    /// by `factory` at every start.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use ergors::supervisor::{ChildSpec, Restart, SupervisorSpec, Supervisor};
+    /// use ergors::{Actor, Node, NodeOptions, SpawnOptions};
+    /// use std::time::Duration;
+    ///
+    /// struct Worker;
+    /// impl Actor for Worker {}
+    ///
+    /// let node = Node::start("demo@localhost", NodeOptions::from_env()?)?;
+    /// let spec = SupervisorSpec::one_for_one()
+    ///     .restart(Restart::Permanent)
+    ///     .intensity(5, Duration::from_secs(5))
+    ///     .child(ChildSpec::new("worker", || Worker));
+    /// let sup = node.spawn_wait(Supervisor::new(spec), SpawnOptions::default())?;
+    /// assert!(node.whereis("worker").is_some());
+    /// # let _ = sup;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new<A: Actor, F>(name: &str, factory: F) -> ChildSpec
+    where
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        let start = erase(move |ctx, name, opts| {
+            let actor = factory();
+            let started: StartFuture<'_> = match name {
+                Some(name) => Box::pin(ctx.spawn_register_wait(name, actor, opts)),
+                None => Box::pin(ctx.spawn_wait(actor, opts)),
+            };
+            started
+        });
+        ChildSpec {
+            name: name.to_string(),
+            significant: false,
+            shutdown: DEFAULT_SHUTDOWN,
+            options: SpawnOptions::default(),
+            start,
+        }
+    }
+
+    /// Marks the child significant (Ergo's `Significant`): when it ends and is not restarted
+    /// (temporary, or transient ending normally), the supervisor stops the others and ends with
+    /// its reason. Ignored for permanent restarts and simple-one-for-one.
+    pub fn significant(mut self, on: bool) -> Self {
+        self.significant = on;
+        self
+    }
+
+    /// How long the child gets to end after the supervisor's exit signal before it is killed
+    /// (default [`DEFAULT_SHUTDOWN`]).
+    pub fn shutdown(mut self, timeout: Duration) -> Self {
+        self.shutdown = timeout;
+        self
+    }
+
+    /// Spawn options for the child; the supervisor adds `link_parent` and `link_child`.
+    pub fn options(mut self, opts: SpawnOptions) -> Self {
+        self.options = opts;
+        self
+    }
+
+    /// The spec's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What a supervisor supervises and how (Ergo's `SupervisorSpec` with its `SupervisorRestart`).
+#[derive(Clone, Debug)]
+pub struct SupervisorSpec {
+    kind: SupervisorType,
+    restart: Restart,
+    intensity: u16,
+    period: Duration,
+    keep_order: bool,
+    auto_shutdown: bool,
+    children: Vec<ChildSpec>,
+}
+
+impl SupervisorSpec {
+    /// A spec of `kind` with no child yet, transient restarts, intensity 5 in 5 s.
+    pub fn new(kind: SupervisorType) -> Self {
+        SupervisorSpec {
+            kind,
+            restart: Restart::default(),
+            intensity: DEFAULT_INTENSITY,
+            period: DEFAULT_PERIOD,
+            keep_order: false,
+            auto_shutdown: true,
+            children: Vec::new(),
+        }
+    }
+    /// `new(SupervisorType::OneForOne)`.
+    pub fn one_for_one() -> Self {
+        Self::new(SupervisorType::OneForOne)
+    }
+    /// `new(SupervisorType::AllForOne)`.
+    pub fn all_for_one() -> Self {
+        Self::new(SupervisorType::AllForOne)
+    }
+    /// `new(SupervisorType::RestForOne)`.
+    pub fn rest_for_one() -> Self {
+        Self::new(SupervisorType::RestForOne)
+    }
+    /// `new(SupervisorType::SimpleOneForOne)`.
+    pub fn simple_one_for_one() -> Self {
+        Self::new(SupervisorType::SimpleOneForOne)
+    }
+    /// The restart strategy for every child.
+    pub fn restart(mut self, restart: Restart) -> Self {
+        self.restart = restart;
+        self
+    }
+    /// At most `intensity` restarts within `period`; one more and the supervisor stops its
+    /// children and ends with [`SupervisorError::RestartsExceeded`]. Zeros mean the defaults,
+    /// as in Ergo.
+    pub fn intensity(mut self, intensity: u16, period: Duration) -> Self {
+        self.intensity = if intensity == 0 { DEFAULT_INTENSITY } else { intensity };
+        self.period = if period.is_zero() { DEFAULT_PERIOD } else { period };
+        self
+    }
+    /// All-for-one and rest-for-one: on a restart, stop one child at a time, each after the
+    /// previous has ended (Ergo's `KeepOrder`); otherwise all are signalled at once.
+    pub fn keep_order(mut self, on: bool) -> Self {
+        self.keep_order = on;
+        self
+    }
+    /// Keep running when no child is left (Ergo's `DisableAutoShutdown`). By default a
+    /// supervisor whose children have all ended and will not be restarted ends too (not with
+    /// permanent restarts, nor simple-one-for-one).
+    pub fn disable_auto_shutdown(mut self) -> Self {
+        self.auto_shutdown = false;
+        self
+    }
+    /// Adds a child; children start in the order they were added.
+    pub fn child(mut self, child: ChildSpec) -> Self {
+        self.children.push(child);
+        self
+    }
+}
+
+/// A child as [`Children`] reports it (Ergo's `SupervisorChild`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupervisorChild {
+    /// The spec it was started from.
+    pub spec: String,
+    /// Its registered name (the spec's name, except under simple-one-for-one).
+    pub name: Option<String>,
+    /// Its Pid while it runs.
+    pub pid: Option<Pid>,
+    /// The spec is significant.
+    pub significant: bool,
+    /// The spec is disabled.
+    pub disabled: bool,
+}
+
+/// A request a supervisor answers (sent with [`request`] or [`request_from`], or a plain
+/// `call`: the reply is a `Result<Self::Reply, SupervisorError>`).
+pub trait SupervisorRequest: Send + 'static {
+    /// What a successful request returns.
+    type Reply: Send + 'static;
+}
+
+/// Starts the child of this spec (Ergo's `StartChild`): one that is not running (it ended and
+/// was not restarted), or, under simple-one-for-one, a new instance. Replies with its Pid.
+#[derive(Clone, Debug)]
+pub struct StartChild(pub String);
+/// Adds a child spec and starts it (Ergo's `AddChild`; simple-one-for-one only adds it).
+/// Replies with the Pid of the started child.
+#[derive(Clone, Debug)]
+pub struct AddChild(pub ChildSpec);
+/// Enables a disabled spec and starts its child (Ergo's `EnableChild`; simple-one-for-one only
+/// enables it).
+#[derive(Clone, Debug)]
+pub struct EnableChild(pub String);
+/// Disables a spec and stops its child (its instances, under simple-one-for-one) with
+/// [`ExitReason::Shutdown`] (Ergo's `DisableChild`). Replies once the exit signals are sent.
+#[derive(Clone, Debug)]
+pub struct DisableChild(pub String);
+/// Lists the children in spec order (Ergo's `Children`).
+#[derive(Clone, Copy, Debug)]
+pub struct Children;
+
+impl SupervisorRequest for StartChild {
+    type Reply = Pid;
+}
+impl SupervisorRequest for AddChild {
+    type Reply = Option<Pid>;
+}
+impl SupervisorRequest for EnableChild {
+    type Reply = Option<Pid>;
+}
+impl SupervisorRequest for DisableChild {
+    type Reply = ();
+}
+impl SupervisorRequest for Children {
+    type Reply = Vec<SupervisorChild>;
+}
+
+fn decode<R: SupervisorRequest>(reply: Result<Message, Error>) -> Result<R::Reply, SupervisorError> {
+    match reply.map_err(SupervisorError::Request)?.downcast::<Result<R::Reply, SupervisorError>>() {
+        Ok(outcome) => outcome,
+        Err(_) => Err(SupervisorError::Request(Error::NotAllowed("not a supervisor"))),
+    }
+}
+
+/// Sends `req` to the supervisor `sup` from a plain thread and waits for its answer.
+///
+/// # Errors
+/// The supervisor's refusal, or [`SupervisorError::Request`] when the call failed (an unknown
+/// process, a timeout, `WouldBlockWorker` on a worker thread) or `sup` is not a supervisor.
+pub fn request<R: SupervisorRequest>(
+    node: &NodeHandle,
+    sup: impl Into<To>,
+    req: R,
+) -> Result<R::Reply, SupervisorError> {
+    decode::<R>(node.call(sup, req))
+}
+
+/// Sends `req` to the supervisor `sup` from inside a process and waits (this process only) for
+/// its answer.
+///
+/// # Errors
+/// As for [`request`].
+pub async fn request_from<R: SupervisorRequest>(
+    ctx: &mut Context,
+    sup: impl Into<To>,
+    req: R,
+) -> Result<R::Reply, SupervisorError> {
+    decode::<R>(ctx.call(sup, req).await)
+}
+
+/// [`StartChild`] from a plain thread.
+///
+/// # Errors
+/// As for [`request`]; [`SupervisorError::ChildUnknown`], `ChildRunning`, `ChildDisabled`,
+/// `StrategyActive`, `StartFailed`.
+pub fn start_child(node: &NodeHandle, sup: impl Into<To>, name: &str) -> Result<Pid, SupervisorError> {
+    request(node, sup, StartChild(name.to_string()))
+}
+
+/// [`AddChild`] from a plain thread.
+///
+/// # Errors
+/// As for [`request`]; `ChildDuplicate`, `BadChildName`, `StrategyActive`, `StartFailed` (the
+/// spec stays added).
+pub fn add_child(node: &NodeHandle, sup: impl Into<To>, child: ChildSpec) -> Result<Option<Pid>, SupervisorError> {
+    request(node, sup, AddChild(child))
+}
+
+/// [`EnableChild`] from a plain thread.
+///
+/// # Errors
+/// As for [`request`]; `ChildUnknown`, `StrategyActive`, `StartFailed`.
+pub fn enable_child(node: &NodeHandle, sup: impl Into<To>, name: &str) -> Result<Option<Pid>, SupervisorError> {
+    request(node, sup, EnableChild(name.to_string()))
+}
+
+/// [`DisableChild`] from a plain thread.
+///
+/// # Errors
+/// As for [`request`]; `ChildUnknown`, `StrategyActive`.
+pub fn disable_child(node: &NodeHandle, sup: impl Into<To>, name: &str) -> Result<(), SupervisorError> {
+    request(node, sup, DisableChild(name.to_string()))
+}
+
+/// [`Children`] from a plain thread.
+///
+/// # Errors
+/// As for [`request`].
+pub fn children(node: &NodeHandle, sup: impl Into<To>) -> Result<Vec<SupervisorChild>, SupervisorError> {
+    request(node, sup, Children)
+}
+
+/// The timer message that bounds a child's stop: still running when it arrives, it is killed.
+struct StopTimeout(Pid);
+
+struct Slot {
+    spec: ChildSpec,
+    /// The running child (one-for-one, all-for-one, rest-for-one).
+    pid: Option<Pid>,
+    disabled: bool,
+}
+
+/// What to do once the children being stopped have all ended.
+enum Then {
+    /// End the supervisor with this reason.
+    Terminate(ExitReason),
+    /// Start the children from this spec index on, in spec order.
+    Restart(usize),
+}
+
+/// Children being stopped: the supervisor's strategy is active (Ergo's `supStateStrategy`).
+struct Stopping {
+    /// Not signalled yet, in stop order (with their shutdown timeout).
+    pending: VecDeque<(Pid, Duration)>,
+    /// Signalled, not ended yet; the timer kills them.
+    waiting: Vec<(Pid, TimerHandle)>,
+    /// One at a time: signal the next once the previous has ended.
+    sequential: bool,
+    reason: ExitReason,
+    then: Then,
+}
+
+/// The supervisor process. Spawn it with any spawn function; its `init` starts the children
+/// (in spec order, each after the previous one's `init` succeeded), so with `spawn_wait` the
+/// spawner learns whether they all started.
+pub struct Supervisor {
+    kind: SupervisorType,
+    restart: Restart,
+    intensity: u16,
+    period: Duration,
+    keep_order: bool,
+    auto_shutdown: bool,
+    slots: Vec<Slot>,
+    /// Simple-one-for-one instances, in start order: (spec index, Pid).
+    instances: Vec<(usize, Pid)>,
+    /// When the restarts within the period happened.
+    restarts: VecDeque<Instant>,
+    stopping: Option<Stopping>,
+    /// Reasons of children that failed `init`: their exit signal (D80) still arrives, from a
+    /// Pid we never learnt, and must not be taken for an exit from outside (D83).
+    strays: Vec<ExitReason>,
+}
+
+impl Supervisor {
+    /// A supervisor for `spec`.
+    pub fn new(spec: SupervisorSpec) -> Self {
+        Supervisor {
+            kind: spec.kind,
+            restart: spec.restart,
+            intensity: spec.intensity,
+            period: spec.period,
+            keep_order: spec.keep_order,
+            auto_shutdown: spec.auto_shutdown,
+            slots: spec.children.into_iter().map(|spec| Slot { spec, pid: None, disabled: false }).collect(),
+            instances: Vec::new(),
+            restarts: VecDeque::new(),
+            stopping: None,
+            strays: Vec::new(),
+        }
+    }
+
+    fn simple(&self) -> bool {
+        self.kind == SupervisorType::SimpleOneForOne
+    }
+
+    /// Auto-shutdown applies (Ergo: not with permanent restarts, nor simple-one-for-one).
+    fn auto_shutdown(&self) -> bool {
+        self.auto_shutdown && self.restart != Restart::Permanent && !self.simple()
+    }
+
+    /// The running children in start order: (spec index, Pid).
+    fn running(&self) -> Vec<(usize, Pid)> {
+        if self.simple() {
+            self.instances.clone()
+        } else {
+            self.slots.iter().enumerate().filter_map(|(i, s)| s.pid.map(|p| (i, p))).collect()
+        }
+    }
+
+    /// Forgets a child that ended; its spec index, or `None` for a process that is not ours.
+    fn forget(&mut self, pid: Pid) -> Option<usize> {
+        if self.simple() {
+            let pos = self.instances.iter().position(|(_, p)| *p == pid)?;
+            return Some(self.instances.remove(pos).0);
+        }
+        let i = self.slots.iter().position(|s| s.pid == Some(pid))?;
+        self.slots[i].pid = None;
+        Some(i)
+    }
+
+    fn take_stray(&mut self, reason: &ExitReason) -> bool {
+        match self.strays.iter().position(|r| r == reason) {
+            Some(pos) => {
+                self.strays.swap_remove(pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn slot(&self, name: &str) -> Result<usize, SupervisorError> {
+        self.slots.iter().position(|s| s.spec.name == name).ok_or(SupervisorError::ChildUnknown)
+    }
+
+    /// A restart happened now: whether it is one too many within the period.
+    fn exceeded(&mut self) -> bool {
+        let now = Instant::now();
+        self.restarts.push_back(now);
+        while self.restarts.front().is_some_and(|t| now.duration_since(*t) > self.period) {
+            self.restarts.pop_front();
+        }
+        self.restarts.len() > usize::from(self.intensity)
+    }
+
+    /// Starts the child of spec `i` (linked both ways before it runs) and waits for its `init`.
+    async fn start_slot(&mut self, ctx: &mut Context, i: usize) -> Result<Pid, Error> {
+        let spec = &self.slots[i].spec;
+        let (start, name) = (spec.start.clone(), spec.name.clone());
+        let opts = spec.options.clone().link_parent().link_child();
+        let register = !self.simple();
+        let started = start(ctx, register.then_some(name.as_str()), opts).await;
+        match &started {
+            Ok(pid) if self.simple() => self.instances.push((i, *pid)),
+            Ok(pid) => self.slots[i].pid = Some(*pid),
+            Err(Error::InitFailed(reason)) => self.strays.push((**reason).clone()),
+            Err(_) => {}
+        }
+        started
+    }
+
+    fn start_failed(&self, i: usize, error: Error) -> ExitReason {
+        ExitReason::custom(SupervisorError::StartFailed { child: self.slots[i].spec.name.clone(), error })
+    }
+
+    /// Starts the children from spec index `from` on, in spec order; a failure ends the
+    /// supervisor (after it stopped the others), as in Ergo.
+    async fn start_from(&mut self, ctx: &mut Context, from: usize) -> Result<(), ExitReason> {
+        for i in from..self.slots.len() {
+            if self.slots[i].disabled || self.slots[i].pid.is_some() {
+                continue;
+            }
+            if let Err(e) = self.start_slot(ctx, i).await {
+                let reason = self.start_failed(i, e);
+                return self.shutdown(ctx, reason.clone(), reason).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every running child, in reverse start order, one at a time, then ends with `end`.
+    async fn shutdown(&mut self, ctx: &mut Context, reason: ExitReason, end: ExitReason) -> Result<(), ExitReason> {
+        let victims: Vec<(usize, Pid)> = self.running().into_iter().rev().collect();
+        self.begin_stop(ctx, victims, true, reason, Then::Terminate(end)).await
+    }
+
+    async fn begin_stop(
+        &mut self,
+        ctx: &mut Context,
+        victims: Vec<(usize, Pid)>,
+        sequential: bool,
+        reason: ExitReason,
+        then: Then,
+    ) -> Result<(), ExitReason> {
+        let pending = victims.into_iter().map(|(i, p)| (p, self.slots[i].spec.shutdown)).collect();
+        self.stopping = Some(Stopping { pending, waiting: Vec::new(), sequential, reason, then });
+        self.advance(ctx).await
+    }
+
+    /// Signals the next children to stop; once none is left, does what was to follow.
+    async fn advance(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        let Some(st) = self.stopping.as_mut() else { return Ok(()) };
+        while !st.sequential || st.waiting.is_empty() {
+            let Some((pid, timeout)) = st.pending.pop_front() else { break };
+            // A child that is gone already has its exit signal on the way (the link): it is
+            // waited for all the same.
+            let _ = ctx.send_exit(pid, st.reason.clone());
+            let me = ctx.pid();
+            let timer = ctx.send_after(me, StopTimeout(pid), timeout);
+            st.waiting.push((pid, timer));
+        }
+        if !st.waiting.is_empty() {
+            return Ok(());
+        }
+        match self.stopping.take().map(|st| st.then) {
+            Some(Then::Terminate(reason)) => Err(reason),
+            // Boxed: a failed start stops the others again, through here (a recursive future).
+            Some(Then::Restart(from)) => Box::pin(self.start_from(ctx, from)).await,
+            None => Ok(()),
+        }
+    }
+
+    /// An exit signal arrived (children are linked both ways; the parent's is trapped too).
+    async fn on_exit(&mut self, ctx: &mut Context, exit: MessageExit) -> Result<(), ExitReason> {
+        let pid = match exit.target {
+            Target::Pid(p) => Some(p),
+            _ => None,
+        };
+        let child = pid.and_then(|p| self.forget(p));
+        if self.stopping.is_some() {
+            return self.exit_while_stopping(ctx, pid, child, exit).await;
+        }
+        match child {
+            Some(i) => self.child_ended(ctx, i, exit.reason).await,
+            None if self.take_stray(&exit.reason) => Ok(()),
+            None => {
+                // From outside (the parent, a `send_exit`): stop the children, then end (Ergo).
+                let reason = exit.reason.clone();
+                self.shutdown(ctx, reason, ExitReason::Exit(Box::new(exit))).await
+            }
+        }
+    }
+
+    async fn exit_while_stopping(
+        &mut self,
+        ctx: &mut Context,
+        pid: Option<Pid>,
+        child: Option<usize>,
+        exit: MessageExit,
+    ) -> Result<(), ExitReason> {
+        let running = self.running();
+        let Some(st) = self.stopping.as_mut() else { return Ok(()) };
+        if let Some(p) = pid
+            && let Some(pos) = st.waiting.iter().position(|(w, _)| *w == p)
+        {
+            st.waiting.swap_remove(pos).1.cancel();
+        } else if let Some(i) = child {
+            // A child we were not (yet) stopping ended meanwhile: no longer to stop, and under
+            // rest-for-one the restart now begins at it, so the children after it stop too.
+            st.pending.retain(|(p, _)| Some(*p) != pid);
+            if let Then::Restart(from) = &mut st.then
+                && i < *from
+            {
+                let old = std::mem::replace(from, i);
+                for (j, p) in running.iter().rev().filter(|(j, _)| (i..old).contains(j)) {
+                    if !self.slots[*j].disabled {
+                        st.pending.push_back((*p, self.slots[*j].spec.shutdown));
+                    }
+                }
+            }
+        } else if !self.strays.contains(&exit.reason) {
+            // Asked to stop while restarting: stop everything left, then end.
+            if !matches!(st.then, Then::Terminate(_)) {
+                let queued: Vec<Pid> =
+                    st.pending.iter().map(|(p, _)| *p).chain(st.waiting.iter().map(|(p, _)| *p)).collect();
+                for (j, p) in running.iter().rev() {
+                    if !queued.contains(p) {
+                        st.pending.push_back((*p, self.slots[*j].spec.shutdown));
+                    }
+                }
+                st.sequential = true;
+                st.then = Then::Terminate(ExitReason::Exit(Box::new(exit)));
+            }
+        } else {
+            self.take_stray(&exit.reason);
+        }
+        self.advance(ctx).await
+    }
+
+    /// A running child ended: restart it (and its siblings, by type), or not, by the strategy.
+    async fn child_ended(&mut self, ctx: &mut Context, i: usize, reason: ExitReason) -> Result<(), ExitReason> {
+        let none_left = self.running().is_empty();
+        if self.slots[i].disabled {
+            return if none_left && self.auto_shutdown() { Err(reason) } else { Ok(()) };
+        }
+        let normal = matches!(reason, ExitReason::Normal | ExitReason::Shutdown);
+        let restart = match self.restart {
+            Restart::Temporary => false,
+            Restart::Transient => !normal,
+            Restart::Permanent => true,
+        };
+        if !restart {
+            if self.simple() {
+                return Ok(());
+            }
+            if self.slots[i].spec.significant {
+                return self.shutdown(ctx, reason.clone(), reason).await;
+            }
+            return if none_left && self.auto_shutdown() { Err(reason) } else { Ok(()) };
+        }
+        if self.exceeded() {
+            ctx.log(Level::WARN, format_args!("supervisor: restart intensity exceeded ({})", self.slots[i].spec.name));
+            let reason = ExitReason::custom(SupervisorError::RestartsExceeded);
+            return self.shutdown(ctx, reason.clone(), reason).await;
+        }
+        match self.kind {
+            SupervisorType::OneForOne | SupervisorType::SimpleOneForOne => match self.start_slot(ctx, i).await {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let reason = self.start_failed(i, e);
+                    self.shutdown(ctx, reason.clone(), reason).await
+                }
+            },
+            SupervisorType::AllForOne | SupervisorType::RestForOne => {
+                let from = if self.kind == SupervisorType::AllForOne { 0 } else { i };
+                let victims: Vec<(usize, Pid)> =
+                    self.running().into_iter().rev().filter(|(j, _)| *j >= from && !self.slots[*j].disabled).collect();
+                let sequential = self.keep_order;
+                self.begin_stop(ctx, victims, sequential, reason, Then::Restart(from)).await
+            }
+        }
+    }
+
+    /// The stop timeout of `pid` ran out: kill it (its exit signal, `kill`, follows).
+    fn on_timeout(&mut self, ctx: &mut Context, pid: Pid) {
+        let waited = self.stopping.as_ref().is_some_and(|st| st.waiting.iter().any(|(p, _)| *p == pid));
+        let disabled = self.slots.iter().any(|s| s.disabled && s.pid == Some(pid))
+            || self.instances.iter().any(|(i, p)| *p == pid && self.slots[*i].disabled);
+        if (waited || disabled) && ctx.node().kill(pid).is_ok() {
+            ctx.log(Level::INFO, format_args!("supervisor: killed {pid}, which did not stop in time"));
+        }
+    }
+
+    async fn start_child(&mut self, ctx: &mut Context, name: &str) -> Result<Pid, SupervisorError> {
+        if self.stopping.is_some() {
+            return Err(SupervisorError::StrategyActive);
+        }
+        let i = self.slot(name)?;
+        if self.slots[i].disabled {
+            return Err(SupervisorError::ChildDisabled);
+        }
+        if self.slots[i].pid.is_some() {
+            return Err(SupervisorError::ChildRunning);
+        }
+        self.start_slot(ctx, i).await.map_err(|error| SupervisorError::StartFailed { child: name.to_string(), error })
+    }
+
+    async fn add_child(&mut self, ctx: &mut Context, spec: ChildSpec) -> Result<Option<Pid>, SupervisorError> {
+        if self.stopping.is_some() {
+            return Err(SupervisorError::StrategyActive);
+        }
+        if spec.name.is_empty() {
+            return Err(SupervisorError::BadChildName);
+        }
+        if self.slot(&spec.name).is_ok() {
+            return Err(SupervisorError::ChildDuplicate);
+        }
+        let name = spec.name.clone();
+        self.slots.push(Slot { spec, pid: None, disabled: false });
+        if self.simple() {
+            return Ok(None);
+        }
+        self.start_child(ctx, &name).await.map(Some)
+    }
+
+    async fn enable_child(&mut self, ctx: &mut Context, name: &str) -> Result<Option<Pid>, SupervisorError> {
+        if self.stopping.is_some() {
+            return Err(SupervisorError::StrategyActive);
+        }
+        let i = self.slot(name)?;
+        if !self.slots[i].disabled {
+            return Ok(None);
+        }
+        self.slots[i].disabled = false;
+        if self.simple() || self.slots[i].pid.is_some() {
+            return Ok(None);
+        }
+        self.start_child(ctx, name).await.map(Some)
+    }
+
+    fn disable_child(&mut self, ctx: &mut Context, name: &str) -> Result<(), SupervisorError> {
+        if self.stopping.is_some() {
+            return Err(SupervisorError::StrategyActive);
+        }
+        let i = self.slot(name)?;
+        if self.slots[i].disabled {
+            return Ok(());
+        }
+        self.slots[i].disabled = true;
+        let victims: Vec<Pid> = if self.simple() {
+            self.instances.iter().filter(|(j, _)| *j == i).map(|(_, p)| *p).collect()
+        } else {
+            self.slots[i].pid.into_iter().collect()
+        };
+        let timeout = self.slots[i].spec.shutdown;
+        for pid in victims {
+            // Its end is handled as any child's (a disabled spec is not restarted); the timer
+            // kills it if it lingers.
+            let _ = ctx.send_exit(pid, ExitReason::Shutdown);
+            let me = ctx.pid();
+            ctx.send_after(me, StopTimeout(pid), timeout);
+        }
+        Ok(())
+    }
+
+    fn children(&self) -> Vec<SupervisorChild> {
+        let entry = |s: &Slot, pid| SupervisorChild {
+            spec: s.spec.name.clone(),
+            name: (!self.simple()).then(|| s.spec.name.clone()),
+            pid,
+            significant: s.spec.significant,
+            disabled: s.disabled,
+        };
+        if self.simple() {
+            let mut list: Vec<(usize, Pid)> = self.instances.clone();
+            list.sort_by_key(|(i, p)| (*i, p.id));
+            list.into_iter().map(|(i, p)| entry(&self.slots[i], Some(p))).collect()
+        } else {
+            self.slots.iter().map(|s| entry(s, s.pid)).collect()
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        ctx.set_trap_exit(true);
+        ctx.set_trap_parent_exit(true);
+        if self.slots.is_empty() {
+            return Err(ExitReason::custom(SupervisorError::NoChildren));
+        }
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.spec.name.is_empty() {
+                return Err(ExitReason::custom(SupervisorError::BadChildName));
+            }
+            if self.slots[..i].iter().any(|o| o.spec.name == s.spec.name) {
+                return Err(ExitReason::custom(SupervisorError::ChildDuplicate));
+            }
+        }
+        if self.simple() {
+            return Ok(());
+        }
+        // In spec order, each after the previous one's `init`. A failure fails this `init`: the
+        // children started so far end with it through their link to us (D81).
+        for i in 0..self.slots.len() {
+            if let Err(e) = self.start_slot(ctx, i).await {
+                return Err(self.start_failed(i, e));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_message(&mut self, ctx: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
+        let msg = match msg.downcast::<MessageExit>() {
+            Ok(exit) => return self.on_exit(ctx, exit).await,
+            Err(msg) => msg,
+        };
+        match msg.downcast::<StopTimeout>() {
+            Ok(StopTimeout(pid)) => self.on_timeout(ctx, pid),
+            Err(msg) => ctx.log(Level::WARN, format_args!("supervisor: unhandled message from {from}: {msg:?}")),
+        }
+        Ok(())
+    }
+
+    async fn handle_call(
+        &mut self,
+        ctx: &mut Context,
+        from: From,
+        req: Message,
+    ) -> Result<Option<Message>, ExitReason> {
+        let req = match req.downcast::<StartChild>() {
+            Ok(StartChild(name)) => return Ok(Some(Message::new(self.start_child(ctx, &name).await))),
+            Err(req) => req,
+        };
+        let req = match req.downcast::<AddChild>() {
+            Ok(AddChild(spec)) => return Ok(Some(Message::new(self.add_child(ctx, spec).await))),
+            Err(req) => req,
+        };
+        let req = match req.downcast::<EnableChild>() {
+            Ok(EnableChild(name)) => return Ok(Some(Message::new(self.enable_child(ctx, &name).await))),
+            Err(req) => req,
+        };
+        let req = match req.downcast::<DisableChild>() {
+            Ok(DisableChild(name)) => return Ok(Some(Message::new(self.disable_child(ctx, &name)))),
+            Err(req) => req,
+        };
+        if req.is::<Children>() {
+            return Ok(Some(Message::new(Ok::<_, SupervisorError>(self.children()))));
+        }
+        ctx.log(Level::WARN, format_args!("supervisor: unhandled request from {}: {req:?}", from.pid));
+        Ok(None)
+    }
+}
