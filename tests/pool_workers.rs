@@ -107,3 +107,34 @@ fn a_pool_whose_workers_fail_init_fails_to_start() {
     assert!(matches!(spawned, Err(ergors::Error::InitFailed(_))), "{spawned:?}");
     node.stop();
 }
+
+/// Reports the pool's own messages.
+struct Report(std::sync::mpsc::Sender<ergors::Message>);
+
+impl ergors::PoolBehavior for Report {
+    async fn handle_message(
+        &mut self,
+        _pool: &mut ergors::PoolControl<'_>,
+        _from: ergors::Pid,
+        msg: ergors::Message,
+    ) -> Result<(), ExitReason> {
+        let _ = self.0.send(msg);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_behaviour_does_not_see_its_workers_downs() {
+    let node = node("pool-downs", 2);
+    let kit = Kit::new();
+    let (tx, own) = std::sync::mpsc::channel();
+    let pool = node.spawn_wait(Pool::new(kit.spec(2).behavior(Report(tx))), SpawnOptions::default()).unwrap();
+    let workers = pool::workers(&node, pool).unwrap();
+    node.kill(workers[0]).unwrap();
+    assert!(eventually(|| pool::info(&node, pool).unwrap().restarts == 1));
+    // The first thing the behaviour gets is this, not the worker's down.
+    node.send_with_priority(pool, "mark", ergors::Priority::System).unwrap();
+    assert_eq!(own.recv_timeout(PATIENCE).unwrap().downcast::<&str>().ok(), Some("mark"));
+    assert!(own.try_recv().is_err());
+    node.stop();
+}

@@ -292,6 +292,9 @@ struct Rotation {
     options: SpawnOptions,
     /// The next worker to get a message first.
     ring: VecDeque<Pid>,
+    /// Workers found dead and replaced before their down arrived: the down is dropped when it
+    /// comes (every worker is monitored, so it does), not handed to the behaviour.
+    retired: Vec<Pid>,
     info: PoolInfo,
 }
 
@@ -303,9 +306,9 @@ impl Rotation {
     async fn start_worker(&mut self, ctx: &mut Context) -> Result<Pid, Error> {
         let opts = self.options.clone().link_parent();
         let pid = (self.start)(ctx, opts).await?;
-        // A worker that already ended is found dead when its turn comes (`forward`), and
-        // replaced then.
-        let _ = ctx.monitor(pid);
+        // One that ended already (right after its `init`) counts as failed to start: every
+        // worker in the rotation is monitored, so its down is sure to come.
+        ctx.monitor(pid)?;
         Ok(pid)
     }
 
@@ -360,10 +363,14 @@ impl Rotation {
                     self.ring.rotate_left(1);
                     continue;
                 }
-                None => match self.replace(ctx, pid).await {
-                    Some(fresh) => fresh,
-                    None => continue,
-                },
+                None => {
+                    // Its down is on its way (D85).
+                    self.retired.push(pid);
+                    match self.replace(ctx, pid).await {
+                        Some(fresh) => fresh,
+                        None => continue,
+                    }
+                }
             };
             self.ring.rotate_left(1);
             return Some(pid);
@@ -441,6 +448,7 @@ impl<B: PoolBehavior> Pool<B> {
                 start: spec.start,
                 options: spec.options,
                 ring: VecDeque::with_capacity(spec.size),
+                retired: Vec::new(),
                 info: PoolInfo::default(),
             },
             behavior: spec.behavior,
@@ -472,16 +480,20 @@ impl<B: PoolBehavior> Pool<B> {
         Err(req)
     }
 
-    /// A down from a worker of ours: replaced. Anything else is not ours to take.
+    /// A down from a worker of ours: replaced (or already replaced). Anything else is not ours
+    /// to take.
     async fn worker_down(&mut self, ctx: &mut Context, msg: Message) -> Result<(), Message> {
         let down = msg.downcast::<MessageDown>()?;
-        match down.target {
-            Target::Pid(pid) if self.rotation.ring.contains(&pid) => {
-                self.rotation.replace(ctx, pid).await;
-                Ok(())
-            }
-            _ => Err(Message::new(down)),
+        let Target::Pid(pid) = down.target else { return Err(Message::new(down)) };
+        if let Some(i) = self.rotation.retired.iter().position(|p| *p == pid) {
+            self.rotation.retired.swap_remove(i);
+            return Ok(());
         }
+        if self.rotation.ring.contains(&pid) {
+            self.rotation.replace(ctx, pid).await;
+            return Ok(());
+        }
+        Err(Message::new(down))
     }
 }
 
