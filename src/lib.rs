@@ -29,6 +29,8 @@ mod sys;
 
 pub use act::Actor;
 pub use act::context::Context;
+pub use act::pool;
+pub use act::pool::{Pool, PoolBehavior, PoolControl, PoolError, PoolSpec};
 pub use act::supervisor;
 pub use act::supervisor::{ChildSpec, Restart, Supervisor, SupervisorError, SupervisorSpec, SupervisorType};
 pub use error::{Error, StartError};

@@ -55,6 +55,9 @@ pub struct Context {
     /// Exit signals from the parent arrive as messages too (when trapping exits): for
     /// supervisors, which stop their children in order before they end (D81).
     trap_parent_exit: bool,
+    /// The queue the message being handled came from (a pool forwards only `Main`: D85). A
+    /// byte in what was padding: the state machine does not grow.
+    received: Priority,
     /// This process's log level, as `level_code` encodes it (a `tracing::Level` is a word wide;
     /// this keeps every idle process's state machine a word smaller).
     log_level: u8,
@@ -86,6 +89,7 @@ impl Context {
             current_request: 0,
             trap_exit: false,
             trap_parent_exit: false,
+            received: Priority::Main,
             log_level: level_code(log_level),
         }
     }
@@ -469,6 +473,31 @@ impl Context {
         Ok(())
     }
 
+    /// The queue the message or request being handled arrived in (for the pool, which hands on
+    /// only what came at `Main`: D85).
+    pub(crate) fn received_priority(&self) -> Priority {
+        self.received
+    }
+
+    /// Hands a message on to `to` as if `from` had sent it (the pool's workers see the original
+    /// sender: D85), at `priority`, through the same path as `send` (held back by a long queue).
+    pub(crate) fn forward_message(
+        &mut self,
+        from: Pid,
+        to: Pid,
+        msg: Message,
+        priority: Priority,
+    ) -> Result<(), Error> {
+        let envelope = Envelope { from, payload: Payload::Message(msg) };
+        self.push(&To::Pid(to), priority, envelope)
+    }
+
+    /// Hands an event message on to `to` at `priority` (the pool: D85).
+    pub(crate) fn forward_event(&mut self, to: Pid, event: MessageEvent, priority: Priority) -> Result<(), Error> {
+        let envelope = Envelope { from: self.entry.pid, payload: Payload::Event(event) };
+        self.push(&To::Pid(to), priority, envelope)
+    }
+
     /// Declares that `from` (the request `handle_call` is handling) is held elsewhere: another
     /// process got it (inside a message) and will reply. Then the request is not failed with
     /// [`Error::Terminated`] when this handler returns `Err` (D31). A request answered
@@ -747,8 +776,9 @@ impl Context {
         }
         // SAFETY: this runs only inside the process's own task, polled by the worker holding
         // its Running state: we are the mailbox's single consumer.
-        if let Some(e) = unsafe { self.entry.mailbox.pop() } {
+        if let Some((e, level)) = unsafe { self.entry.mailbox.pop_level() } {
             self.turn += 1;
+            self.received = level;
             return Poll::Ready(e);
         }
         self.recv_idle(cx)
@@ -763,8 +793,9 @@ impl Context {
             for _ in 0..crate::runtime::worker::WAIT_SPIN {
                 std::hint::spin_loop();
                 // SAFETY: as in `poll_recv`.
-                if let Some(e) = unsafe { self.entry.mailbox.pop() } {
+                if let Some((e, level)) = unsafe { self.entry.mailbox.pop_level() } {
                     self.turn += 1;
+                    self.received = level;
                     return Poll::Ready(e);
                 }
             }
@@ -842,6 +873,7 @@ impl Context {
             // SAFETY: as in `poll_recv`: we are the mailbox's single consumer.
             if let Some(e) = unsafe { self.entry.mailbox.pop_at(level) } {
                 self.turn += 1;
+                self.received = level;
                 return Some(Poll::Ready(e));
             }
             // SAFETY: as above.

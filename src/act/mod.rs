@@ -2,6 +2,7 @@
 
 mod catch;
 pub(crate) mod context;
+pub mod pool;
 pub mod supervisor;
 
 use crate::message::{

@@ -177,12 +177,25 @@ impl<T> Mailbox<T> {
     /// # Safety
     /// Only the mailbox's single consumer (the worker running its process) may call this.
     #[inline(always)]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) unsafe fn pop(&self) -> Option<T> {
-        for i in 0..4 {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.pop_level() }.map(|(v, _)| v)
+    }
+
+    /// As [`Mailbox::pop`], with the level the value came from (a pool forwards only what
+    /// arrived at `Main`: D85).
+    ///
+    /// # Safety
+    /// As for [`Mailbox::pop`].
+    #[inline(always)]
+    pub(crate) unsafe fn pop_level(&self) -> Option<(T, Priority)> {
+        const LEVELS: [Priority; 4] = [Priority::Urgent, Priority::System, Priority::Main, Priority::Log];
+        for (i, level) in LEVELS.into_iter().enumerate() {
             if let Some(q) = self.queue(i) {
                 // SAFETY: forwarded from the caller: we are the single consumer.
                 if let Some(v) = unsafe { q.pop() } {
-                    return Some(v);
+                    return Some((v, level));
                 }
             }
         }

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod matrix;
+pub mod pool;
 pub mod sup;
 
 use ergors::{Actor, Context, ExitReason, From, Message, Node, NodeOptions, Pid};
