@@ -776,9 +776,8 @@ impl Context {
         }
         // SAFETY: this runs only inside the process's own task, polled by the worker holding
         // its Running state: we are the mailbox's single consumer.
-        if let Some((e, level)) = unsafe { self.entry.mailbox.pop_level() } {
+        if let Some(e) = unsafe { self.entry.mailbox.pop_noting(&mut self.received) } {
             self.turn += 1;
-            self.received = level;
             return Poll::Ready(e);
         }
         self.recv_idle(cx)
@@ -793,9 +792,8 @@ impl Context {
             for _ in 0..crate::runtime::worker::WAIT_SPIN {
                 std::hint::spin_loop();
                 // SAFETY: as in `poll_recv`.
-                if let Some((e, level)) = unsafe { self.entry.mailbox.pop_level() } {
+                if let Some(e) = unsafe { self.entry.mailbox.pop_noting(&mut self.received) } {
                     self.turn += 1;
-                    self.received = level;
                     return Poll::Ready(e);
                 }
             }

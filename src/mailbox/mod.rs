@@ -179,23 +179,26 @@ impl<T> Mailbox<T> {
     #[inline(always)]
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) unsafe fn pop(&self) -> Option<T> {
+        let mut level = Priority::Main;
         // SAFETY: forwarded from the caller.
-        unsafe { self.pop_level() }.map(|(v, _)| v)
+        unsafe { self.pop_noting(&mut level) }
     }
 
-    /// As [`Mailbox::pop`], with the level the value came from (a pool forwards only what
-    /// arrived at `Main`: D85).
+    /// As [`Mailbox::pop`], noting in `level` the level the value came from (a pool forwards
+    /// only what arrived at `Main`: D85). An out-parameter rather than a tuple: the value is a
+    /// cache line, and a pair around it costs a copy on the receive path.
     ///
     /// # Safety
     /// As for [`Mailbox::pop`].
     #[inline(always)]
-    pub(crate) unsafe fn pop_level(&self) -> Option<(T, Priority)> {
+    pub(crate) unsafe fn pop_noting(&self, level: &mut Priority) -> Option<T> {
         const LEVELS: [Priority; 4] = [Priority::Urgent, Priority::System, Priority::Main, Priority::Log];
-        for (i, level) in LEVELS.into_iter().enumerate() {
+        for (i, l) in LEVELS.into_iter().enumerate() {
             if let Some(q) = self.queue(i) {
                 // SAFETY: forwarded from the caller: we are the single consumer.
                 if let Some(v) = unsafe { q.pop() } {
-                    return Some((v, level));
+                    *level = l;
+                    return Some(v);
                 }
             }
         }
