@@ -6,7 +6,6 @@
 
 use super::Actor;
 use crate::error::Error;
-use crate::mailbox::mpsc::Room;
 use crate::message::{
     Alias, Envelope, Event, EventOptions, ExitReason, From, Message, MessageEvent, Name, Payload, Pid, Priority, Ref,
     Target, To,
@@ -19,7 +18,6 @@ use crate::process::env::env_list;
 use crate::process::init::InitWait;
 use crate::process::room::{self, Hold, WaitRoom};
 use crate::runtime::timer::{TimerAction, TimerHandle, TimerShared, WakeTimer};
-use crate::runtime::waker::notify;
 use crate::runtime::worker::with_current;
 use crate::sys::clock;
 use std::any::Any;
@@ -835,19 +833,11 @@ impl Context {
                 self.end_hold(hold, now, false);
                 return None;
             }
-            match hold.target.mailbox.wait_for_room(hold.priority, cx.waker()) {
-                Room::Now => {
-                    self.end_hold(hold, now, false);
-                    return None;
-                }
-                Room::Later { fresh } => {
-                    hold.registered = Some(cx.waker().clone());
-                    if fresh {
-                        // The consumer runs at least once more, and sees that we wait.
-                        notify(&hold.target);
-                    }
-                }
+            if !room::register_for_room(&hold.target, hold.priority, cx.waker()) {
+                self.end_hold(hold, now, false);
+                return None;
             }
+            hold.registered = Some(cx.waker().clone());
             self.end_turn();
             hold.since = now;
             hold.deadline = now.saturating_add(self.node.inner.options.hold_max.as_nanos() as u64);

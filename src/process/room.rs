@@ -81,6 +81,22 @@ pub(crate) fn block_closes_cycle(me: &ProcessEntry, target: &Arc<ProcessEntry>) 
     true
 }
 
+/// Registers `waker` to be woken when `target`'s queue at `priority` is down to its low-water
+/// mark and, when the registration is fresh, notifies the target's process: the consumer then
+/// runs at least once more and sees the waiter (the wake protocol's half on the waiter's side:
+/// D70). False when there is room already (nothing is registered).
+pub(crate) fn register_for_room(target: &Arc<ProcessEntry>, priority: Priority, waker: &Waker) -> bool {
+    match target.mailbox.wait_for_room(priority, waker) {
+        Room::Now => false,
+        Room::Later { fresh } => {
+            if fresh {
+                notify(target);
+            }
+            true
+        }
+    }
+}
+
 /// `me` no longer waits for room anywhere.
 pub(crate) fn unblock(me: &ProcessEntry) {
     me.with_existing_rel(|r| r.blocked_on = None);
@@ -175,20 +191,14 @@ impl WaitRoom {
                     Some(_) => Err(Error::MailboxFull),
                 });
             }
-            match self.target.mailbox.wait_for_room(self.priority, waker) {
-                Room::Now => continue,
-                Room::Later { fresh } => {
-                    self.registered = Some(waker.clone());
-                    if fresh {
-                        // The consumer runs at least once more and sees that we wait.
-                        notify(&self.target);
-                    }
-                    if self.timer.is_none() && self.deadline != u64::MAX {
-                        self.timer = WakeTimer::arm(self.deadline, waker);
-                    }
-                    return Poll::Pending;
-                }
+            if !register_for_room(&self.target, self.priority, waker) {
+                continue;
             }
+            self.registered = Some(waker.clone());
+            if self.timer.is_none() && self.deadline != u64::MAX {
+                self.timer = WakeTimer::arm(self.deadline, waker);
+            }
+            return Poll::Pending;
         }
     }
 
