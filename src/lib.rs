@@ -28,6 +28,10 @@ mod sync;
 mod sys;
 
 pub use act::Actor;
+pub use act::application;
+pub use act::application::{
+    Application, ApplicationError, ApplicationInfo, ApplicationMode, ApplicationSpec, ApplicationState,
+};
 pub use act::context::Context;
 pub use act::pool;
 pub use act::pool::{Pool, PoolBehavior, PoolControl, PoolError, PoolSpec};

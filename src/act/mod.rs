@@ -1,5 +1,6 @@
 //! Actors: the [`Actor`] trait (Ergo's `act.Actor`) and the loop that runs one as a process.
 
+pub mod application;
 mod catch;
 pub(crate) mod context;
 pub mod pool;

@@ -203,6 +203,27 @@ impl ChildSpec {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Starts one instance from inside `ctx`, registered as `name` if given (applications
+    /// start their members with it).
+    pub(crate) fn start_in<'a>(
+        &self,
+        ctx: &'a mut Context,
+        name: Option<&'a str>,
+        opts: SpawnOptions,
+    ) -> StartFuture<'a> {
+        (self.start)(ctx, name, opts)
+    }
+
+    /// The spawn options given with [`ChildSpec::options`].
+    pub(crate) fn spawn_options(&self) -> &SpawnOptions {
+        &self.options
+    }
+
+    /// The time the child gets to end before it is killed.
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        self.shutdown
+    }
 }
 
 /// What a supervisor supervises and how (Ergo's `SupervisorSpec` with its `SupervisorRestart`).

@@ -11,6 +11,7 @@
 
 mod events;
 mod exit;
+mod extensions;
 mod handle;
 mod info;
 mod log;
@@ -71,6 +72,8 @@ pub(crate) struct NodeInner {
     stopped: Mutex<bool>,
     stopped_cv: Condvar,
     started: Instant,
+    /// State and stop hooks of the layers above (applications).
+    pub(crate) extensions: extensions::Extensions,
 }
 
 impl NodeInner {
@@ -173,6 +176,7 @@ impl Node {
             stopped: Mutex::new(false),
             stopped_cv: Condvar::new(),
             started: Instant::now(),
+            extensions: Default::default(),
             options,
         });
         let cpus = affinity::allowed_cpus();

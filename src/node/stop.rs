@@ -24,6 +24,14 @@ impl NodeInner {
         }
         std::sync::atomic::fence(Ordering::SeqCst);
         let deadline = Instant::now() + self.options.shutdown_timeout;
+        // Applications first (in reverse start order, each member bounded), then what is left.
+        let hooks = self.extensions.stop_hooks();
+        if !hooks.is_empty() {
+            let handle = super::NodeHandle { inner: self.clone() };
+            for hook in hooks {
+                hook(&handle, deadline);
+            }
+        }
         let ended = self.stop_processes(deadline);
         let mut abandoned = Vec::new();
         if !ended {
