@@ -5,6 +5,7 @@ mod catch;
 pub(crate) mod context;
 pub mod pool;
 pub mod supervisor;
+mod tree;
 
 use crate::message::{
     Addressed, Alias, ExitReason, From, Message, MessageEvent, MessageLog, Name, Payload, Pid, Ref, Target, Via,

@@ -120,6 +120,17 @@ pub struct PoolSpec<B = NoBehavior> {
     behavior: B,
 }
 
+impl<B: Clone> Clone for PoolSpec<B> {
+    fn clone(&self) -> Self {
+        PoolSpec {
+            start: self.start.clone(),
+            size: self.size,
+            options: self.options.clone(),
+            behavior: self.behavior.clone(),
+        }
+    }
+}
+
 impl<B> fmt::Debug for PoolSpec<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolSpec").field("size", &self.size).finish_non_exhaustive()
