@@ -665,7 +665,7 @@ fn start_one(
         st.requested = None;
     }
     let opts = SpawnOptions { env: rec.spec.env.clone(), ..Default::default() };
-    let master = Master::new(rec.clone(), mode);
+    let master = ApplicationMaster::new(rec.clone(), mode);
     match node.spawn_wait(master, opts) {
         Ok(pid) => {
             let mut st = rec.status();
@@ -727,7 +727,7 @@ fn stop_all_on_node_stop(node: &NodeHandle, deadline: Instant) {
 struct StopTimeout(Pid);
 
 /// The application master: starts the members, watches them, stops them (D87).
-struct Master {
+struct ApplicationMaster {
     app: Arc<AppRecord>,
     mode: ApplicationMode,
     /// Live members, in start order, with their spec's index.
@@ -740,9 +740,9 @@ struct Master {
     stopping: Option<(Pid, TimerHandle)>,
 }
 
-impl Master {
+impl ApplicationMaster {
     fn new(app: Arc<AppRecord>, mode: ApplicationMode) -> Self {
-        Master { app, mode, members: Vec::new(), reason: None, to_stop: Vec::new(), stopping: None }
+        ApplicationMaster { app, mode, members: Vec::new(), reason: None, to_stop: Vec::new(), stopping: None }
     }
 
     fn publish_members(&self) {
@@ -840,7 +840,7 @@ impl Master {
     }
 }
 
-impl Actor for Master {
+impl Actor for ApplicationMaster {
     async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
         ctx.set_trap_exit(true);
         ctx.set_trap_parent_exit(true);
