@@ -23,6 +23,8 @@ impl NodeInner {
             return;
         }
         std::sync::atomic::fence(Ordering::SeqCst);
+        // No job runs once the processes are being stopped.
+        self.cron.stop();
         let deadline = Instant::now() + self.options.shutdown_timeout;
         let ended = self.stop_processes(deadline);
         let mut abandoned = Vec::new();
