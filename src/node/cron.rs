@@ -748,3 +748,21 @@ impl NodeInner {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::until_next_minute;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// The cron thread sleeps to the next boundary of the wall clock, from wherever it woke:
+    /// early (it then runs nothing, the minute already ran, and sleeps the rest), on time, or
+    /// late (it runs the minute it woke in and sleeps to the next boundary, so no drift).
+    #[test]
+    fn sleeps_to_the_next_wall_clock_minute() {
+        let at = |secs: u64, nanos: u32| UNIX_EPOCH + Duration::new(1_735_689_600 + secs, nanos); // 2025-01-01
+        assert_eq!(until_next_minute(at(59, 999_000_000)), Duration::from_millis(1));
+        assert_eq!(until_next_minute(at(60, 0)), Duration::from_secs(60));
+        assert_eq!(until_next_minute(at(60, 1)), Duration::from_secs(60) - Duration::from_nanos(1));
+        assert_eq!(until_next_minute(at(90, 0)), Duration::from_secs(30));
+    }
+}
