@@ -398,6 +398,28 @@ fn wait_cron_threads(n: usize) {
     }
 }
 
+/// Adds a job for itself from its `init`: the cron is reachable from a process.
+struct SelfScheduling;
+
+impl Actor for SelfScheduling {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        let me = CronActionMessage::new(ctx.pid(), Priority::Main);
+        let job = CronJob::new("mine", "*/5 * * * *", me).map_err(ExitReason::custom)?.location(TimeZone::UTC);
+        ctx.node().cron().add_job(job).map_err(ExitReason::custom)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_process_adds_a_job_through_its_context() {
+    let clock = ManualClock::new(utc(2025, 1, 6, 10, 0, 0));
+    let node = start("cron_ctx", options(&clock));
+    node.spawn_wait(SelfScheduling, SpawnOptions::default()).unwrap();
+    let info = node.cron().job_info("mine").unwrap();
+    assert_eq!(info.next_run.map(|t| t.to_string()).as_deref(), Some("2025-01-06T10:05:00+00:00[UTC]"));
+    assert!(info.action.contains("send message to"), "{}", info.action);
+}
+
 fn cron_threads() -> usize {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
