@@ -31,6 +31,9 @@ pub enum StartError {
     /// Another system resource could not be set up (thread, eventfd, ...).
     #[error("cannot start the node: {0}")]
     Io(#[from] std::io::Error),
+    /// A cron job given in the options was refused (`NodeOptions::cron_job`).
+    #[error("cannot start the node's cron: {0}")]
+    Cron(#[from] crate::node::cron::CronError),
 }
 
 /// Why an operation on a process failed. Non-exhaustive: the network will add variants, so a

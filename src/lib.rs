@@ -43,6 +43,8 @@ pub use message::{
     MessageEventStart, MessageEventStop, MessageExit, MessageFallback, MessageLog, Name, Pid, Priority, ProcessId, Ref,
     Target, To,
 };
+pub use node::cron;
+pub use node::cron::{Cron, CronJob, CronMessage};
 pub use node::{Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};
 pub use runtime::options::NodeOptions;
 pub use runtime::timer::TimerHandle;

@@ -5,10 +5,13 @@
 //! By role: `handle.rs` (the public API), `routing.rs` (resolving destinations, pushing into
 //! mailboxes), `spawn.rs` (placement, a new process), `exit.rs` (a process ending: exit signals,
 //! kill, releasing what it held), `stop.rs` (the node stopping), `names.rs` (registry, names,
-//! aliases), `watch.rs` (links, monitors), `events.rs`, `log.rs`, `info.rs` (inspection).
+//! aliases), `watch.rs` (links, monitors), `events.rs`, `log.rs`, `info.rs` (inspection),
+//! `cron.rs` and `cron_parse.rs` (the cron).
 //! Layering (docs/decisions.md D60): `node` may import every layer below it; it calls up into
 //! `act` only for what a spawn needs (the `Actor` trait and the loop that runs one).
 
+pub mod cron;
+mod cron_parse;
 mod events;
 mod exit;
 mod extensions;
@@ -64,6 +67,8 @@ pub(crate) struct NodeInner {
     pub(crate) holds_expired: AtomicU64,
     /// The stall watchdog's findings (node info) and its thread's wake-up.
     pub(crate) watchdog: crate::runtime::watchdog::Watchdog,
+    /// The node's cron (its jobs, and the thread or manual clock that runs them).
+    pub(crate) cron: Arc<cron::CronCore>,
     next_ref: AtomicU64,
     stopping: AtomicBool,
     /// Replies to `Node::call` from plain threads, by ref id (`process::call`).
@@ -155,7 +160,7 @@ impl Node {
             queues.push(q);
         }
         let workers = Arc::new(Workers { list });
-        let inner = Arc::new(NodeInner {
+        let inner = Arc::new_cyclic(|me| NodeInner {
             name: atom,
             creation,
             table: ProcessTable::new(atom, creation),
@@ -169,6 +174,7 @@ impl Node {
             held_turns: AtomicU64::new(0),
             holds_expired: AtomicU64::new(0),
             watchdog: Default::default(),
+            cron: cron::CronCore::new(me.clone(), options.cron_clock.clone()),
             next_ref: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             external_calls: Mutex::new(HashMap::new()),
@@ -229,6 +235,11 @@ impl Node {
             && let Err(e) = crate::runtime::watchdog::Watchdog::start(&inner)
         {
             failure = Some(StartError::Io(e));
+        }
+        if failure.is_none()
+            && let Err(e) = inner.start_cron()
+        {
+            failure = Some(StartError::Cron(e));
         }
         let node = Node { handle: NodeHandle { inner } };
         if let Some(e) = failure {

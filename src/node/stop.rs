@@ -23,6 +23,8 @@ impl NodeInner {
             return;
         }
         std::sync::atomic::fence(Ordering::SeqCst);
+        // No job runs once the processes are being stopped.
+        self.cron.stop();
         let deadline = Instant::now() + self.options.shutdown_timeout;
         // Applications first (in reverse start order, each member bounded), then what is left.
         let hooks = self.extensions.stop_hooks();

@@ -30,6 +30,9 @@ pub struct NodeOptions {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) mailbox_high_water: usize,
     pub(crate) hold_max: Duration,
+    /// Jobs the node's cron starts with, and the clock it reads (not environment variables).
+    pub(crate) cron_jobs: Vec<crate::node::cron::CronJob>,
+    pub(crate) cron_clock: crate::node::cron::CronClock,
 }
 
 /// The default high-water mark of a mailbox queue (D71: measured with the `overload` benchmark).
@@ -58,6 +61,8 @@ impl Default for NodeOptions {
             shutdown_timeout: Duration::from_millis(5000),
             mailbox_high_water: DEFAULT_HIGH_WATER,
             hold_max: Duration::from_millis(100),
+            cron_jobs: Vec::new(),
+            cron_clock: Default::default(),
         }
     }
 }
@@ -232,6 +237,20 @@ impl NodeOptions {
     /// (`ERGORS_ENV_<NAME>`; names are case-insensitive).
     pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a job the node's cron starts with (Ergo's `CronOptions.Jobs`); a job whose name
+    /// another one has makes `Node::start` fail with `StartError::Cron`.
+    pub fn cron_job(mut self, job: crate::node::cron::CronJob) -> Self {
+        self.cron_jobs.push(job);
+        self
+    }
+
+    /// Sets the clock the node's cron reads (default: the system clock; tests pass a
+    /// [`ManualClock`](crate::cron::ManualClock)).
+    pub fn cron_clock(mut self, clock: crate::node::cron::CronClock) -> Self {
+        self.cron_clock = clock;
         self
     }
 
