@@ -1,18 +1,22 @@
 //! A supervision tree you can break: an application ("shop") whose supervisor runs an order
-//! desk, a pool of checkout workers and a nested billing supervisor; a crash you trigger is
-//! restarted in place, too many crashes in a row take the application (transient) down.
+//! desk, a pool of checkout workers and a nested billing supervisor, and a cron job that sends
+//! the order desk a report tick every minute; a crash you trigger is restarted in place, too many
+//! crashes in a row take the application (transient) down.
 //!
 //! ```text
 //! cargo run --release --example supervision                   # a scripted tour, then exits
 //! cargo run --release --example supervision -- --interactive  # type: order, crash, crash-ledger,
 //!                                                              #       storm, tree, apps, quit
+//!                                                              # (wait a minute to see the cron)
 //! ```
 //! Logs go to stderr (`RUST_LOG=info` shows the supervisor's and the application's records).
 
 use ergors::application::{ApplicationMode, ApplicationSpec};
+use ergors::cron::{CronActionMessage, CronJob, CronMessage};
 use ergors::pool::PoolSpec;
 use ergors::{
-    Actor, ChildSpec, Context, ExitReason, From, Message, Node, NodeHandle, NodeOptions, Pid, Restart, SupervisorSpec,
+    Actor, ChildSpec, Context, ExitReason, From, Message, Node, NodeHandle, NodeOptions, Pid, Priority, Restart,
+    SupervisorSpec,
 };
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -34,6 +38,9 @@ impl Actor for OrderDesk {
     async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
         if msg.is::<Crash>() {
             return Err(ExitReason::error("order desk crashed on request"));
+        }
+        if let Ok(tick) = msg.downcast::<CronMessage>() {
+            println!("cron job {} at {}: {} orders so far", tick.job, tick.time, self.orders);
         }
         Ok(())
     }
@@ -176,7 +183,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let node = Node::start("supervision@localhost", NodeOptions::from_env()?)?;
     node.application_load(shop())?;
     node.application_start("shop")?;
+    // Every minute, on the minute, the order desk gets a CronMessage (by name: whichever
+    // instance is running then).
+    node.cron().add_job(CronJob::new("report", "* * * * *", CronActionMessage::new("orders", Priority::Main))?)?;
     print_apps(&node);
+    for job in node.cron().info().jobs {
+        let next = job.next_run.map_or_else(|| "never".to_string(), |t| t.to_string());
+        println!("cron job {} ({}, {}): next run {next}", job.name, job.spec, job.location);
+    }
     print_tree(&node);
 
     if std::env::args().any(|a| a == "--interactive") {
