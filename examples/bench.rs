@@ -13,6 +13,8 @@
 //! cargo run --release --example bench -- tree    [--children 10000] [--work-us 20]
 //! cargo run --release --example bench -- memusage [--n 1000000]
 //! cargo run --release --example bench -- pubsub  [--subs 100000] [--events 1]
+//! cargo run --release --example bench -- restart [--n 100000] [--batch 50000]
+//! cargo run --release --example bench -- pool    [--n 500000] [--callers <nproc>] [--size <nproc>]
 //! cargo run --release --example bench -- overload [--n 100000000] [--senders 64] [--receivers 16] [--batch 2000] [--work-ns 100]
 //! cargo run --release --example bench -- overload_unthrottled [...]   # the same, ERGORS_MAILBOX_HIGH_WATER=0
 //! cargo run --release --example bench            # all of them, default sizes
@@ -23,6 +25,16 @@
 //! `i` on worker `i` and the receiver on worker 0. `tree` uses the default placement throughout:
 //! it measures how the runtime spreads a parent's children. `ERGORS_BENCH_CALL_SPREAD=1` still
 //! makes `call`/`callNN` put each server on the next worker (as `callx` does).
+//!
+//! Step 4 (D99): `restart` runs `n` crash-and-restart cycles of one child under one-for-one
+//! supervisors (transient restarts, an abnormal reason), at most `batch` (≤ 65,535) under each
+//! supervisor, with intensity 65,535 per 1 s: a supervisor never sees more restarts than its
+//! intensity, so no rate trips it (the Go side does the same; Ergo's intensity is a `u16` and its
+//! period whole seconds). A cycle: the instance, once running, reports to the driver; the driver
+//! asks the supervisor for its child (`Children`), crashes that instance, the supervisor
+//! restarts it. `pool` has `callers` callers (caller `i` on worker `i`) each making `n`
+//! sequential calls to ONE `Pool` of `size` workers that answer with the request; the pool and
+//! its workers have the default placement.
 //!
 //! Node options come from `ERGORS_*` variables (README), e.g. `ERGORS_WORKERS=2`.
 
@@ -39,6 +51,12 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 
 /// Messages `fanin` sends in all by default, split evenly between the senders.
 const FANIN_TOTAL: usize = 4_000_000;
+/// Crash-and-restart cycles `restart` runs by default.
+const RESTART_N: usize = 100_000;
+/// Cycles under one supervisor of `restart` by default (at most [`RESTART_BATCH_MAX`]).
+const RESTART_BATCH: usize = 50_000;
+/// Calls each caller of `pool` makes by default.
+const POOL_N: usize = 500_000;
 
 fn fail(msg: &str) -> ! {
     eprintln!("bench: {msg}");
@@ -193,6 +211,152 @@ fn call(name: &str, n: usize, callers: usize, server_offset: usize) {
     }
     let secs = start.elapsed().as_secs_f64();
     result(name, (n * callers) as f64 / secs, "calls/s");
+    node.stop();
+}
+
+/// The crashing child of `restart`: once running, it tells the driver it is up; it crashes on
+/// `Crash`.
+struct Crasher {
+    driver: Pid,
+}
+
+struct Up;
+struct Crash;
+
+impl Actor for Crasher {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        // Through a message to itself, as the Go side must (Ergo registers a process only once
+        // its `Init` returned, so a crash answering a report from `Init` could find no one).
+        let me = ctx.pid();
+        ctx.send(me, Up).map_err(ExitReason::error)
+    }
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<Up>() {
+            ctx.send(self.driver, Up).map_err(ExitReason::error)?;
+        } else if msg.is::<Crash>() {
+            // The name is dropped first, as the Go side must (Ergo sends a dying process's exit
+            // signals before it releases its name, so a fast restart can find the name taken).
+            ctx.unregister_name().map_err(ExitReason::error)?;
+            // Abnormal: the transient supervisor restarts it.
+            return Err(ExitReason::error("crash"));
+        }
+        Ok(())
+    }
+}
+
+/// Most restarts one supervisor of `restart` sees: Ergo's intensity is a `u16`, and a supervisor
+/// that never sees more restarts than its intensity cannot exceed it, whatever the rate.
+const RESTART_BATCH_MAX: usize = u16::MAX as usize;
+
+/// Drives `restart`: on `Go`, spawns a one-for-one supervisor with one transient `Crasher`, and
+/// on each `Up` tells that instance to crash, until the supervisor has restarted it `batch`
+/// times; then stops that supervisor and starts the next (child names differ per batch, so the
+/// old child's name never stands in the new one's way), `batches` in all.
+struct RestartDriver {
+    batches: usize,
+    batch: usize,
+    started: usize,
+    crashes: usize,
+    sup: Option<Pid>,
+    done: Sender<()>,
+}
+
+impl RestartDriver {
+    fn next_batch(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        use ergors::supervisor::{ChildSpec, Restart, Supervisor, SupervisorSpec};
+        if let Some(old) = self.sup.take() {
+            ctx.send_exit(old, ExitReason::Shutdown).map_err(ExitReason::error)?;
+        }
+        if self.started == self.batches {
+            let _ = self.done.send(());
+            return Ok(());
+        }
+        let driver = ctx.pid();
+        let spec = SupervisorSpec::one_for_one()
+            .restart(Restart::Transient)
+            .intensity(u16::MAX, Duration::from_secs(1))
+            .child(ChildSpec::new(&format!("crasher{}", self.started), move || Crasher { driver }));
+        self.started += 1;
+        self.crashes = 0;
+        self.sup = Some(ctx.spawn(Supervisor::new(spec), SpawnOptions::default()).map_err(ExitReason::error)?);
+        Ok(())
+    }
+}
+
+impl Actor for RestartDriver {
+    async fn handle_message(&mut self, ctx: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
+        use ergors::supervisor::{Children, request_from};
+        if msg.is::<Go>() {
+            return self.next_batch(ctx);
+        }
+        if msg.is::<Up>() {
+            if self.crashes == self.batch {
+                return self.next_batch(ctx);
+            }
+            // Asks the supervisor for its child first, as the Go side must (Ergo links the
+            // supervisor to a new child only once the child runs; one that dies before is never
+            // restarted). Ours links before the child runs (D80): here it is only the same work.
+            let sup = self.sup.ok_or_else(|| ExitReason::error("no supervisor"))?;
+            let children = request_from(ctx, sup, Children).await.map_err(ExitReason::error)?;
+            if children.first().and_then(|c| c.pid) != Some(from) {
+                return Err(ExitReason::error(format!("supervisor's child is not {from}: {children:?}")));
+            }
+            self.crashes += 1;
+            ctx.send(from, Crash).map_err(ExitReason::error)?;
+        }
+        Ok(())
+    }
+}
+
+/// `n` crash-and-restart cycles of one child under one-for-one supervisors (transient restart,
+/// an abnormal reason), at most `batch` under each supervisor; cycles/s from the start signal
+/// until the last restarted instance is up.
+fn restart(n: usize, batch: usize) {
+    if n == 0 || batch == 0 || batch > RESTART_BATCH_MAX {
+        fail(&format!("restart needs --n above 0 and --batch from 1 to {RESTART_BATCH_MAX}"));
+    }
+    let node = start_node("restart");
+    let (done_tx, done_rx) = channel();
+    let batches = n.div_ceil(batch);
+    let batch = n / batches; // even batches: n rounded down to a multiple of the batch count
+    let driver = RestartDriver { batches, batch, started: 0, crashes: 0, sup: None, done: done_tx };
+    let driver = node.spawn(driver, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    let start = Instant::now();
+    node.send(driver, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    done_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("timed out"));
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!("restart: {} cycles in {batches} batch(es) of {batch} in {secs:.3} s", batches * batch);
+    result("restart", (batches * batch) as f64 / secs, "cycles/s");
+    node.stop();
+}
+
+/// `callers` callers (caller `i` on worker `i`) each make `n` sequential calls to ONE pool of
+/// `size` workers that answer with the request; calls/s in all.
+fn pool(n: usize, callers: usize, size: usize) {
+    use ergors::pool::{Pool, PoolSpec};
+    if n == 0 || callers == 0 || size == 0 {
+        fail("pool needs --n, --callers and --size above 0");
+    }
+    let node = start_node("pool");
+    let workers = node.options().get_workers();
+    let spec = PoolSpec::new(|| Server).size(size);
+    let pool = node.spawn_wait(Pool::new(spec), SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    let (done_tx, done_rx) = channel();
+    let pids: Vec<Pid> = (0..callers)
+        .map(|i| {
+            let c = Caller { n, server: pool, done: done_tx.clone() };
+            node.spawn(c, SpawnOptions::default().worker(i % workers)).unwrap_or_else(|e| fail(&e.to_string()))
+        })
+        .collect();
+    let start = Instant::now();
+    for p in &pids {
+        node.send(*p, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    for _ in 0..callers {
+        done_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("timed out"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    result("pool", (n * callers) as f64 / secs, "calls/s");
     node.stop();
 }
 
@@ -578,6 +742,8 @@ fn main() {
         Some("tree") => tree(arg(&args, "--children", 10_000), arg(&args, "--work-us", 20)),
         Some("memusage") => memusage(arg(&args, "--n", 1_000_000)),
         Some("pubsub") => pubsub(arg(&args, "--subs", 100_000), arg(&args, "--events", 1)),
+        Some("restart") => restart(arg(&args, "--n", RESTART_N), arg(&args, "--batch", RESTART_BATCH)),
+        Some("pool") => pool(arg(&args, "--n", POOL_N), arg(&args, "--callers", cores), arg(&args, "--size", cores)),
         Some(name @ ("overload" | "overload_unthrottled")) => overload(
             name,
             arg(&args, "--n", 100_000_000),
@@ -588,7 +754,7 @@ fn main() {
             name == "overload_unthrottled",
         ),
         Some(other) => fail(&format!(
-            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, overload, overload_unthrottled"
+            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, restart, pool, overload, overload_unthrottled"
         )),
         // No arguments: the demo run of the README, every benchmark once at its default size.
         None => {
@@ -602,6 +768,8 @@ fn main() {
             tree(10_000, 20);
             memusage(1_000_000);
             pubsub(100_000, 1);
+            restart(RESTART_N, RESTART_BATCH);
+            pool(POOL_N, cores, cores);
             // A tenth of the benchmark's size: the unthrottled run's memory grows with it.
             overload("overload", 10_000_000, 64, 16, 2000, 100, false);
         }

@@ -5,14 +5,16 @@
 #
 #   With no arguments every benchmark runs:
 #       ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub
-#       overload overload_unthrottled
+#       restart pool overload overload_unthrottled
 #   (ping11x/callx: the receiver on another worker on the Rust side; Go has no
 #   placement and runs ping11/call under those names. tree prints two lines,
 #   ms and ideal_pct, both lower-is-better. overload prints msg/s and
 #   overload_peak_rss in MiB, lower-is-better, shown as the overload row in
 #   MiB; overload_unthrottled is the Rust run with backpressure off, and Go,
-#   which has none, runs overload under that name. examples/bench.rs and
-#   benches/go/README.md describe each one.)
+#   which has none, runs overload under that name. restart counts
+#   crash-and-restart cycles/s of one child under a one-for-one supervisor,
+#   pool calls/s from nproc callers through one pool of nproc workers (Step 4).
+#   examples/bench.rs and benches/go/README.md describe each one.)
 #   Both sides print lines of the form
 #       RESULT name=<benchmark> value=<number> unit=<unit>
 #   - Rust: the example `bench` (cargo build --release --examples),
@@ -52,7 +54,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub overload overload_unthrottled)
+ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled)
 RUNS="${RUNS:-5}"
 export RUNS
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}"

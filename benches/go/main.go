@@ -14,7 +14,7 @@
 //	ergo-bench <subcommand> [flags]
 //
 // Subcommands: ping11, ping11x, pingNN, call, callx, callNN, fanin, tree,
-// memusage, pubsub, overload, overload_unthrottled.
+// memusage, pubsub, restart, pool, overload, overload_unthrottled.
 // Run `ergo-bench <subcommand> -h` for the flags and their defaults.
 package main
 
@@ -49,6 +49,10 @@ var subcommands = map[string]subcommand{
 	"tree":     {"1 process spawns 10,000 children doing 20us of work each: ms, and % of ideal", runTree},
 	"memusage": {"spawn 1M idle actors: RSS bytes per process and spawns/s", runMemusage},
 	"pubsub":   {"1 producer publishes events to S local event subscribers, deliveries/s", runPubsub},
+
+	// Step 4: supervision.
+	"restart": {"crash-and-restart cycles/s of 1 child under a one-for-one supervisor", runRestart},
+	"pool":    {"N callers (N = CPUs) make sequential Calls through 1 pool of N workers, calls/s", runPool},
 
 	// Producers faster than their consumers (the Rust side's backpressure test).
 	"overload":             {"64 senders stream 100M ordered messages to 16 receivers: msg/s and peak RSS", runOverload},
