@@ -477,17 +477,32 @@ impl Context {
         self.received
     }
 
-    /// Hands a message on to `to` as if `from` had sent it (the pool's workers see the original
-    /// sender: D85), at `priority`, through the same path as `send` (held back by a long queue).
-    pub(crate) fn forward_message(
+    /// Hands a message on to `target` as if `from` had sent it (the pool's workers see the
+    /// original sender: D85), at `priority`, through the same path as `send` (held back by a
+    /// long queue). `target` was looked up before: the pool keeps its workers' entries, so no
+    /// table lookup and no reference count is touched per message.
+    pub(crate) fn forward_message_to(
         &mut self,
         from: Pid,
-        to: Pid,
+        target: &Arc<ProcessEntry>,
         msg: Message,
         priority: Priority,
     ) -> Result<(), Error> {
         let envelope = Envelope { from, payload: Payload::Message(msg) };
-        self.push(&To::Pid(to), priority, envelope)
+        let over = self.node.inner.push_reporting(target, priority, envelope)?;
+        if over && !self.held {
+            self.note_pressure(target.clone(), priority);
+        }
+        self.count_sent();
+        Ok(())
+    }
+
+    /// As `forward_call`, at `Main`, to a process already looked up (the pool).
+    pub(crate) fn forward_call_to(&mut self, from: From, target: &Arc<ProcessEntry>, request: Message) -> Result<(), Error> {
+        self.node.inner.forward_request_to(from, target, Priority::Main, request)?;
+        self.count_sent();
+        self.keep_request(from);
+        Ok(())
     }
 
     /// Hands an event message on to `to` at `priority` (the pool: D85).

@@ -16,6 +16,7 @@ use super::context::Context;
 use crate::error::Error;
 use crate::message::{ExitReason, From, Message, MessageDown, MessageEvent, Pid, Priority, Target, To};
 use crate::node::{NodeHandle, SpawnOptions};
+use crate::process::entry::ProcessEntry;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -301,8 +302,9 @@ pub fn info(node: &NodeHandle, pool: impl Into<To>) -> Result<PoolInfo, PoolErro
 struct Rotation {
     start: Arc<StartFn>,
     options: SpawnOptions,
-    /// The next worker to get a message first.
-    ring: VecDeque<Pid>,
+    /// The next worker to get a message first; its table entry, kept so that handing a
+    /// message on looks nothing up.
+    ring: VecDeque<Arc<ProcessEntry>>,
     /// Workers found dead and replaced before their down arrived: the down is dropped when it
     /// comes (every worker is monitored, so it does), not handed to the behaviour.
     retired: Vec<Pid>,
@@ -314,19 +316,23 @@ impl Rotation {
     /// it ends with the pool. Monitored, not linked the other way: the pool would have to trap
     /// exits, and then an exit signal sent to the pool would no longer stop it (Ergo's pool
     /// does not trap exits either).
-    async fn start_worker(&mut self, ctx: &mut Context) -> Result<Pid, Error> {
+    async fn start_worker(&mut self, ctx: &mut Context) -> Result<Arc<ProcessEntry>, Error> {
         let opts = self.options.clone().link_parent();
         let pid = (self.start)(ctx, opts).await?;
         // One that ended already (right after its `init`) counts as failed to start: every
         // worker in the rotation is monitored, so its down is sure to come.
         ctx.monitor(pid)?;
-        Ok(pid)
+        ctx.node().inner.table.get(&pid).ok_or(Error::ProcessUnknown)
+    }
+
+    fn pids(&self) -> Vec<Pid> {
+        self.ring.iter().map(|e| e.pid).collect()
     }
 
     async fn add(&mut self, ctx: &mut Context, n: usize) -> Result<usize, PoolError> {
         for _ in 0..n {
-            let pid = self.start_worker(ctx).await.map_err(PoolError::StartFailed)?;
-            self.ring.push_back(pid);
+            let worker = self.start_worker(ctx).await.map_err(PoolError::StartFailed)?;
+            self.ring.push_back(worker);
         }
         Ok(self.ring.len())
     }
@@ -335,7 +341,7 @@ impl Rotation {
         if n > self.ring.len() {
             return Err(PoolError::Empty);
         }
-        for pid in self.ring.drain(..n).collect::<Vec<_>>() {
+        for pid in self.ring.drain(..n).map(|e| e.pid).collect::<Vec<_>>() {
             // Not a death to replace: forget the monitor before the exit signal.
             let _ = ctx.demonitor(pid);
             let _ = ctx.send_exit(pid, ExitReason::Normal);
@@ -345,13 +351,13 @@ impl Rotation {
 
     /// A worker ended: a fresh one takes its place in the rotation. A worker that cannot be
     /// started leaves the rotation (Ergo logs and goes on with the others).
-    async fn replace(&mut self, ctx: &mut Context, dead: Pid) -> Option<Pid> {
-        let i = self.ring.iter().position(|p| *p == dead)?;
+    async fn replace(&mut self, ctx: &mut Context, dead: Pid) -> Option<Arc<ProcessEntry>> {
+        let i = self.ring.iter().position(|e| e.pid == dead)?;
         match self.start_worker(ctx).await {
-            Ok(pid) => {
-                self.ring[i] = pid;
+            Ok(worker) => {
+                self.ring[i] = worker.clone();
                 self.info.restarts += 1;
-                Some(pid)
+                Some(worker)
             }
             Err(e) => {
                 ctx.log(Level::ERROR, format_args!("pool: unable to start a worker in place of {dead}: {e}"));
@@ -364,27 +370,25 @@ impl Rotation {
     /// The next worker that can take a message at `Main` now: live (a dead one is replaced in
     /// its place first) and with room in its queue (a full one is skipped, as Ergo). Moves it to
     /// the end of the rotation.
-    async fn next(&mut self, ctx: &mut Context) -> Option<Pid> {
+    async fn next(&mut self, ctx: &mut Context) -> Option<Arc<ProcessEntry>> {
         for _ in 0..self.ring.len() {
-            let pid = *self.ring.front()?;
-            let entry = ctx.node().inner.table.get(&pid).filter(|e| e.is_alive());
-            let pid = match entry {
-                Some(e) if e.mailbox.has_room(Priority::Main) => pid,
-                Some(_) => {
-                    self.ring.rotate_left(1);
-                    continue;
+            let front = self.ring.front()?;
+            let worker = if !front.is_alive() {
+                // Its down is on its way (D85).
+                let dead = front.pid;
+                self.retired.push(dead);
+                match self.replace(ctx, dead).await {
+                    Some(fresh) => fresh,
+                    None => continue,
                 }
-                None => {
-                    // Its down is on its way (D85).
-                    self.retired.push(pid);
-                    match self.replace(ctx, pid).await {
-                        Some(fresh) => fresh,
-                        None => continue,
-                    }
-                }
+            } else if front.mailbox.has_room(Priority::Main) {
+                front.clone()
+            } else {
+                self.ring.rotate_left(1);
+                continue;
             };
             self.ring.rotate_left(1);
-            return Some(pid);
+            return Some(worker);
         }
         None
     }
@@ -414,7 +418,7 @@ impl PoolControl<'_> {
 
     /// The workers, the next in the rotation first.
     pub fn workers(&self) -> Vec<Pid> {
-        self.rotation.ring.iter().copied().collect()
+        self.rotation.pids()
     }
 
     /// The pool's counters.
@@ -481,7 +485,7 @@ impl<B: PoolBehavior> Pool<B> {
             Err(req) => req,
         };
         if req.is::<Workers>() {
-            let list: Vec<Pid> = self.rotation.ring.iter().copied().collect();
+            let list: Vec<Pid> = self.rotation.pids();
             return Ok(Message::new(Ok::<_, PoolError>(list)));
         }
         if req.is::<Info>() {
@@ -500,7 +504,7 @@ impl<B: PoolBehavior> Pool<B> {
             self.rotation.retired.swap_remove(i);
             return Ok(());
         }
-        if self.rotation.ring.contains(&pid) {
+        if self.rotation.ring.iter().any(|e| e.pid == pid) {
             self.rotation.replace(ctx, pid).await;
             return Ok(());
         }
@@ -521,7 +525,7 @@ impl<B: PoolBehavior> Actor for Pool<B> {
     async fn handle_message(&mut self, ctx: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
         if ctx.received_priority() == Priority::Main {
             match self.rotation.next(ctx).await {
-                Some(worker) => match ctx.forward_message(from, worker, msg, Priority::Main) {
+                Some(worker) => match ctx.forward_message_to(from, &worker, msg, Priority::Main) {
                     Ok(()) => self.rotation.info.forwarded += 1,
                     Err(_) => self.rotation.unhandled(ctx, "message", from),
                 },
@@ -557,11 +561,7 @@ impl<B: PoolBehavior> Actor for Pool<B> {
         };
         // Handed on at Main whatever this process's own send priority (Ergo forwards at
         // Normal).
-        let own = ctx.send_priority();
-        ctx.set_send_priority(Priority::Main);
-        let forwarded = ctx.forward_call(from, worker, req);
-        ctx.set_send_priority(own);
-        match forwarded {
+        match ctx.forward_call_to(from, &worker, req) {
             Ok(()) => self.rotation.info.forwarded += 1,
             // The request was consumed: the caller waits for its timeout, as in Ergo.
             Err(_) => self.rotation.unhandled(ctx, "request", from.pid),
@@ -575,7 +575,7 @@ impl<B: PoolBehavior> Actor for Pool<B> {
         }
         let pid = ctx.pid();
         match self.rotation.next(ctx).await {
-            Some(worker) => match ctx.forward_event(worker, event, Priority::Main) {
+            Some(worker) => match ctx.forward_event(worker.pid, event, Priority::Main) {
                 Ok(()) => self.rotation.info.forwarded += 1,
                 Err(_) => self.rotation.unhandled(ctx, "event", pid),
             },

@@ -287,6 +287,21 @@ impl NodeInner {
         self.push(&target, priority, envelope)
     }
 
+    /// As `forward_request`, to a process already looked up (the pool keeps its workers').
+    pub(crate) fn forward_request_to(
+        &self,
+        from: From,
+        target: &Arc<ProcessEntry>,
+        priority: Priority,
+        request: Message,
+    ) -> Result<(), Error> {
+        if target.pid == from.pid {
+            return Err(Error::NotAllowed("a request cannot be forwarded to its caller"));
+        }
+        let envelope = Envelope { from: from.pid, payload: Payload::Request(from.reference.id, request) };
+        self.push(target, priority, envelope)
+    }
+
     /// A call from a plain thread: blocks it until the outcome or `timeout` (D11).
     ///
     /// # Errors
