@@ -311,6 +311,8 @@ fn auto_shutdown_when_the_last_child_is_gone() {
     let y = kit.started("y");
     node.send(y, Crash(ExitReason::Shutdown)).unwrap();
     kit.stopped("y");
+    // The supervisor has taken y's end before x ends (otherwise x's end may be taken first).
+    assert!(eventually(|| supervisor::children(&node, sup).unwrap()[1].pid.is_none()));
     assert!(node.is_alive(sup));
     node.send(x, Crash(ExitReason::error("last"))).unwrap();
     kit.stopped("x");
