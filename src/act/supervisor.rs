@@ -499,10 +499,16 @@ impl Supervisor {
         }
     }
 
+    /// Whether any child runs (without listing them: this is asked on every restart).
+    fn any_running(&self) -> bool {
+        if self.simple() { !self.instances.is_empty() } else { self.slots.iter().any(|s| s.pid.is_some()) }
+    }
+
     /// Forgets a child that ended; its spec index, or `None` for a process that is not ours.
     fn forget(&mut self, pid: Pid) -> Option<usize> {
         if self.simple() {
-            let pos = self.instances.iter().position(|(_, p)| *p == pid)?;
+            // From the newest: a shutdown stops the newest first, so it is found at once.
+            let pos = self.instances.iter().rposition(|(_, p)| *p == pid)?;
             return Some(self.instances.remove(pos).0);
         }
         let i = self.slots.iter().position(|s| s.pid == Some(pid))?;
@@ -536,11 +542,10 @@ impl Supervisor {
 
     /// Starts the child of spec `i` (linked both ways before it runs) and waits for its `init`.
     async fn start_slot(&mut self, ctx: &mut Context, i: usize) -> Result<Pid, Error> {
-        let spec = &self.slots[i].spec;
-        let (start, name) = (spec.start.clone(), spec.name.clone());
-        let opts = spec.options.clone().link_parent().link_child();
         let register = !self.simple();
-        let started = start(ctx, register.then_some(name.as_str()), opts).await;
+        let spec = &self.slots[i].spec;
+        let opts = spec.options.clone().link_parent().link_child();
+        let started = (spec.start)(ctx, register.then_some(spec.name.as_str()), opts).await;
         match &started {
             Ok(pid) if self.simple() => self.instances.push((i, *pid)),
             Ok(pid) => self.slots[i].pid = Some(*pid),
@@ -639,7 +644,9 @@ impl Supervisor {
         child: Option<usize>,
         exit: MessageExit,
     ) -> Result<(), ExitReason> {
-        let running = self.running();
+        let simple = self.simple();
+        // Fields, not methods, below: `st` borrows `self.stopping`. Nothing is listed in the
+        // common case (a child being stopped ended), which a large shutdown takes per child.
         let Some(st) = self.stopping.as_mut() else { return Ok(()) };
         if let Some(p) = pid
             && let Some(pos) = st.waiting.iter().position(|(w, _)| *w == p)
@@ -652,10 +659,13 @@ impl Supervisor {
             if let Then::Restart(from) = &mut st.then
                 && i < *from
             {
+                // Restarts are all-for-one / rest-for-one only: the children are the slots'.
                 let old = std::mem::replace(from, i);
-                for (j, p) in running.iter().rev().filter(|(j, _)| (i..old).contains(j)) {
-                    if !self.slots[*j].disabled {
-                        st.pending.push_back((*p, self.slots[*j].spec.shutdown));
+                for slot in self.slots[i..old].iter().rev() {
+                    if let Some(p) = slot.pid
+                        && !slot.disabled
+                    {
+                        st.pending.push_back((p, slot.spec.shutdown));
                     }
                 }
             }
@@ -664,6 +674,11 @@ impl Supervisor {
             if !matches!(st.then, Then::Terminate(_)) {
                 let queued: Vec<Pid> =
                     st.pending.iter().map(|(p, _)| *p).chain(st.waiting.iter().map(|(p, _)| *p)).collect();
+                let running: Vec<(usize, Pid)> = if simple {
+                    self.instances.clone()
+                } else {
+                    self.slots.iter().enumerate().filter_map(|(i, s)| s.pid.map(|p| (i, p))).collect()
+                };
                 for (j, p) in running.iter().rev() {
                     if !queued.contains(p) {
                         st.pending.push_back((*p, self.slots[*j].spec.shutdown));
@@ -680,7 +695,7 @@ impl Supervisor {
 
     /// A running child ended: restart it (and its siblings, by type), or not, by the strategy.
     async fn child_ended(&mut self, ctx: &mut Context, i: usize, reason: ExitReason) -> Result<(), ExitReason> {
-        let none_left = self.running().is_empty();
+        let none_left = !self.any_running();
         if self.slots[i].disabled {
             return if none_left && self.auto_shutdown() { Err(reason) } else { Ok(()) };
         }
