@@ -214,6 +214,7 @@ pub struct SupervisorSpec {
     period: Duration,
     keep_order: bool,
     auto_shutdown: bool,
+    handle_child: bool,
     children: Vec<ChildSpec>,
 }
 
@@ -227,6 +228,7 @@ impl SupervisorSpec {
             period: DEFAULT_PERIOD,
             keep_order: false,
             auto_shutdown: true,
+            handle_child: false,
             children: Vec::new(),
         }
     }
@@ -270,6 +272,15 @@ impl SupervisorSpec {
     /// permanent restarts, nor simple-one-for-one).
     pub fn disable_auto_shutdown(mut self) -> Self {
         self.auto_shutdown = false;
+        self
+    }
+    /// Call the behaviour's [`SupervisorBehavior::handle_child_start`] and
+    /// [`handle_child_terminate`](SupervisorBehavior::handle_child_terminate) for every child
+    /// that started and ended (Ergo's `EnableHandleChild`). They run once the strategy is done
+    /// with all children (after a restart has started them all, say), in the order things
+    /// happened.
+    pub fn enable_handle_child(mut self, on: bool) -> Self {
+        self.handle_child = on;
         self
     }
     /// Adds a child; children start in the order they were added.
@@ -412,6 +423,79 @@ pub fn children(node: &NodeHandle, sup: impl Into<To>) -> Result<Vec<SupervisorC
     request(node, sup, Children)
 }
 
+/// What a supervisor does besides supervising (Ergo's `SupervisorBehavior` callbacks): its own
+/// messages and requests (those that are not this module's requests), its end, and, with
+/// [`SupervisorSpec::enable_handle_child`], its children starting and ending. An `Err` from a
+/// callback stops the children (in reverse order) and ends the supervisor with that reason, as
+/// in Ergo. The defaults log "unhandled", as Ergo's.
+pub trait SupervisorBehavior: Send + 'static {
+    /// A child started (under simple-one-for-one, an instance; `name` is its spec's name).
+    fn handle_child_start(
+        &mut self,
+        ctx: &mut Context,
+        name: &str,
+        pid: Pid,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        ctx.log(Level::WARN, format_args!("supervisor: unhandled child start {name} {pid}"));
+        async { Ok(()) }
+    }
+
+    /// A child ended with `reason` (whether or not it is restarted).
+    fn handle_child_terminate(
+        &mut self,
+        ctx: &mut Context,
+        name: &str,
+        pid: Pid,
+        reason: &ExitReason,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        ctx.log(Level::WARN, format_args!("supervisor: unhandled child termination {name} {pid}: {reason}"));
+        async { Ok(()) }
+    }
+
+    /// A message that is not the supervisor's own.
+    fn handle_message(
+        &mut self,
+        ctx: &mut Context,
+        from: Pid,
+        msg: Message,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        ctx.log(Level::WARN, format_args!("supervisor: unhandled message from {from}: {msg:?}"));
+        async { Ok(()) }
+    }
+
+    /// A request that is not one of this module's. As [`Actor::handle_call`]: `Ok(Some(reply))`,
+    /// or `Ok(None)` to reply later.
+    fn handle_call(
+        &mut self,
+        ctx: &mut Context,
+        from: From,
+        request: Message,
+    ) -> impl Future<Output = Result<Option<Message>, ExitReason>> + Send {
+        ctx.log(Level::WARN, format_args!("supervisor: unhandled request from {}: {request:?}", from.pid));
+        async { Ok(None) }
+    }
+
+    /// Runs last, with the reason the supervisor ends (its children have been stopped, unless
+    /// it was killed).
+    fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) -> impl Future<Output = ()> + Send {
+        let _ = (ctx, reason);
+        async {}
+    }
+}
+
+/// The behaviour of a supervisor that has none of its own: its own messages and requests are
+/// logged and dropped.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoBehavior;
+
+impl SupervisorBehavior for NoBehavior {}
+
+/// A child start or end, kept for the behaviour until the strategy is done.
+enum Notice {
+    Started(usize, Pid),
+    Ended(usize, Pid, ExitReason),
+}
+
 /// The timer message that bounds a child's stop: still running when it arrives, it is killed.
 struct StopTimeout(Pid);
 
@@ -445,7 +529,7 @@ struct Stopping {
 /// The supervisor process. Spawn it with any spawn function; its `init` starts the children
 /// (in spec order, each after the previous one's `init` succeeded), so with `spawn_wait` the
 /// spawner learns whether they all started.
-pub struct Supervisor {
+pub struct Supervisor<B = NoBehavior> {
     kind: SupervisorType,
     restart: Restart,
     intensity: u16,
@@ -461,11 +545,23 @@ pub struct Supervisor {
     /// Reasons of children that failed `init`: their exit signal (D80) still arrives, from a
     /// Pid we never learnt, and must not be taken for an exit from outside (D83).
     strays: Vec<ExitReason>,
+    behavior: B,
+    /// Child starts and ends for the behaviour (only with `enable_handle_child`).
+    handle_child: bool,
+    notices: VecDeque<Notice>,
 }
 
-impl Supervisor {
-    /// A supervisor for `spec`.
+impl Supervisor<NoBehavior> {
+    /// A supervisor for `spec`, without a behaviour of its own.
     pub fn new(spec: SupervisorSpec) -> Self {
+        Supervisor::with_behavior(spec, NoBehavior)
+    }
+}
+
+impl<B: SupervisorBehavior> Supervisor<B> {
+    /// A supervisor for `spec` whose own messages, requests and end (and, with
+    /// [`SupervisorSpec::enable_handle_child`], its children's starts and ends) go to `behavior`.
+    pub fn with_behavior(spec: SupervisorSpec, behavior: B) -> Self {
         Supervisor {
             kind: spec.kind,
             restart: spec.restart,
@@ -478,7 +574,34 @@ impl Supervisor {
             restarts: VecDeque::new(),
             stopping: None,
             strays: Vec::new(),
+            behavior,
+            handle_child: spec.handle_child,
+            notices: VecDeque::new(),
         }
+    }
+
+    /// Hands the kept child starts and ends to the behaviour, unless the strategy is active
+    /// (then they wait until it is done, as in Ergo). An error ends the supervisor.
+    async fn notify(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        while self.stopping.is_none() {
+            let Some(notice) = self.notices.pop_front() else { break };
+            let done = match &notice {
+                Notice::Started(i, pid) => self.behavior.handle_child_start(ctx, &self.slots[*i].spec.name, *pid).await,
+                Notice::Ended(i, pid, reason) => {
+                    self.behavior.handle_child_terminate(ctx, &self.slots[*i].spec.name, *pid, reason).await
+                }
+            };
+            if let Err(reason) = done {
+                return self.shutdown(ctx, reason.clone(), reason).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The outcome of handling one event, then the behaviour's notices.
+    async fn then_notify(&mut self, ctx: &mut Context, outcome: Result<(), ExitReason>) -> Result<(), ExitReason> {
+        outcome?;
+        if self.notices.is_empty() { Ok(()) } else { self.notify(ctx).await }
     }
 
     fn simple(&self) -> bool {
@@ -546,6 +669,11 @@ impl Supervisor {
         let spec = &self.slots[i].spec;
         let opts = spec.options.clone().link_parent().link_child();
         let started = (spec.start)(ctx, register.then_some(spec.name.as_str()), opts).await;
+        if self.handle_child
+            && let Ok(pid) = &started
+        {
+            self.notices.push_back(Notice::Started(i, *pid));
+        }
         match &started {
             Ok(pid) if self.simple() => self.instances.push((i, *pid)),
             Ok(pid) => self.slots[i].pid = Some(*pid),
@@ -623,6 +751,11 @@ impl Supervisor {
             _ => None,
         };
         let child = pid.and_then(|p| self.forget(p));
+        if self.handle_child
+            && let (Some(i), Some(p)) = (child, pid)
+        {
+            self.notices.push_back(Notice::Ended(i, p, exit.reason.clone()));
+        }
         if self.stopping.is_some() {
             return self.exit_while_stopping(ctx, pid, child, exit).await;
         }
@@ -837,7 +970,7 @@ impl Supervisor {
     }
 }
 
-impl Actor for Supervisor {
+impl<B: SupervisorBehavior> Actor for Supervisor<B> {
     async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
         ctx.set_trap_exit(true);
         ctx.set_trap_parent_exit(true);
@@ -862,19 +995,31 @@ impl Actor for Supervisor {
                 return Err(self.start_failed(i, e));
             }
         }
-        Ok(())
+        self.notify(ctx).await
     }
 
     async fn handle_message(&mut self, ctx: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
         let msg = match msg.downcast::<MessageExit>() {
-            Ok(exit) => return self.on_exit(ctx, exit).await,
+            Ok(exit) => {
+                let outcome = self.on_exit(ctx, exit).await;
+                return self.then_notify(ctx, outcome).await;
+            }
             Err(msg) => msg,
         };
         match msg.downcast::<StopTimeout>() {
             Ok(StopTimeout(pid)) => self.on_timeout(ctx, pid),
-            Err(msg) => ctx.log(Level::WARN, format_args!("supervisor: unhandled message from {from}: {msg:?}")),
+            Err(msg) => {
+                // The behaviour's error stops the children first (Ergo).
+                if let Err(reason) = self.behavior.handle_message(ctx, from, msg).await {
+                    return self.shutdown(ctx, reason.clone(), reason).await;
+                }
+            }
         }
         Ok(())
+    }
+
+    async fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) {
+        self.behavior.terminate(ctx, reason).await;
     }
 
     async fn handle_call(
@@ -884,15 +1029,24 @@ impl Actor for Supervisor {
         req: Message,
     ) -> Result<Option<Message>, ExitReason> {
         let req = match req.downcast::<StartChild>() {
-            Ok(StartChild(name)) => return Ok(Some(Message::new(self.start_child(ctx, &name).await))),
+            Ok(StartChild(name)) => {
+                let reply = Message::new(self.start_child(ctx, &name).await);
+                return self.then_notify(ctx, Ok(())).await.map(|()| Some(reply));
+            }
             Err(req) => req,
         };
         let req = match req.downcast::<AddChild>() {
-            Ok(AddChild(spec)) => return Ok(Some(Message::new(self.add_child(ctx, spec).await))),
+            Ok(AddChild(spec)) => {
+                let reply = Message::new(self.add_child(ctx, spec).await);
+                return self.then_notify(ctx, Ok(())).await.map(|()| Some(reply));
+            }
             Err(req) => req,
         };
         let req = match req.downcast::<EnableChild>() {
-            Ok(EnableChild(name)) => return Ok(Some(Message::new(self.enable_child(ctx, &name).await))),
+            Ok(EnableChild(name)) => {
+                let reply = Message::new(self.enable_child(ctx, &name).await);
+                return self.then_notify(ctx, Ok(())).await.map(|()| Some(reply));
+            }
             Err(req) => req,
         };
         let req = match req.downcast::<DisableChild>() {
@@ -902,7 +1056,9 @@ impl Actor for Supervisor {
         if req.is::<Children>() {
             return Ok(Some(Message::new(Ok::<_, SupervisorError>(self.children()))));
         }
-        ctx.log(Level::WARN, format_args!("supervisor: unhandled request from {}: {req:?}", from.pid));
-        Ok(None)
+        match self.behavior.handle_call(ctx, from, req).await {
+            Ok(reply) => Ok(reply),
+            Err(reason) => self.shutdown(ctx, reason.clone(), reason).await.map(|()| None),
+        }
     }
 }
