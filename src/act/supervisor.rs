@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::message::{ExitReason, From, Message, MessageExit, Pid, Target, To};
 use crate::node::{NodeHandle, SpawnOptions};
 use crate::runtime::timer::TimerHandle;
+use std::any::{Any, TypeId};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -100,17 +101,54 @@ pub enum SupervisorError {
     /// The request did not reach the supervisor or got no reply.
     #[error("supervisor request failed: {0}")]
     Request(Error),
+    /// [`StartChildWith`] gave arguments of another type than the spec's
+    /// ([`ChildSpec::with_args`]), or to a spec made without arguments.
+    #[error("child {child:?} takes {expected} as arguments, not {given}")]
+    ArgsMismatch {
+        /// The child spec's name.
+        child: String,
+        /// The type the spec takes ("no arguments" for [`ChildSpec::new`]).
+        expected: &'static str,
+        /// The type given.
+        given: &'static str,
+    },
 }
 
+/// Arguments for one start, type-erased (see [`ChildSpec::with_args`]).
+type Args = Arc<dyn Any + Send + Sync>;
+
 type StartFuture<'a> = Pin<Box<dyn Future<Output = Result<Pid, Error>> + Send + 'a>>;
-type StartFn = dyn for<'a> Fn(&'a mut Context, Option<&'a str>, SpawnOptions) -> StartFuture<'a> + Send + Sync;
+type StartFn = dyn for<'a> Fn(&'a mut Context, Option<&'a str>, Option<&'a (dyn Any + Send + Sync)>, SpawnOptions) -> StartFuture<'a>
+    + Send
+    + Sync;
 
 /// Fixes the closure's signature (higher-ranked over the borrow of the context).
 fn erase<F>(f: F) -> Arc<StartFn>
 where
-    F: for<'a> Fn(&'a mut Context, Option<&'a str>, SpawnOptions) -> StartFuture<'a> + Send + Sync + 'static,
+    F: for<'a> Fn(
+            &'a mut Context,
+            Option<&'a str>,
+            Option<&'a (dyn Any + Send + Sync)>,
+            SpawnOptions,
+        ) -> StartFuture<'a>
+        + Send
+        + Sync
+        + 'static,
 {
     Arc::new(f)
+}
+
+/// Spawns `actor`, registered under `name` if there is one, and waits for its `init`.
+fn spawn_child<'a, A: Actor>(
+    ctx: &'a mut Context,
+    name: Option<&'a str>,
+    actor: A,
+    opts: SpawnOptions,
+) -> StartFuture<'a> {
+    match name {
+        Some(name) => Box::pin(ctx.spawn_register_wait(name, actor, opts)),
+        None => Box::pin(ctx.spawn_wait(actor, opts)),
+    }
 }
 
 /// One child of a supervisor (Ergo's `SupervisorChildSpec`): a name, and a factory that makes a
@@ -122,6 +160,8 @@ pub struct ChildSpec {
     shutdown: Duration,
     options: SpawnOptions,
     start: Arc<StartFn>,
+    /// The type of the arguments the factory takes, if it takes any ([`ChildSpec::with_args`]).
+    args: Option<(TypeId, &'static str)>,
 }
 
 impl fmt::Debug for ChildSpec {
@@ -161,13 +201,47 @@ impl ChildSpec {
     where
         F: Fn() -> A + Send + Sync + 'static,
     {
-        let start = erase(move |ctx, name, opts| {
-            let actor = factory();
-            let started: StartFuture<'_> = match name {
-                Some(name) => Box::pin(ctx.spawn_register_wait(name, actor, opts)),
-                None => Box::pin(ctx.spawn_wait(actor, opts)),
-            };
-            started
+        let start = erase(move |ctx, name, _args, opts| spawn_child(ctx, name, factory(), opts));
+        ChildSpec {
+            name: name.to_string(),
+            significant: false,
+            shutdown: DEFAULT_SHUTDOWN,
+            options: SpawnOptions::default(),
+            start,
+            args: None,
+        }
+    }
+
+    /// A child made by `factory` from arguments (Ergo's `Args`): `args` at every start, unless
+    /// it was started by [`StartChildWith`] with others. Under simple-one-for-one each instance
+    /// keeps the arguments it was started with, also for its restarts; otherwise the last
+    /// arguments given replace the spec's (as Ergo's `StartChild(name, args...)`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use ergors::supervisor::{self, ChildSpec, SupervisorSpec, Supervisor};
+    /// use ergors::{Actor, Node, NodeOptions, SpawnOptions};
+    ///
+    /// struct Conn { port: u16 }
+    /// impl Actor for Conn {}
+    ///
+    /// let node = Node::start("demo@localhost", NodeOptions::from_env()?)?;
+    /// let spec = SupervisorSpec::simple_one_for_one()
+    ///     .child(ChildSpec::with_args("conn", 80u16, |port| Conn { port }));
+    /// let sup = node.spawn_wait(Supervisor::new(spec), SpawnOptions::default())?;
+    /// let on_443 = supervisor::start_child_with(&node, sup, "conn", 443u16)?;
+    /// # let _ = on_443;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_args<A: Actor, T, F>(name: &str, args: T, factory: F) -> ChildSpec
+    where
+        T: Clone + Send + Sync + 'static,
+        F: Fn(T) -> A + Send + Sync + 'static,
+    {
+        let start = erase(move |ctx, name, given, opts| {
+            // The type was checked when the arguments were given; the spec's are the fallback.
+            let args = given.and_then(|a| a.downcast_ref::<T>()).unwrap_or(&args).clone();
+            spawn_child(ctx, name, factory(args), opts)
         });
         ChildSpec {
             name: name.to_string(),
@@ -175,6 +249,7 @@ impl ChildSpec {
             shutdown: DEFAULT_SHUTDOWN,
             options: SpawnOptions::default(),
             start,
+            args: Some((TypeId::of::<T>(), std::any::type_name::<T>())),
         }
     }
 
@@ -316,6 +391,29 @@ pub trait SupervisorRequest: Send + 'static {
 /// was not restarted), or, under simple-one-for-one, a new instance. Replies with its Pid.
 #[derive(Clone, Debug)]
 pub struct StartChild(pub String);
+/// [`StartChild`] with arguments for the child's factory instead of the spec's (Ergo's
+/// `StartChild(name, args...)`, see [`ChildSpec::with_args`]). Replies with its Pid, or
+/// [`SupervisorError::ArgsMismatch`] when the spec takes other arguments.
+#[derive(Clone)]
+pub struct StartChildWith {
+    name: String,
+    args: Args,
+    given: &'static str,
+}
+
+impl StartChildWith {
+    /// Start the child of spec `name` with `args`.
+    pub fn new<T: Send + Sync + 'static>(name: &str, args: T) -> Self {
+        StartChildWith { name: name.to_string(), args: Arc::new(args), given: std::any::type_name::<T>() }
+    }
+}
+
+impl fmt::Debug for StartChildWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartChildWith").field("name", &self.name).field("args", &self.given).finish()
+    }
+}
+
 /// Adds a child spec and starts it (Ergo's `AddChild`; simple-one-for-one only adds it).
 /// Replies with the Pid of the started child.
 #[derive(Clone, Debug)]
@@ -333,6 +431,9 @@ pub struct DisableChild(pub String);
 pub struct Children;
 
 impl SupervisorRequest for StartChild {
+    type Reply = Pid;
+}
+impl SupervisorRequest for StartChildWith {
     type Reply = Pid;
 }
 impl SupervisorRequest for AddChild {
@@ -388,6 +489,19 @@ pub async fn request_from<R: SupervisorRequest>(
 /// `StrategyActive`, `StartFailed`.
 pub fn start_child(node: &NodeHandle, sup: impl Into<To>, name: &str) -> Result<Pid, SupervisorError> {
     request(node, sup, StartChild(name.to_string()))
+}
+
+/// [`StartChildWith`] from a plain thread.
+///
+/// # Errors
+/// As for [`start_child`]; [`SupervisorError::ArgsMismatch`].
+pub fn start_child_with<T: Send + Sync + 'static>(
+    node: &NodeHandle,
+    sup: impl Into<To>,
+    name: &str,
+    args: T,
+) -> Result<Pid, SupervisorError> {
+    request(node, sup, StartChildWith::new(name, args))
 }
 
 /// [`AddChild`] from a plain thread.
@@ -504,6 +618,9 @@ struct Slot {
     /// The running child (one-for-one, all-for-one, rest-for-one).
     pid: Option<Pid>,
     disabled: bool,
+    /// Arguments given by the last [`StartChildWith`], used for later starts too (not under
+    /// simple-one-for-one, where each instance keeps its own).
+    args: Option<Args>,
 }
 
 /// What to do once the children being stopped have all ended.
@@ -549,6 +666,13 @@ pub struct Supervisor<B = NoBehavior> {
     /// Child starts and ends for the behaviour (only with `enable_handle_child`).
     handle_child: bool,
     notices: VecDeque<Notice>,
+    /// Simple-one-for-one instances started with their own arguments (most have none).
+    instance_args: Vec<(Pid, Args)>,
+    /// The arguments for the next start under simple-one-for-one (a request's, or those of
+    /// the instance being restarted).
+    next_args: Option<Args>,
+    /// The arguments of the simple-one-for-one instance `forget` just removed.
+    ended_args: Option<Args>,
 }
 
 impl Supervisor<NoBehavior> {
@@ -569,7 +693,11 @@ impl<B: SupervisorBehavior> Supervisor<B> {
             period: spec.period,
             keep_order: spec.keep_order,
             auto_shutdown: spec.auto_shutdown,
-            slots: spec.children.into_iter().map(|spec| Slot { spec, pid: None, disabled: false }).collect(),
+            slots: spec
+                .children
+                .into_iter()
+                .map(|spec| Slot { spec, pid: None, disabled: false, args: None })
+                .collect(),
             instances: Vec::new(),
             restarts: VecDeque::new(),
             stopping: None,
@@ -577,6 +705,9 @@ impl<B: SupervisorBehavior> Supervisor<B> {
             behavior,
             handle_child: spec.handle_child,
             notices: VecDeque::new(),
+            instance_args: Vec::new(),
+            next_args: None,
+            ended_args: None,
         }
     }
 
@@ -632,6 +763,10 @@ impl<B: SupervisorBehavior> Supervisor<B> {
         if self.simple() {
             // From the newest: a shutdown stops the newest first, so it is found at once.
             let pos = self.instances.iter().rposition(|(_, p)| *p == pid)?;
+            if let Some(k) = self.instance_args.iter().position(|(p, _)| *p == pid) {
+                // Kept for its restart, if it has one (`on_exit` takes it at once).
+                self.ended_args = Some(self.instance_args.swap_remove(k).1);
+            }
             return Some(self.instances.remove(pos).0);
         }
         let i = self.slots.iter().position(|s| s.pid == Some(pid))?;
@@ -666,9 +801,15 @@ impl<B: SupervisorBehavior> Supervisor<B> {
     /// Starts the child of spec `i` (linked both ways before it runs) and waits for its `init`.
     async fn start_slot(&mut self, ctx: &mut Context, i: usize) -> Result<Pid, Error> {
         let register = !self.simple();
+        let args = if register { self.slots[i].args.clone() } else { self.next_args.take() };
         let spec = &self.slots[i].spec;
         let opts = spec.options.clone().link_parent().link_child();
-        let started = (spec.start)(ctx, register.then_some(spec.name.as_str()), opts).await;
+        let started = (spec.start)(ctx, register.then_some(spec.name.as_str()), args.as_deref(), opts).await;
+        if let (Some(args), Ok(pid)) = (args, &started)
+            && !register
+        {
+            self.instance_args.push((*pid, args));
+        }
         if self.handle_child
             && let Ok(pid) = &started
         {
@@ -751,6 +892,7 @@ impl<B: SupervisorBehavior> Supervisor<B> {
             _ => None,
         };
         let child = pid.and_then(|p| self.forget(p));
+        let args = self.ended_args.take();
         if self.handle_child
             && let (Some(i), Some(p)) = (child, pid)
         {
@@ -760,7 +902,7 @@ impl<B: SupervisorBehavior> Supervisor<B> {
             return self.exit_while_stopping(ctx, pid, child, exit).await;
         }
         match child {
-            Some(i) => self.child_ended(ctx, i, exit.reason).await,
+            Some(i) => self.child_ended(ctx, i, exit.reason, args).await,
             None if self.take_stray(&exit.reason) => Ok(()),
             None => {
                 // From outside (the parent, a `send_exit`): stop the children, then end (Ergo).
@@ -827,7 +969,13 @@ impl<B: SupervisorBehavior> Supervisor<B> {
     }
 
     /// A running child ended: restart it (and its siblings, by type), or not, by the strategy.
-    async fn child_ended(&mut self, ctx: &mut Context, i: usize, reason: ExitReason) -> Result<(), ExitReason> {
+    async fn child_ended(
+        &mut self,
+        ctx: &mut Context,
+        i: usize,
+        reason: ExitReason,
+        args: Option<Args>,
+    ) -> Result<(), ExitReason> {
         let none_left = !self.any_running();
         if self.slots[i].disabled {
             return if none_left && self.auto_shutdown() { Err(reason) } else { Ok(()) };
@@ -853,13 +1001,17 @@ impl<B: SupervisorBehavior> Supervisor<B> {
             return self.shutdown(ctx, reason.clone(), reason).await;
         }
         match self.kind {
-            SupervisorType::OneForOne | SupervisorType::SimpleOneForOne => match self.start_slot(ctx, i).await {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let reason = self.start_failed(i, e);
-                    self.shutdown(ctx, reason.clone(), reason).await
+            SupervisorType::OneForOne | SupervisorType::SimpleOneForOne => {
+                // A simple-one-for-one instance comes back with the arguments it had.
+                self.next_args = args;
+                match self.start_slot(ctx, i).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let reason = self.start_failed(i, e);
+                        self.shutdown(ctx, reason.clone(), reason).await
+                    }
                 }
-            },
+            }
             SupervisorType::AllForOne | SupervisorType::RestForOne => {
                 let from = if self.kind == SupervisorType::AllForOne { 0 } else { i };
                 let victims: Vec<(usize, Pid)> =
@@ -886,12 +1038,32 @@ impl<B: SupervisorBehavior> Supervisor<B> {
         }
         let i = self.slot(name)?;
         if self.slots[i].disabled {
+            self.next_args = None;
             return Err(SupervisorError::ChildDisabled);
         }
         if self.slots[i].pid.is_some() {
             return Err(SupervisorError::ChildRunning);
         }
         self.start_slot(ctx, i).await.map_err(|error| SupervisorError::StartFailed { child: name.to_string(), error })
+    }
+
+    async fn start_child_with(&mut self, ctx: &mut Context, req: StartChildWith) -> Result<Pid, SupervisorError> {
+        if self.stopping.is_some() {
+            return Err(SupervisorError::StrategyActive);
+        }
+        let i = self.slot(&req.name)?;
+        let spec = &self.slots[i].spec;
+        let expected = spec.args.map(|(t, _)| t);
+        if expected != Some(Any::type_id(&*req.args)) {
+            let expected = spec.args.map_or("no arguments", |(_, n)| n);
+            return Err(SupervisorError::ArgsMismatch { child: req.name, expected, given: req.given });
+        }
+        if self.simple() {
+            self.next_args = Some(req.args);
+        } else if !self.slots[i].disabled && self.slots[i].pid.is_none() {
+            self.slots[i].args = Some(req.args);
+        }
+        self.start_child(ctx, &req.name).await
     }
 
     async fn add_child(&mut self, ctx: &mut Context, spec: ChildSpec) -> Result<Option<Pid>, SupervisorError> {
@@ -905,7 +1077,7 @@ impl<B: SupervisorBehavior> Supervisor<B> {
             return Err(SupervisorError::ChildDuplicate);
         }
         let name = spec.name.clone();
-        self.slots.push(Slot { spec, pid: None, disabled: false });
+        self.slots.push(Slot { spec, pid: None, disabled: false, args: None });
         if self.simple() {
             return Ok(None);
         }
@@ -1031,6 +1203,13 @@ impl<B: SupervisorBehavior> Actor for Supervisor<B> {
         let req = match req.downcast::<StartChild>() {
             Ok(StartChild(name)) => {
                 let reply = Message::new(self.start_child(ctx, &name).await);
+                return self.then_notify(ctx, Ok(())).await.map(|()| Some(reply));
+            }
+            Err(req) => req,
+        };
+        let req = match req.downcast::<StartChildWith>() {
+            Ok(with) => {
+                let reply = Message::new(self.start_child_with(ctx, with).await);
                 return self.then_notify(ctx, Ok(())).await.map(|()| Some(reply));
             }
             Err(req) => req,
