@@ -36,7 +36,9 @@ pub use act::context::Context;
 pub use act::pool;
 pub use act::pool::{Pool, PoolBehavior, PoolControl, PoolError, PoolSpec};
 pub use act::supervisor;
-pub use act::supervisor::{ChildSpec, Restart, Supervisor, SupervisorError, SupervisorSpec, SupervisorType};
+pub use act::supervisor::{
+    ChildSpec, Restart, Supervisor, SupervisorBehavior, SupervisorError, SupervisorSpec, SupervisorType,
+};
 pub use error::{Error, StartError};
 pub use message::{
     Alias, Atom, CustomReason, Event, EventOptions, ExitReason, From, LogSource, Message, MessageDown, MessageEvent,

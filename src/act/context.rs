@@ -498,7 +498,12 @@ impl Context {
     }
 
     /// As `forward_call`, at `Main`, to a process already looked up (the pool).
-    pub(crate) fn forward_call_to(&mut self, from: From, target: &Arc<ProcessEntry>, request: Message) -> Result<(), Error> {
+    pub(crate) fn forward_call_to(
+        &mut self,
+        from: From,
+        target: &Arc<ProcessEntry>,
+        request: Message,
+    ) -> Result<(), Error> {
         self.node.inner.forward_request_to(from, target, Priority::Main, request)?;
         self.count_sent();
         self.keep_request(from);

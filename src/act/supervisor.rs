@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::message::{ExitReason, From, Message, MessageExit, Pid, Target, To};
 use crate::node::{NodeHandle, SpawnOptions};
 use crate::runtime::timer::TimerHandle;
+use std::any::{Any, TypeId};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -100,17 +101,54 @@ pub enum SupervisorError {
     /// The request did not reach the supervisor or got no reply.
     #[error("supervisor request failed: {0}")]
     Request(Error),
+    /// [`StartChildWith`] gave arguments of another type than the spec's
+    /// ([`ChildSpec::with_args`]), or to a spec made without arguments.
+    #[error("child {child:?} takes {expected} as arguments, not {given}")]
+    ArgsMismatch {
+        /// The child spec's name.
+        child: String,
+        /// The type the spec takes ("no arguments" for [`ChildSpec::new`]).
+        expected: &'static str,
+        /// The type given.
+        given: &'static str,
+    },
 }
 
+/// Arguments for one start, type-erased (see [`ChildSpec::with_args`]).
+type Args = Arc<dyn Any + Send + Sync>;
+
 type StartFuture<'a> = Pin<Box<dyn Future<Output = Result<Pid, Error>> + Send + 'a>>;
-type StartFn = dyn for<'a> Fn(&'a mut Context, Option<&'a str>, SpawnOptions) -> StartFuture<'a> + Send + Sync;
+type StartFn = dyn for<'a> Fn(&'a mut Context, Option<&'a str>, Option<&'a (dyn Any + Send + Sync)>, SpawnOptions) -> StartFuture<'a>
+    + Send
+    + Sync;
 
 /// Fixes the closure's signature (higher-ranked over the borrow of the context).
 fn erase<F>(f: F) -> Arc<StartFn>
 where
-    F: for<'a> Fn(&'a mut Context, Option<&'a str>, SpawnOptions) -> StartFuture<'a> + Send + Sync + 'static,
+    F: for<'a> Fn(
+            &'a mut Context,
+            Option<&'a str>,
+            Option<&'a (dyn Any + Send + Sync)>,
+            SpawnOptions,
+        ) -> StartFuture<'a>
+        + Send
+        + Sync
+        + 'static,
 {
     Arc::new(f)
+}
+
+/// Spawns `actor`, registered under `name` if there is one, and waits for its `init`.
+fn spawn_child<'a, A: Actor>(
+    ctx: &'a mut Context,
+    name: Option<&'a str>,
+    actor: A,
+    opts: SpawnOptions,
+) -> StartFuture<'a> {
+    match name {
+        Some(name) => Box::pin(ctx.spawn_register_wait(name, actor, opts)),
+        None => Box::pin(ctx.spawn_wait(actor, opts)),
+    }
 }
 
 /// One child of a supervisor (Ergo's `SupervisorChildSpec`): a name, and a factory that makes a
@@ -122,6 +160,8 @@ pub struct ChildSpec {
     shutdown: Duration,
     options: SpawnOptions,
     start: Arc<StartFn>,
+    /// The type of the arguments the factory takes, if it takes any ([`ChildSpec::with_args`]).
+    args: Option<(TypeId, &'static str)>,
 }
 
 impl fmt::Debug for ChildSpec {
@@ -161,13 +201,47 @@ impl ChildSpec {
     where
         F: Fn() -> A + Send + Sync + 'static,
     {
-        let start = erase(move |ctx, name, opts| {
-            let actor = factory();
-            let started: StartFuture<'_> = match name {
-                Some(name) => Box::pin(ctx.spawn_register_wait(name, actor, opts)),
-                None => Box::pin(ctx.spawn_wait(actor, opts)),
-            };
-            started
+        let start = erase(move |ctx, name, _args, opts| spawn_child(ctx, name, factory(), opts));
+        ChildSpec {
+            name: name.to_string(),
+            significant: false,
+            shutdown: DEFAULT_SHUTDOWN,
+            options: SpawnOptions::default(),
+            start,
+            args: None,
+        }
+    }
+
+    /// A child made by `factory` from arguments (Ergo's `Args`): `args` at every start, unless
+    /// it was started by [`StartChildWith`] with others. Under simple-one-for-one each instance
+    /// keeps the arguments it was started with, also for its restarts; otherwise the last
+    /// arguments given replace the spec's (as Ergo's `StartChild(name, args...)`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use ergors::supervisor::{self, ChildSpec, SupervisorSpec, Supervisor};
+    /// use ergors::{Actor, Node, NodeOptions, SpawnOptions};
+    ///
+    /// struct Conn { port: u16 }
+    /// impl Actor for Conn {}
+    ///
+    /// let node = Node::start("demo@localhost", NodeOptions::from_env()?)?;
+    /// let spec = SupervisorSpec::simple_one_for_one()
+    ///     .child(ChildSpec::with_args("conn", 80u16, |port| Conn { port }));
+    /// let sup = node.spawn_wait(Supervisor::new(spec), SpawnOptions::default())?;
+    /// let on_443 = supervisor::start_child_with(&node, sup, "conn", 443u16)?;
+    /// # let _ = on_443;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_args<A: Actor, T, F>(name: &str, args: T, factory: F) -> ChildSpec
+    where
+        T: Clone + Send + Sync + 'static,
+        F: Fn(T) -> A + Send + Sync + 'static,
+    {
+        let start = erase(move |ctx, name, given, opts| {
+            // The type was checked when the arguments were given; the spec's are the fallback.
+            let args = given.and_then(|a| a.downcast_ref::<T>()).unwrap_or(&args).clone();
+            spawn_child(ctx, name, factory(args), opts)
         });
         ChildSpec {
             name: name.to_string(),
@@ -175,6 +249,7 @@ impl ChildSpec {
             shutdown: DEFAULT_SHUTDOWN,
             options: SpawnOptions::default(),
             start,
+            args: Some((TypeId::of::<T>(), std::any::type_name::<T>())),
         }
     }
 
@@ -204,15 +279,15 @@ impl ChildSpec {
         &self.name
     }
 
-    /// Starts one instance from inside `ctx`, registered as `name` if given (applications
-    /// start their members with it).
+    /// Starts one instance from inside `ctx`, registered as `name` if given, with the spec's
+    /// own arguments (applications start their members with it).
     pub(crate) fn start_in<'a>(
         &self,
         ctx: &'a mut Context,
         name: Option<&'a str>,
         opts: SpawnOptions,
     ) -> StartFuture<'a> {
-        (self.start)(ctx, name, opts)
+        (self.start)(ctx, name, None, opts)
     }
 
     /// The spawn options given with [`ChildSpec::options`].
@@ -235,6 +310,7 @@ pub struct SupervisorSpec {
     period: Duration,
     keep_order: bool,
     auto_shutdown: bool,
+    handle_child: bool,
     children: Vec<ChildSpec>,
 }
 
@@ -248,6 +324,7 @@ impl SupervisorSpec {
             period: DEFAULT_PERIOD,
             keep_order: false,
             auto_shutdown: true,
+            handle_child: false,
             children: Vec::new(),
         }
     }
@@ -293,6 +370,15 @@ impl SupervisorSpec {
         self.auto_shutdown = false;
         self
     }
+    /// Call the behaviour's [`SupervisorBehavior::handle_child_start`] and
+    /// [`handle_child_terminate`](SupervisorBehavior::handle_child_terminate) for every child
+    /// that started and ended (Ergo's `EnableHandleChild`). They run once the strategy is done
+    /// with all children (after a restart has started them all, say), in the order things
+    /// happened.
+    pub fn enable_handle_child(mut self, on: bool) -> Self {
+        self.handle_child = on;
+        self
+    }
     /// Adds a child; children start in the order they were added.
     pub fn child(mut self, child: ChildSpec) -> Self {
         self.children.push(child);
@@ -326,6 +412,29 @@ pub trait SupervisorRequest: Send + 'static {
 /// was not restarted), or, under simple-one-for-one, a new instance. Replies with its Pid.
 #[derive(Clone, Debug)]
 pub struct StartChild(pub String);
+/// [`StartChild`] with arguments for the child's factory instead of the spec's (Ergo's
+/// `StartChild(name, args...)`, see [`ChildSpec::with_args`]). Replies with its Pid, or
+/// [`SupervisorError::ArgsMismatch`] when the spec takes other arguments.
+#[derive(Clone)]
+pub struct StartChildWith {
+    name: String,
+    args: Args,
+    given: &'static str,
+}
+
+impl StartChildWith {
+    /// Start the child of spec `name` with `args`.
+    pub fn new<T: Send + Sync + 'static>(name: &str, args: T) -> Self {
+        StartChildWith { name: name.to_string(), args: Arc::new(args), given: std::any::type_name::<T>() }
+    }
+}
+
+impl fmt::Debug for StartChildWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartChildWith").field("name", &self.name).field("args", &self.given).finish()
+    }
+}
+
 /// Adds a child spec and starts it (Ergo's `AddChild`; simple-one-for-one only adds it).
 /// Replies with the Pid of the started child.
 #[derive(Clone, Debug)]
@@ -343,6 +452,9 @@ pub struct DisableChild(pub String);
 pub struct Children;
 
 impl SupervisorRequest for StartChild {
+    type Reply = Pid;
+}
+impl SupervisorRequest for StartChildWith {
     type Reply = Pid;
 }
 impl SupervisorRequest for AddChild {
@@ -400,6 +512,19 @@ pub fn start_child(node: &NodeHandle, sup: impl Into<To>, name: &str) -> Result<
     request(node, sup, StartChild(name.to_string()))
 }
 
+/// [`StartChildWith`] from a plain thread.
+///
+/// # Errors
+/// As for [`start_child`]; [`SupervisorError::ArgsMismatch`].
+pub fn start_child_with<T: Send + Sync + 'static>(
+    node: &NodeHandle,
+    sup: impl Into<To>,
+    name: &str,
+    args: T,
+) -> Result<Pid, SupervisorError> {
+    request(node, sup, StartChildWith::new(name, args))
+}
+
 /// [`AddChild`] from a plain thread.
 ///
 /// # Errors
@@ -433,6 +558,79 @@ pub fn children(node: &NodeHandle, sup: impl Into<To>) -> Result<Vec<SupervisorC
     request(node, sup, Children)
 }
 
+/// What a supervisor does besides supervising (Ergo's `SupervisorBehavior` callbacks): its own
+/// messages and requests (those that are not this module's requests), its end, and, with
+/// [`SupervisorSpec::enable_handle_child`], its children starting and ending. An `Err` from a
+/// callback stops the children (in reverse order) and ends the supervisor with that reason, as
+/// in Ergo. The defaults log "unhandled", as Ergo's.
+pub trait SupervisorBehavior: Send + 'static {
+    /// A child started (under simple-one-for-one, an instance; `name` is its spec's name).
+    fn handle_child_start(
+        &mut self,
+        ctx: &mut Context,
+        name: &str,
+        pid: Pid,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        ctx.log(Level::WARN, format_args!("supervisor: unhandled child start {name} {pid}"));
+        async { Ok(()) }
+    }
+
+    /// A child ended with `reason` (whether or not it is restarted).
+    fn handle_child_terminate(
+        &mut self,
+        ctx: &mut Context,
+        name: &str,
+        pid: Pid,
+        reason: &ExitReason,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        ctx.log(Level::WARN, format_args!("supervisor: unhandled child termination {name} {pid}: {reason}"));
+        async { Ok(()) }
+    }
+
+    /// A message that is not the supervisor's own.
+    fn handle_message(
+        &mut self,
+        ctx: &mut Context,
+        from: Pid,
+        msg: Message,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        ctx.log(Level::WARN, format_args!("supervisor: unhandled message from {from}: {msg:?}"));
+        async { Ok(()) }
+    }
+
+    /// A request that is not one of this module's. As [`Actor::handle_call`]: `Ok(Some(reply))`,
+    /// or `Ok(None)` to reply later.
+    fn handle_call(
+        &mut self,
+        ctx: &mut Context,
+        from: From,
+        request: Message,
+    ) -> impl Future<Output = Result<Option<Message>, ExitReason>> + Send {
+        ctx.log(Level::WARN, format_args!("supervisor: unhandled request from {}: {request:?}", from.pid));
+        async { Ok(None) }
+    }
+
+    /// Runs last, with the reason the supervisor ends (its children have been stopped, unless
+    /// it was killed).
+    fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) -> impl Future<Output = ()> + Send {
+        let _ = (ctx, reason);
+        async {}
+    }
+}
+
+/// The behaviour of a supervisor that has none of its own: its own messages and requests are
+/// logged and dropped.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoBehavior;
+
+impl SupervisorBehavior for NoBehavior {}
+
+/// A child start or end, kept for the behaviour until the strategy is done.
+enum Notice {
+    Started(usize, Pid),
+    Ended(usize, Pid, ExitReason),
+}
+
 /// The timer message that bounds a child's stop: still running when it arrives, it is killed.
 struct StopTimeout(Pid);
 
@@ -441,6 +639,9 @@ struct Slot {
     /// The running child (one-for-one, all-for-one, rest-for-one).
     pid: Option<Pid>,
     disabled: bool,
+    /// Arguments given by the last [`StartChildWith`], used for later starts too (not under
+    /// simple-one-for-one, where each instance keeps its own).
+    args: Option<Args>,
 }
 
 /// What to do once the children being stopped have all ended.
@@ -466,7 +667,7 @@ struct Stopping {
 /// The supervisor process. Spawn it with any spawn function; its `init` starts the children
 /// (in spec order, each after the previous one's `init` succeeded), so with `spawn_wait` the
 /// spawner learns whether they all started.
-pub struct Supervisor {
+pub struct Supervisor<B = NoBehavior> {
     kind: SupervisorType,
     restart: Restart,
     intensity: u16,
@@ -482,11 +683,30 @@ pub struct Supervisor {
     /// Reasons of children that failed `init`: their exit signal (D80) still arrives, from a
     /// Pid we never learnt, and must not be taken for an exit from outside (D83).
     strays: Vec<ExitReason>,
+    behavior: B,
+    /// Child starts and ends for the behaviour (only with `enable_handle_child`).
+    handle_child: bool,
+    notices: VecDeque<Notice>,
+    /// Simple-one-for-one instances started with their own arguments (most have none).
+    instance_args: Vec<(Pid, Args)>,
+    /// The arguments for the next start under simple-one-for-one (a request's, or those of
+    /// the instance being restarted).
+    next_args: Option<Args>,
+    /// The arguments of the simple-one-for-one instance `forget` just removed.
+    ended_args: Option<Args>,
 }
 
-impl Supervisor {
-    /// A supervisor for `spec`.
+impl Supervisor<NoBehavior> {
+    /// A supervisor for `spec`, without a behaviour of its own.
     pub fn new(spec: SupervisorSpec) -> Self {
+        Supervisor::with_behavior(spec, NoBehavior)
+    }
+}
+
+impl<B: SupervisorBehavior> Supervisor<B> {
+    /// A supervisor for `spec` whose own messages, requests and end (and, with
+    /// [`SupervisorSpec::enable_handle_child`], its children's starts and ends) go to `behavior`.
+    pub fn with_behavior(spec: SupervisorSpec, behavior: B) -> Self {
         Supervisor {
             kind: spec.kind,
             restart: spec.restart,
@@ -494,12 +714,46 @@ impl Supervisor {
             period: spec.period,
             keep_order: spec.keep_order,
             auto_shutdown: spec.auto_shutdown,
-            slots: spec.children.into_iter().map(|spec| Slot { spec, pid: None, disabled: false }).collect(),
+            slots: spec
+                .children
+                .into_iter()
+                .map(|spec| Slot { spec, pid: None, disabled: false, args: None })
+                .collect(),
             instances: Vec::new(),
             restarts: VecDeque::new(),
             stopping: None,
             strays: Vec::new(),
+            behavior,
+            handle_child: spec.handle_child,
+            notices: VecDeque::new(),
+            instance_args: Vec::new(),
+            next_args: None,
+            ended_args: None,
         }
+    }
+
+    /// Hands the kept child starts and ends to the behaviour, unless the strategy is active
+    /// (then they wait until it is done, as in Ergo). An error ends the supervisor.
+    async fn notify(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        while self.stopping.is_none() {
+            let Some(notice) = self.notices.pop_front() else { break };
+            let done = match &notice {
+                Notice::Started(i, pid) => self.behavior.handle_child_start(ctx, &self.slots[*i].spec.name, *pid).await,
+                Notice::Ended(i, pid, reason) => {
+                    self.behavior.handle_child_terminate(ctx, &self.slots[*i].spec.name, *pid, reason).await
+                }
+            };
+            if let Err(reason) = done {
+                return self.shutdown(ctx, reason.clone(), reason).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The outcome of handling one event, then the behaviour's notices.
+    async fn then_notify(&mut self, ctx: &mut Context, outcome: Result<(), ExitReason>) -> Result<(), ExitReason> {
+        outcome?;
+        if self.notices.is_empty() { Ok(()) } else { self.notify(ctx).await }
     }
 
     fn simple(&self) -> bool {
@@ -520,10 +774,20 @@ impl Supervisor {
         }
     }
 
+    /// Whether any child runs (without listing them: this is asked on every restart).
+    fn any_running(&self) -> bool {
+        if self.simple() { !self.instances.is_empty() } else { self.slots.iter().any(|s| s.pid.is_some()) }
+    }
+
     /// Forgets a child that ended; its spec index, or `None` for a process that is not ours.
     fn forget(&mut self, pid: Pid) -> Option<usize> {
         if self.simple() {
-            let pos = self.instances.iter().position(|(_, p)| *p == pid)?;
+            // From the newest: a shutdown stops the newest first, so it is found at once.
+            let pos = self.instances.iter().rposition(|(_, p)| *p == pid)?;
+            if let Some(k) = self.instance_args.iter().position(|(p, _)| *p == pid) {
+                // Kept for its restart, if it has one (`on_exit` takes it at once).
+                self.ended_args = Some(self.instance_args.swap_remove(k).1);
+            }
             return Some(self.instances.remove(pos).0);
         }
         let i = self.slots.iter().position(|s| s.pid == Some(pid))?;
@@ -557,11 +821,21 @@ impl Supervisor {
 
     /// Starts the child of spec `i` (linked both ways before it runs) and waits for its `init`.
     async fn start_slot(&mut self, ctx: &mut Context, i: usize) -> Result<Pid, Error> {
-        let spec = &self.slots[i].spec;
-        let (start, name) = (spec.start.clone(), spec.name.clone());
-        let opts = spec.options.clone().link_parent().link_child();
         let register = !self.simple();
-        let started = start(ctx, register.then_some(name.as_str()), opts).await;
+        let args = if register { self.slots[i].args.clone() } else { self.next_args.take() };
+        let spec = &self.slots[i].spec;
+        let opts = spec.options.clone().link_parent().link_child();
+        let started = (spec.start)(ctx, register.then_some(spec.name.as_str()), args.as_deref(), opts).await;
+        if let (Some(args), Ok(pid)) = (args, &started)
+            && !register
+        {
+            self.instance_args.push((*pid, args));
+        }
+        if self.handle_child
+            && let Ok(pid) = &started
+        {
+            self.notices.push_back(Notice::Started(i, *pid));
+        }
         match &started {
             Ok(pid) if self.simple() => self.instances.push((i, *pid)),
             Ok(pid) => self.slots[i].pid = Some(*pid),
@@ -639,11 +913,17 @@ impl Supervisor {
             _ => None,
         };
         let child = pid.and_then(|p| self.forget(p));
+        let args = self.ended_args.take();
+        if self.handle_child
+            && let (Some(i), Some(p)) = (child, pid)
+        {
+            self.notices.push_back(Notice::Ended(i, p, exit.reason.clone()));
+        }
         if self.stopping.is_some() {
             return self.exit_while_stopping(ctx, pid, child, exit).await;
         }
         match child {
-            Some(i) => self.child_ended(ctx, i, exit.reason).await,
+            Some(i) => self.child_ended(ctx, i, exit.reason, args).await,
             None if self.take_stray(&exit.reason) => Ok(()),
             None => {
                 // From outside (the parent, a `send_exit`): stop the children, then end (Ergo).
@@ -660,7 +940,9 @@ impl Supervisor {
         child: Option<usize>,
         exit: MessageExit,
     ) -> Result<(), ExitReason> {
-        let running = self.running();
+        let simple = self.simple();
+        // Fields, not methods, below: `st` borrows `self.stopping`. Nothing is listed in the
+        // common case (a child being stopped ended), which a large shutdown takes per child.
         let Some(st) = self.stopping.as_mut() else { return Ok(()) };
         if let Some(p) = pid
             && let Some(pos) = st.waiting.iter().position(|(w, _)| *w == p)
@@ -673,10 +955,13 @@ impl Supervisor {
             if let Then::Restart(from) = &mut st.then
                 && i < *from
             {
+                // Restarts are all-for-one / rest-for-one only: the children are the slots'.
                 let old = std::mem::replace(from, i);
-                for (j, p) in running.iter().rev().filter(|(j, _)| (i..old).contains(j)) {
-                    if !self.slots[*j].disabled {
-                        st.pending.push_back((*p, self.slots[*j].spec.shutdown));
+                for slot in self.slots[i..old].iter().rev() {
+                    if let Some(p) = slot.pid
+                        && !slot.disabled
+                    {
+                        st.pending.push_back((p, slot.spec.shutdown));
                     }
                 }
             }
@@ -685,6 +970,11 @@ impl Supervisor {
             if !matches!(st.then, Then::Terminate(_)) {
                 let queued: Vec<Pid> =
                     st.pending.iter().map(|(p, _)| *p).chain(st.waiting.iter().map(|(p, _)| *p)).collect();
+                let running: Vec<(usize, Pid)> = if simple {
+                    self.instances.clone()
+                } else {
+                    self.slots.iter().enumerate().filter_map(|(i, s)| s.pid.map(|p| (i, p))).collect()
+                };
                 for (j, p) in running.iter().rev() {
                     if !queued.contains(p) {
                         st.pending.push_back((*p, self.slots[*j].spec.shutdown));
@@ -700,8 +990,14 @@ impl Supervisor {
     }
 
     /// A running child ended: restart it (and its siblings, by type), or not, by the strategy.
-    async fn child_ended(&mut self, ctx: &mut Context, i: usize, reason: ExitReason) -> Result<(), ExitReason> {
-        let none_left = self.running().is_empty();
+    async fn child_ended(
+        &mut self,
+        ctx: &mut Context,
+        i: usize,
+        reason: ExitReason,
+        args: Option<Args>,
+    ) -> Result<(), ExitReason> {
+        let none_left = !self.any_running();
         if self.slots[i].disabled {
             return if none_left && self.auto_shutdown() { Err(reason) } else { Ok(()) };
         }
@@ -726,13 +1022,17 @@ impl Supervisor {
             return self.shutdown(ctx, reason.clone(), reason).await;
         }
         match self.kind {
-            SupervisorType::OneForOne | SupervisorType::SimpleOneForOne => match self.start_slot(ctx, i).await {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let reason = self.start_failed(i, e);
-                    self.shutdown(ctx, reason.clone(), reason).await
+            SupervisorType::OneForOne | SupervisorType::SimpleOneForOne => {
+                // A simple-one-for-one instance comes back with the arguments it had.
+                self.next_args = args;
+                match self.start_slot(ctx, i).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let reason = self.start_failed(i, e);
+                        self.shutdown(ctx, reason.clone(), reason).await
+                    }
                 }
-            },
+            }
             SupervisorType::AllForOne | SupervisorType::RestForOne => {
                 let from = if self.kind == SupervisorType::AllForOne { 0 } else { i };
                 let victims: Vec<(usize, Pid)> =
@@ -759,12 +1059,32 @@ impl Supervisor {
         }
         let i = self.slot(name)?;
         if self.slots[i].disabled {
+            self.next_args = None;
             return Err(SupervisorError::ChildDisabled);
         }
         if self.slots[i].pid.is_some() {
             return Err(SupervisorError::ChildRunning);
         }
         self.start_slot(ctx, i).await.map_err(|error| SupervisorError::StartFailed { child: name.to_string(), error })
+    }
+
+    async fn start_child_with(&mut self, ctx: &mut Context, req: StartChildWith) -> Result<Pid, SupervisorError> {
+        if self.stopping.is_some() {
+            return Err(SupervisorError::StrategyActive);
+        }
+        let i = self.slot(&req.name)?;
+        let spec = &self.slots[i].spec;
+        let expected = spec.args.map(|(t, _)| t);
+        if expected != Some(Any::type_id(&*req.args)) {
+            let expected = spec.args.map_or("no arguments", |(_, n)| n);
+            return Err(SupervisorError::ArgsMismatch { child: req.name, expected, given: req.given });
+        }
+        if self.simple() {
+            self.next_args = Some(req.args);
+        } else if !self.slots[i].disabled && self.slots[i].pid.is_none() {
+            self.slots[i].args = Some(req.args);
+        }
+        self.start_child(ctx, &req.name).await
     }
 
     async fn add_child(&mut self, ctx: &mut Context, spec: ChildSpec) -> Result<Option<Pid>, SupervisorError> {
@@ -778,7 +1098,7 @@ impl Supervisor {
             return Err(SupervisorError::ChildDuplicate);
         }
         let name = spec.name.clone();
-        self.slots.push(Slot { spec, pid: None, disabled: false });
+        self.slots.push(Slot { spec, pid: None, disabled: false, args: None });
         if self.simple() {
             return Ok(None);
         }
@@ -843,7 +1163,7 @@ impl Supervisor {
     }
 }
 
-impl Actor for Supervisor {
+impl<B: SupervisorBehavior> Actor for Supervisor<B> {
     async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
         ctx.set_trap_exit(true);
         ctx.set_trap_parent_exit(true);
@@ -868,19 +1188,31 @@ impl Actor for Supervisor {
                 return Err(self.start_failed(i, e));
             }
         }
-        Ok(())
+        self.notify(ctx).await
     }
 
     async fn handle_message(&mut self, ctx: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
         let msg = match msg.downcast::<MessageExit>() {
-            Ok(exit) => return self.on_exit(ctx, exit).await,
+            Ok(exit) => {
+                let outcome = self.on_exit(ctx, exit).await;
+                return self.then_notify(ctx, outcome).await;
+            }
             Err(msg) => msg,
         };
         match msg.downcast::<StopTimeout>() {
             Ok(StopTimeout(pid)) => self.on_timeout(ctx, pid),
-            Err(msg) => ctx.log(Level::WARN, format_args!("supervisor: unhandled message from {from}: {msg:?}")),
+            Err(msg) => {
+                // The behaviour's error stops the children first (Ergo).
+                if let Err(reason) = self.behavior.handle_message(ctx, from, msg).await {
+                    return self.shutdown(ctx, reason.clone(), reason).await;
+                }
+            }
         }
         Ok(())
+    }
+
+    async fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) {
+        self.behavior.terminate(ctx, reason).await;
     }
 
     async fn handle_call(
@@ -890,15 +1222,31 @@ impl Actor for Supervisor {
         req: Message,
     ) -> Result<Option<Message>, ExitReason> {
         let req = match req.downcast::<StartChild>() {
-            Ok(StartChild(name)) => return Ok(Some(Message::new(self.start_child(ctx, &name).await))),
+            Ok(StartChild(name)) => {
+                let reply = Message::new(self.start_child(ctx, &name).await);
+                return self.then_notify(ctx, Ok(())).await.map(|()| Some(reply));
+            }
+            Err(req) => req,
+        };
+        let req = match req.downcast::<StartChildWith>() {
+            Ok(with) => {
+                let reply = Message::new(self.start_child_with(ctx, with).await);
+                return self.then_notify(ctx, Ok(())).await.map(|()| Some(reply));
+            }
             Err(req) => req,
         };
         let req = match req.downcast::<AddChild>() {
-            Ok(AddChild(spec)) => return Ok(Some(Message::new(self.add_child(ctx, spec).await))),
+            Ok(AddChild(spec)) => {
+                let reply = Message::new(self.add_child(ctx, spec).await);
+                return self.then_notify(ctx, Ok(())).await.map(|()| Some(reply));
+            }
             Err(req) => req,
         };
         let req = match req.downcast::<EnableChild>() {
-            Ok(EnableChild(name)) => return Ok(Some(Message::new(self.enable_child(ctx, &name).await))),
+            Ok(EnableChild(name)) => {
+                let reply = Message::new(self.enable_child(ctx, &name).await);
+                return self.then_notify(ctx, Ok(())).await.map(|()| Some(reply));
+            }
             Err(req) => req,
         };
         let req = match req.downcast::<DisableChild>() {
@@ -908,7 +1256,9 @@ impl Actor for Supervisor {
         if req.is::<Children>() {
             return Ok(Some(Message::new(Ok::<_, SupervisorError>(self.children()))));
         }
-        ctx.log(Level::WARN, format_args!("supervisor: unhandled request from {}: {req:?}", from.pid));
-        Ok(None)
+        match self.behavior.handle_call(ctx, from, req).await {
+            Ok(reply) => Ok(reply),
+            Err(reason) => self.shutdown(ctx, reason.clone(), reason).await.map(|()| None),
+        }
     }
 }
