@@ -807,12 +807,16 @@ impl Context {
     #[cold]
     fn recv_idle(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Envelope> {
         if with_current(|w| w.is_some_and(|w| w.may_spin())) {
-            for _ in 0..crate::runtime::worker::WAIT_SPIN {
+            for i in 0..crate::runtime::worker::WAIT_SPIN {
                 std::hint::spin_loop();
                 // SAFETY: as in `poll_recv`.
                 if let Some(e) = unsafe { self.entry.mailbox.pop_noting(&mut self.received) } {
                     self.turn += 1;
                     return Poll::Ready(e);
+                }
+                // A process woken onto this worker meanwhile goes first (D101).
+                if i % 8 == 7 && with_current(|w| w.is_some_and(|w| w.others_waiting())) {
+                    break;
                 }
             }
         }

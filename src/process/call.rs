@@ -151,9 +151,13 @@ impl PendingCall {
     pub(crate) fn poll_outcome_or_spin(&self, waker: &Waker, spin: bool) -> Poll<Result<Message, Error>> {
         if spin && with_current(|w| w.is_some_and(|w| w.may_spin())) {
             // A read-only look per round: the outcome's line moves here once, when it lands.
-            for _ in 0..crate::runtime::worker::WAIT_SPIN {
+            for i in 0..crate::runtime::worker::WAIT_SPIN {
                 std::hint::spin_loop();
                 if self.entry.call_done.load(std::sync::atomic::Ordering::Acquire) {
+                    break;
+                }
+                // A process woken onto this worker meanwhile goes first (D101).
+                if i % 8 == 7 && with_current(|w| w.is_some_and(|w| w.others_waiting())) {
                     break;
                 }
             }

@@ -182,6 +182,12 @@ impl WorkerLocal {
             && self.shared.injector.is_empty()
     }
 
+    /// True when a process woken from another thread waits in this worker's injector: a
+    /// process polling for a message or a reply stops polling then (it would hold that one up).
+    pub(crate) fn others_waiting(&self) -> bool {
+        !self.shared.injector.is_empty()
+    }
+
     /// True once the running process has used its turn's time.
     pub(crate) fn turn_expired(&self) -> bool {
         let now = clock::coarse_ns();
