@@ -408,6 +408,15 @@ impl Registry {
     }
 }
 
+/// `Ok` when an application in `state` may be started or unloaded.
+fn expect_loaded(name: &str, state: ApplicationState) -> Result<(), ApplicationError> {
+    match state {
+        ApplicationState::Loaded => Ok(()),
+        ApplicationState::Running => Err(ApplicationError::Running(name.to_string())),
+        busy => Err(ApplicationError::Busy(name.to_string(), busy)),
+    }
+}
+
 fn refuse_worker(what: &'static str) -> Result<(), ApplicationError> {
     if on_worker_thread() { Err(ApplicationError::Node(Error::WouldBlockWorker(what))) } else { Ok(()) }
 }
@@ -459,11 +468,7 @@ impl NodeHandle {
         let reg = Registry::of(self);
         let mut apps = reg.apps.lock().unwrap_or_else(|p| p.into_inner());
         let rec = apps.get(name).ok_or_else(|| ApplicationError::Unknown(name.to_string()))?;
-        match rec.status().state {
-            ApplicationState::Loaded => {}
-            ApplicationState::Running => return Err(ApplicationError::Running(name.to_string())),
-            busy => return Err(ApplicationError::Busy(name.to_string(), busy)),
-        }
+        expect_loaded(name, rec.status().state)?;
         apps.remove(name);
         Ok(())
     }
@@ -496,11 +501,7 @@ impl NodeHandle {
         self.inner.check_running()?;
         let reg = Registry::of(self);
         let rec = reg.get(name)?;
-        match rec.status().state {
-            ApplicationState::Loaded => {}
-            ApplicationState::Running => return Err(ApplicationError::Running(name.to_string())),
-            busy => return Err(ApplicationError::Busy(name.to_string(), busy)),
-        }
+        expect_loaded(name, rec.status().state)?;
         let order = reg.start_order(name)?;
         for app in order {
             let last = app.spec.name == name;
@@ -607,7 +608,7 @@ impl NodeHandle {
     /// The application `pid` belongs to (Ergo's `ProcessInfo.Application`): the one whose
     /// master is its group leader (members and what they spawn), or that it is the master of.
     pub fn application_of(&self, pid: Pid) -> Option<String> {
-        let leader = self.process_info(pid).ok()?.leader;
+        let leader = self.inner.table.get(&pid).filter(|e| e.is_alive())?.leader;
         Registry::of(self)
             .all()
             .iter()
@@ -655,11 +656,7 @@ fn start_one(
     let name = &rec.spec.name;
     {
         let mut st = rec.status();
-        match st.state {
-            ApplicationState::Loaded => {}
-            ApplicationState::Running => return Err(ApplicationError::Running(name.clone())),
-            busy => return Err(ApplicationError::Busy(name.clone(), busy)),
-        }
+        expect_loaded(name, st.state)?;
         st.state = ApplicationState::Starting;
         st.mode = mode;
         st.requested = None;

@@ -16,6 +16,20 @@ use context::Context;
 use std::future::Future;
 use tracing::Level;
 
+/// The reply to a request of a runtime actor (pool, supervisor): the `Result<T, E>` it answered,
+/// or `wrap` of why the call failed, or of `NotAllowed(not_it)` when the process answered
+/// something else (it is not that kind of actor).
+pub(crate) fn decode_reply<T: 'static, E: 'static>(
+    reply: Result<Message, crate::error::Error>,
+    wrap: fn(crate::error::Error) -> E,
+    not_it: &'static str,
+) -> Result<T, E> {
+    match reply.map_err(wrap)?.downcast::<Result<T, E>>() {
+        Ok(outcome) => outcome,
+        Err(_) => Err(wrap(crate::error::Error::NotAllowed(not_it))),
+    }
+}
+
 /// The behaviour of a process. Every callback is `async`: awaiting inside one (a `call`, say)
 /// suspends only this process, never its worker.
 ///

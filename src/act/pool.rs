@@ -238,10 +238,7 @@ impl PoolRequest for Info {
 }
 
 fn decode<R: PoolRequest>(reply: Result<Message, Error>) -> Result<R::Reply, PoolError> {
-    match reply.map_err(PoolError::Request)?.downcast::<Result<R::Reply, PoolError>>() {
-        Ok(outcome) => outcome,
-        Err(_) => Err(PoolError::Request(Error::NotAllowed("not a pool"))),
-    }
+    super::decode_reply(reply, PoolError::Request, "not a pool")
 }
 
 /// Sends `req` to the pool `pool` from a plain thread and waits for its answer.

@@ -471,10 +471,7 @@ impl SupervisorRequest for Children {
 }
 
 fn decode<R: SupervisorRequest>(reply: Result<Message, Error>) -> Result<R::Reply, SupervisorError> {
-    match reply.map_err(SupervisorError::Request)?.downcast::<Result<R::Reply, SupervisorError>>() {
-        Ok(outcome) => outcome,
-        Err(_) => Err(SupervisorError::Request(Error::NotAllowed("not a supervisor"))),
-    }
+    super::decode_reply(reply, SupervisorError::Request, "not a supervisor")
 }
 
 /// Sends `req` to the supervisor `sup` from a plain thread and waits for its answer.
