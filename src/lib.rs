@@ -49,5 +49,5 @@ pub use node::cron;
 pub use node::cron::{Cron, CronJob, CronMessage};
 pub use node::{Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};
 pub use runtime::options::NodeOptions;
-pub use runtime::timer::TimerHandle;
+pub use runtime::timer::{Sleep, TimerHandle};
 pub use runtime::watchdog::StalledWorker;

@@ -759,6 +759,13 @@ impl Context {
         TimerHandle { shared }
     }
 
+    /// Waits for `after` (Ergo processes would use `SendAfter` to themselves for this): only
+    /// this process waits; it handles no message meanwhile, as with `call`. Inside
+    /// `select`-style combinators it is a plain timer future.
+    pub fn sleep(&self, after: Duration) -> crate::runtime::timer::Sleep {
+        crate::runtime::timer::Sleep::new(after)
+    }
+
     /// Timers held by this process's worker (pending, and cancelled ones not yet purged): for
     /// tests that check cancelled timers are freed.
     #[doc(hidden)]

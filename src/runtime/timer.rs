@@ -236,3 +236,50 @@ impl Drop for WakeTimer {
         drop(removed);
     }
 }
+
+/// A future that completes at a deadline ([`Context::sleep`](crate::Context::sleep)): only the
+/// process awaiting it waits, its worker runs others meanwhile. The wake-up is a timer on the
+/// worker that polled it, removed when the future is dropped early. Polled off a worker (which
+/// processes never are) it falls back to a thread that sleeps and wakes it.
+#[must_use = "a Sleep does nothing unless awaited"]
+pub struct Sleep {
+    deadline_ns: u64,
+    armed: Option<(WakeTimer, std::task::Waker)>,
+}
+
+impl Sleep {
+    pub(crate) fn new(after: Duration) -> Sleep {
+        Sleep { deadline_ns: crate::sys::clock::deadline_ns(after), armed: None }
+    }
+
+    /// The time left before it completes (zero once due).
+    pub fn remaining(&self) -> Duration {
+        Duration::from_nanos(self.deadline_ns.saturating_sub(crate::sys::clock::now_ns()))
+    }
+}
+
+impl std::future::Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if crate::sys::clock::now_ns() >= self.deadline_ns {
+            self.armed = None;
+            return std::task::Poll::Ready(());
+        }
+        // Armed again only when polled with another waker (a combinator moved it).
+        if self.armed.as_ref().is_some_and(|(_, w)| w.will_wake(cx.waker())) {
+            return std::task::Poll::Pending;
+        }
+        match WakeTimer::arm(self.deadline_ns, cx.waker()) {
+            Some(timer) => self.armed = Some((timer, cx.waker().clone())),
+            None => {
+                let (waker, left) = (cx.waker().clone(), self.remaining());
+                std::thread::spawn(move || {
+                    std::thread::sleep(left);
+                    waker.wake();
+                });
+            }
+        }
+        std::task::Poll::Pending
+    }
+}

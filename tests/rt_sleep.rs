@@ -1,0 +1,84 @@
+//! `Context::sleep`: suspends only the sleeping process, for at least the time asked; a sleep
+//! dropped early (lost a race in a `select`) leaves no timer behind.
+
+mod support;
+
+use ergors::{Actor, Context, ExitReason, Message, Pid, SpawnOptions};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::mpsc::Sender;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use support::*;
+
+struct Sleeper(Sender<(u64, Duration)>);
+
+impl Actor for Sleeper {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if let Ok(ms) = msg.downcast::<u64>() {
+            let start = Instant::now();
+            ctx.sleep(Duration::from_millis(ms)).await;
+            let _ = self.0.send((ms, start.elapsed()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn sleep_waits_at_least_its_time_and_suspends_only_its_process() {
+    // One worker: while the sleeper sleeps, another process on the same worker answers.
+    let node = node("sleep1", 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sleeper = node.spawn(Sleeper(tx), SpawnOptions::default()).unwrap();
+    let (p, prx) = probe();
+    let other = node.spawn(p, SpawnOptions::default()).unwrap();
+    node.send(sleeper, 80u64).unwrap();
+    node.send(other, 1u32).unwrap();
+    assert_eq!(recv_msg::<u32>(&prx).1, 1, "the worker runs other processes meanwhile");
+    assert!(rx.try_recv().is_err(), "the sleeper is still asleep");
+    let (ms, took) = rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(ms, 80);
+    assert!(took >= Duration::from_millis(80), "woke after {took:?}");
+    // Zero: completes at once.
+    node.send(sleeper, 0u64).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap().0, 0);
+    node.stop();
+}
+
+/// Polls `a` and `b` until one completes; drops the other (a two-way select).
+async fn first_of(a: impl Future<Output = ()>, b: impl Future<Output = ()>) -> u8 {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(1);
+        }
+        if b.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(2);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+struct Racer(Sender<(u8, usize)>);
+
+impl Actor for Racer {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, _msg: Message) -> Result<(), ExitReason> {
+        let won = first_of(ctx.sleep(Duration::from_millis(10)), ctx.sleep(Duration::from_secs(3600))).await;
+        // The hour-long sleep was dropped: its timer is gone from the worker's map.
+        let _ = self.0.send((won, ctx.worker_timers()));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sleep_dropped_early_frees_its_timer() {
+    let node = node("sleep2", 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let racer = node.spawn(Racer(tx), SpawnOptions::default()).unwrap();
+    for _ in 0..3 {
+        node.send(racer, ()).unwrap();
+        assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), (1, 0), "the short sleep wins; no timer left");
+    }
+    node.stop();
+}
