@@ -28,6 +28,14 @@ pub enum StartError {
         /// What the operator can do.
         fix: String,
     },
+    /// The rings' receive buffers could not be registered with the kernel.
+    #[error("cannot register the io_uring receive buffers: {cause}; fix: {fix}")]
+    IoBuffers {
+        /// What failed, with the limit that was hit.
+        cause: String,
+        /// What the operator can do.
+        fix: String,
+    },
     /// Another system resource could not be set up (thread, eventfd, ...).
     #[error("cannot start the node: {0}")]
     Io(#[from] std::io::Error),

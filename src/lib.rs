@@ -19,6 +19,7 @@ macro_rules! node_log {
 
 mod act;
 mod error;
+pub mod io;
 mod mailbox;
 mod message;
 mod node;

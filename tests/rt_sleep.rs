@@ -82,3 +82,35 @@ fn a_sleep_dropped_early_frees_its_timer() {
     }
     node.stop();
 }
+
+/// Sleeps an hour inside a callback; reports its end.
+struct LongSleeper(Sender<ExitReason>);
+
+impl Actor for LongSleeper {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, _msg: Message) -> Result<(), ExitReason> {
+        ctx.sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+    async fn terminate(&mut self, _ctx: &mut Context, reason: &ExitReason) {
+        let _ = self.0.send(reason.clone());
+    }
+}
+
+#[test]
+fn kill_ends_a_process_suspended_in_a_callback() {
+    // Not in a call: nothing would ever resume the callback; the kill abandons it, `terminate`
+    // runs with Kill, and watchers see Kill.
+    let node = node("sleep3", 2);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sleeper = node.spawn(LongSleeper(tx), SpawnOptions::default()).unwrap();
+    let (watcher, seen) = support::agent::agent(&node, false);
+    support::agent::on(&node, watcher, move |ctx| ctx.monitor(sleeper)).unwrap();
+    node.send(sleeper, ()).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    node.kill(sleeper).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), ExitReason::Kill);
+    let down = support::agent::next_msg::<ergors::MessageDown>(&seen).1;
+    assert_eq!(down.reason, ExitReason::Kill);
+    assert!(eventually(|| node.info().processes_total == 1));
+    node.stop();
+}

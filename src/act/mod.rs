@@ -195,7 +195,7 @@ async fn life<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
     }
     // One `catch_unwind` around the whole loop, not one per callback: the common path stays a
     // straight line (a panic in a callback ends the process either way).
-    let reason = match CatchUnwind::new(serve(actor, ctx)).await {
+    let reason = match CatchUnwind::new(Killable(serve(actor, ctx))).await {
         Ok(reason) => reason,
         Err(panic) => ExitReason::Panic(panic),
     };
@@ -272,6 +272,30 @@ async fn addressed<A: Actor>(actor: &mut A, ctx: &mut Context, from: Pid, via: V
         }
         // Only messages and requests are addressed (`NodeInner::addressed`).
         _ => Ok(()),
+    }
+}
+
+/// The message loop, abandoned if the process is killed while a callback is suspended on
+/// something other than a call (a socket that never speaks, a long sleep, a blocking job):
+/// `Node::kill` sets `kill_requested` and wakes the process, and the next poll ends the loop
+/// with `Kill` (dropping the callback's future cancels what it waited on); `terminate` runs
+/// after, as for any kill. A callback suspended in a call resumes with the failed call instead
+/// (D34). Stores nothing: the entry comes from the process's own waker.
+struct Killable<F>(F);
+
+impl<F: Future<Output = ExitReason>> Future for Killable<F> {
+    type Output = ExitReason;
+
+    #[inline]
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<ExitReason> {
+        if crate::runtime::waker::entry_of(cx.waker())
+            .is_some_and(|e| e.kill_requested.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return std::task::Poll::Ready(ExitReason::Kill);
+        }
+        // SAFETY: structural pinning: the field is never moved out, and `Killable` has no Drop
+        // impl and no other access to it.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
     }
 }
 

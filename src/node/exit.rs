@@ -88,6 +88,9 @@ impl NodeInner {
             // in flight or its outcome not yet taken) counts as running, as Ergo's WaitResponse.
             let in_call = !matches!(*entry.call.lock().unwrap_or_else(|p| p.into_inner()), CallSlot::Idle);
             if !in_call {
+                // Asleep between messages, or suspended in a callback on I/O, a sleep or a
+                // blocking job: either way its next poll ends it.
+                entry.kill_requested.store(true, std::sync::atomic::Ordering::Relaxed);
                 self.unregister_process(&entry, &ExitReason::Kill);
                 if entry.sched.end_kill(queued) {
                     schedule(entry);
@@ -100,8 +103,13 @@ impl NodeInner {
         }
         let envelope = Envelope { from: self.core_pid(), payload: Payload::Shutdown(ExitReason::Kill) };
         self.push_forced(&entry, Priority::Urgent, envelope);
-        // Queued first: the callback resumes with the failed call and the kill is next.
-        entry.fail_pending_call(Error::Terminated);
+        // Queued first: the callback resumes with the failed call and the kill is next. A
+        // callback suspended on anything else is abandoned at its next poll (it may be waiting
+        // for a socket that never speaks): woken now for that.
+        if !entry.fail_pending_call(Error::Terminated) {
+            entry.kill_requested.store(true, std::sync::atomic::Ordering::Relaxed);
+            crate::runtime::waker::notify(&entry);
+        }
         Ok(())
     }
 

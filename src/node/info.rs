@@ -108,6 +108,10 @@ pub struct NodeInfo {
     pub held_turns: u64,
     /// Holds that ended because `ERGORS_MAILBOX_HOLD_MAX_MS` passed, not because the queue drained.
     pub holds_expired: u64,
+    /// What the workers' rings offer and use (multishot, zero-copy sends, buffers).
+    pub io: crate::io::IoFeatures,
+    /// Ring requests in flight on all workers (sockets waiting, sends not yet done).
+    pub io_in_flight: usize,
 }
 
 fn state_of(e: &ProcessEntry) -> ProcessState {
@@ -196,6 +200,8 @@ impl NodeInner {
             migrations: self.migrations.load(Relaxed),
             held_turns: self.held_turns.load(Relaxed),
             holds_expired: self.holds_expired.load(Relaxed),
+            io: self.workers.list.first().and_then(|w| w.io_features.get().copied()).unwrap_or_default(),
+            io_in_flight: self.workers.list.iter().map(|w| w.io_in_flight.load(Relaxed)).sum(),
         };
         (info.stalled_workers, info.stalls) = self.watchdog.snapshot();
         for e in &entries {

@@ -106,6 +106,10 @@ pub(crate) struct ProcessEntry {
     /// waiting across workers polls this flag, read-only, instead of the slot's lock, whose
     /// line would otherwise move back and forth under the replier's feet.
     pub(crate) call_done: AtomicBool,
+    /// Set by `Node::kill` for a process suspended inside a callback on something other than a
+    /// call (I/O, a sleep, a blocking job): the callback's future is abandoned at its next poll
+    /// and the process ends with `Kill` (`act::killable`).
+    pub(crate) kill_requested: AtomicBool,
     alive: Alive,
     task: UnsafeCell<Option<Task>>,
 }
@@ -171,6 +175,7 @@ impl ProcessEntry {
             initialized: AtomicBool::new(false),
             split: AtomicBool::new(false),
             call_done: AtomicBool::new(false),
+            kill_requested: AtomicBool::new(false),
             alive: Alive::new(),
             task: UnsafeCell::new(None),
         }

@@ -18,6 +18,9 @@ pub struct NodeOptions {
     pub(crate) workers: usize,
     pub(crate) process_budget: usize,
     pub(crate) ring_entries: u32,
+    pub(crate) io_multishot: bool,
+    pub(crate) io_buffers: u16,
+    pub(crate) io_buffer_size: usize,
     pub(crate) mailbox_size: usize,
     pub(crate) log_level: tracing::Level,
     pub(crate) pin_workers: bool,
@@ -49,6 +52,9 @@ impl Default for NodeOptions {
             workers: available_cores(),
             process_budget: 100,
             ring_entries: 256,
+            io_multishot: true,
+            io_buffers: 64,
+            io_buffer_size: 16 * 1024,
             mailbox_size: 0,
             log_level: tracing::Level::INFO,
             pin_workers: true,
@@ -120,6 +126,24 @@ const VARS: &[Var] = &[
         accepted: "a power of two from 2 to 32768",
         apply: |o, s| parse_range(s, 2u32, 32768).filter(|v| v.is_power_of_two()).map(|v| o.ring_entries = v),
         current: |o| o.ring_entries.to_string(),
+    },
+    Var {
+        name: "ERGORS_IO_MULTISHOT",
+        accepted: "a boolean (1/0, true/false, on/off)",
+        apply: |o, s| parse_bool(s).map(|v| o.io_multishot = v),
+        current: |o| o.io_multishot.to_string(),
+    },
+    Var {
+        name: "ERGORS_IO_BUFFERS",
+        accepted: "a power of two from 1 to 32768 (receive buffers per worker)",
+        apply: |o, s| parse_range(s, 1u16, 32768).filter(|v| v.is_power_of_two()).map(|v| o.io_buffers = v),
+        current: |o| o.io_buffers.to_string(),
+    },
+    Var {
+        name: "ERGORS_IO_BUFFER_SIZE",
+        accepted: "an integer from 512 to 1048576 (bytes per receive buffer)",
+        apply: |o, s| parse_range(s, 512usize, 1 << 20).map(|v| o.io_buffer_size = v),
+        current: |o| o.io_buffer_size.to_string(),
     },
     Var {
         name: "ERGORS_MAILBOX_SIZE",
@@ -275,6 +299,24 @@ impl NodeOptions {
     /// Submission-queue entries of each worker's ring (`ERGORS_RING_ENTRIES`; default 256).
     pub fn ring_entries(mut self, n: u32) -> Self {
         self.ring_entries = n;
+        self
+    }
+    /// Use multishot accept and receive where the kernel has them (`ERGORS_IO_MULTISHOT`;
+    /// default on). Off, every accept and receive is one request (the fallback older kernels
+    /// get); node info shows what is in use.
+    pub fn io_multishot(mut self, on: bool) -> Self {
+        self.io_multishot = on;
+        self
+    }
+    /// Provided receive buffers per worker ring (`ERGORS_IO_BUFFERS`; default 64, a power of
+    /// two). Multishot receives fill them; each is copied out and given back at once.
+    pub fn io_buffers(mut self, n: u16) -> Self {
+        self.io_buffers = n;
+        self
+    }
+    /// Bytes per provided receive buffer (`ERGORS_IO_BUFFER_SIZE`; default 16384).
+    pub fn io_buffer_size(mut self, bytes: usize) -> Self {
+        self.io_buffer_size = bytes;
         self
     }
     /// Default capacity of each mailbox queue; 0 = unbounded (`ERGORS_MAILBOX_SIZE`; default 0).

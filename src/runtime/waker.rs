@@ -50,6 +50,19 @@ pub(crate) fn waker_ref(entry: &Arc<ProcessEntry>) -> ManuallyDrop<Waker> {
     ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
 }
 
+/// The process a waker belongs to, if it is a process's own waker (not a combinator's): lets
+/// the process's future read its entry without storing a pointer to it (every idle process
+/// carries that future).
+pub(crate) fn entry_of(waker: &Waker) -> Option<&ProcessEntry> {
+    if !std::ptr::eq(waker.vtable(), &VTABLE) {
+        return None;
+    }
+    // SAFETY: a waker with our vtable carries an `Arc<ProcessEntry>` pointer as its data (see
+    // `waker_ref` and `clone`), and keeps that entry alive for as long as the waker lives; the
+    // reference returned borrows the waker.
+    Some(unsafe { &*waker.data().cast::<ProcessEntry>() })
+}
+
 /// A waker that unparks a plain thread (for the blocking waits of `NodeHandle`).
 pub(crate) fn thread_waker() -> Waker {
     struct ThreadWaker(std::thread::Thread);

@@ -11,6 +11,7 @@
 //!
 //! Runs user futures; never blocks except in `io_uring_enter` when there is nothing to do.
 
+use crate::io::driver::{Driver, IoConfig};
 use crate::message::{ExitReason, Payload};
 use crate::node::NodeInner;
 use crate::process::entry::{ProcessEntry, Stats};
@@ -60,6 +61,13 @@ pub(crate) struct WorkerShared {
     pub(crate) poll: CachePadded<PollState>,
     /// Set by the watchdog while this worker is stuck in one poll: the others take its queues.
     pub(crate) stalled: AtomicBool,
+    /// Ring requests to cancel, from threads other than this worker (a process that moved away
+    /// dropped an op this ring holds).
+    io_cancels: SegQueue<u64>,
+    /// What this worker's ring offers (set once the ring is up).
+    pub(crate) io_features: OnceLock<crate::io::IoFeatures>,
+    /// Requests in flight on this worker's ring (for node info; written by the worker).
+    pub(crate) io_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// A worker's current poll, for the watchdog and for thieves.
@@ -90,6 +98,9 @@ impl WorkerShared {
             waker: OnceLock::new(),
             poll: CachePadded::new(PollState { polls: AtomicU64::new(0), polling: AtomicU64::new(0) }),
             stalled: AtomicBool::new(false),
+            io_cancels: SegQueue::new(),
+            io_features: OnceLock::new(),
+            io_in_flight: std::sync::atomic::AtomicUsize::new(0),
         };
         (shared, LocalQueues { deque, pinned })
     }
@@ -121,6 +132,12 @@ impl WorkerShared {
         !self.injector.is_empty() || !self.stealer.is_empty() || !self.pinned_stealer.is_empty()
     }
 
+    /// Asks this worker to cancel its ring's request `ud` (from another thread).
+    pub(crate) fn cancel_io(&self, ud: u64) {
+        self.io_cancels.push(ud);
+        self.wake();
+    }
+
     pub(crate) fn request_shutdown(&self) {
         self.shutdown.store(true, Release);
         self.wake();
@@ -148,6 +165,9 @@ pub(crate) struct WorkerLocal {
     deque: Deque<Arc<ProcessEntry>>,
     pinned: Deque<Arc<ProcessEntry>>,
     pub(crate) timers: RefCell<Timers>,
+    /// The ring and the I/O requests in flight on it. Borrowed by a process submitting or
+    /// cancelling a request, and by the loop's I/O turn and park (never while a process runs).
+    pub(crate) io: RefCell<Driver>,
     /// When the running process's turn ends (coarse clock, nanoseconds); 0 until the first time
     /// check of the turn reads the clock (most turns end before one).
     turn_deadline: Cell<u64>,
@@ -234,7 +254,6 @@ pub(crate) struct Worker {
     /// Shared (never `&mut`) so the thread-local pointer to it never aliases a unique borrow;
     /// its mutable parts are `RefCell`s and `Cell`s.
     local: std::rc::Rc<WorkerLocal>,
-    ring: Ring,
 }
 
 impl Worker {
@@ -248,6 +267,11 @@ impl Worker {
         let ring = Ring::new(node.options.ring_entries)?;
         let _ = shared.waker.set(ring.waker());
         node_log!(node, DEBUG, "worker {} ring ready ({:?})", shared.index, ring.features);
+        let o = &node.options;
+        let config =
+            IoConfig { multishot: o.io_multishot, recv_buffers: o.io_buffers, recv_buffer_size: o.io_buffer_size };
+        let driver = Driver::new(ring, config)?;
+        let _ = shared.io_features.set(driver.features);
         Ok(Worker {
             local: std::rc::Rc::new(WorkerLocal {
                 shared,
@@ -256,10 +280,10 @@ impl Worker {
                 deque: queues.deque,
                 pinned: queues.pinned,
                 timers: RefCell::new(Timers::default()),
+                io: RefCell::new(driver),
                 turn_deadline: Cell::new(0),
                 pinned_first: Cell::new(false),
             }),
-            ring,
         })
     }
 
@@ -292,6 +316,7 @@ impl Worker {
             let mut did_work = self.drain_injector();
             did_work |= self.run_ready();
             did_work |= self.fire_timers();
+            did_work |= self.io_turn();
             if did_work {
                 continue;
             }
@@ -314,7 +339,7 @@ impl Worker {
         let until = Instant::now() + spin;
         let mut round = 0u32;
         loop {
-            if !self.local.shared.injector.is_empty() || self.due_now().is_some() {
+            if !self.local.shared.injector.is_empty() || self.due_now().is_some() || self.io_pending() {
                 return true;
             }
             round = round.wrapping_add(1);
@@ -437,8 +462,37 @@ impl Worker {
             }
             None => None,
         };
-        self.ring.park(timeout);
+        let wakers = {
+            let mut io = self.local.io.borrow_mut();
+            let wakers = io.park(timeout);
+            shared.io_in_flight.store(io.in_flight(), Relaxed);
+            wakers
+        };
         shared.parked.clear();
+        wake_all(wakers);
+    }
+
+    /// Pushes waiting ring requests, reaps completions and wakes their processes; true if any
+    /// completed (or a cancellation came).
+    fn io_turn(&mut self) -> bool {
+        let shared = &self.local.shared;
+        if !self.io_pending() && shared.io_cancels.is_empty() {
+            return false;
+        }
+        let wakers = {
+            let mut io = self.local.io.borrow_mut();
+            let wakers = io.turn(&shared.io_cancels);
+            shared.io_in_flight.store(io.in_flight(), Relaxed);
+            wakers
+        };
+        let woke = !wakers.is_empty();
+        wake_all(wakers);
+        woke
+    }
+
+    /// True when the ring has requests to push or completions to reap.
+    fn io_pending(&self) -> bool {
+        self.local.io.borrow_mut().pending()
     }
 
     /// Moves processes woken by other threads to the local queues.
@@ -510,6 +564,14 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// Wakes the processes whose ring requests completed; a waker is user code (a combinator's),
+/// kept off the worker if it panics.
+fn wake_all(wakers: Vec<std::task::Waker>) {
+    for w in wakers {
+        let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
     }
 }
 

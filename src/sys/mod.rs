@@ -2,5 +2,6 @@
 //! CPU pinning and the timers' clock.
 
 pub(crate) mod affinity;
+pub(crate) mod bufring;
 pub(crate) mod clock;
 pub(crate) mod ring;

@@ -11,7 +11,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-const WAKE_TOKEN: u64 = 1;
+/// The armed eventfd read's user data; op user data never has the top bit set (`io::driver`).
+pub(crate) const WAKE_TOKEN: u64 = u64::MAX;
+/// Requests whose completion nobody waits for (cancellations): ignored when reaped.
+pub(crate) const IGNORED_TOKEN: u64 = u64::MAX - 1;
 
 /// Which optional set-up flags the ring got (for logs and node info).
 #[derive(Clone, Copy, Debug, Default)]
@@ -19,6 +22,9 @@ pub(crate) struct RingFeatures {
     pub(crate) single_issuer: bool,
     pub(crate) defer_taskrun: bool,
     pub(crate) coop_taskrun: bool,
+    /// The kernel flags pending completions in the SQ ring (`IORING_SQ_TASKRUN`): the worker
+    /// enters the kernel to reap only when it is set.
+    pub(crate) taskrun_flag: bool,
 }
 
 /// The cross-thread half: writing to the eventfd completes the armed read and wakes the worker.
@@ -46,7 +52,7 @@ impl Waker {
 
 /// The worker-owned half.
 pub(crate) struct Ring {
-    ring: IoUring,
+    pub(crate) ring: IoUring,
     waker: Arc<Waker>,
     armed: bool,
     pub(crate) features: RingFeatures,
@@ -95,8 +101,9 @@ impl Ring {
         self.armed = pushed;
     }
 
-    /// Blocks in `io_uring_enter` until the eventfd is written or `timeout` passes.
-    pub(crate) fn park(&mut self, timeout: Option<Duration>) {
+    /// Blocks in `io_uring_enter` until the eventfd is written, any other request completes, or
+    /// `timeout` passes; then hands every completion but the eventfd's to `each`.
+    pub(crate) fn park(&mut self, timeout: Option<Duration>, each: impl FnMut(u64, i32, u32)) {
         self.arm();
         let res = match timeout {
             Some(t) => {
@@ -112,13 +119,23 @@ impl Ring {
                 tracing::warn!(error = %e, "io_uring_enter failed while parking");
             }
         }
-        self.reap();
+        self.reap(each);
     }
 
-    fn reap(&mut self) {
-        for cqe in self.ring.completion() {
-            if cqe.user_data() == WAKE_TOKEN {
-                self.armed = false;
+    /// Hands every completion waiting in the CQ to `each` (user data, result, flags), except
+    /// the eventfd read's, which is re-armed.
+    pub(crate) fn reap(&mut self, mut each: impl FnMut(u64, i32, u32)) {
+        loop {
+            let mut cq = self.ring.completion();
+            if cq.is_empty() {
+                break;
+            }
+            for cqe in &mut cq {
+                match cqe.user_data() {
+                    WAKE_TOKEN => self.armed = false,
+                    IGNORED_TOKEN => {}
+                    ud => each(ud, cqe.result(), cqe.flags()),
+                }
             }
         }
         self.arm();
@@ -128,9 +145,9 @@ impl Ring {
 fn build(entries: u32) -> Result<(IoUring, RingFeatures), StartError> {
     // Best first; older kernels reject newer flags with EINVAL, so fall back step by step.
     let attempts = [
-        RingFeatures { single_issuer: true, defer_taskrun: true, coop_taskrun: false },
-        RingFeatures { single_issuer: true, defer_taskrun: false, coop_taskrun: true },
-        RingFeatures { single_issuer: false, defer_taskrun: false, coop_taskrun: true },
+        RingFeatures { single_issuer: true, defer_taskrun: true, coop_taskrun: false, taskrun_flag: true },
+        RingFeatures { single_issuer: true, defer_taskrun: false, coop_taskrun: true, taskrun_flag: true },
+        RingFeatures { single_issuer: false, defer_taskrun: false, coop_taskrun: true, taskrun_flag: true },
         RingFeatures::default(),
     ];
     let mut last = None;
@@ -144,6 +161,9 @@ fn build(entries: u32) -> Result<(IoUring, RingFeatures), StartError> {
         }
         if f.coop_taskrun {
             b.setup_coop_taskrun();
+        }
+        if f.taskrun_flag {
+            b.setup_taskrun_flag();
         }
         match b.build(entries) {
             Ok(r) => return Ok((r, f)),
