@@ -12,8 +12,10 @@
 //! on them.
 
 pub(crate) mod driver;
+pub mod fd;
 pub mod net;
 pub(crate) mod op;
 mod raw;
+pub mod tls;
 
 pub use driver::IoFeatures;

@@ -22,6 +22,7 @@
 //! ```
 
 use crate::io::driver::IoFeatures;
+use crate::io::fd::{self, Via};
 use crate::io::op::{self, Kind, OpFuture, OpShared};
 use crate::io::raw::MsgBuf;
 use crate::runtime::worker::with_current;
@@ -37,8 +38,6 @@ use std::task::Poll;
 
 /// Bytes a reader may have waiting before its multishot receive is stopped.
 pub const RECV_HIGH: usize = 256 * 1024;
-/// Bytes one fallback (single-shot) receive asks for.
-const RECV_CHUNK: usize = 16 * 1024;
 
 /// What the current worker's ring offers; `None` off a worker.
 fn features() -> Option<IoFeatures> {
@@ -217,6 +216,17 @@ impl TcpStream {
         self.writer.write_all_zc(buf).await
     }
 
+    /// Closes the connection through the ring (the descriptor is closed once the halves handed
+    /// out with [`TcpStream::writer`] are gone too; dropping a stream closes it as well).
+    ///
+    /// # Errors
+    /// Off a worker thread; as `close(2)`.
+    pub async fn close(self) -> io::Result<()> {
+        let TcpStream { reader, writer } = self;
+        drop(reader);
+        fd::close(writer.fd).await
+    }
+
     /// Splits into a reading and a writing half (the socket closes when both are dropped).
     pub fn into_split(self) -> (TcpReader, TcpWriter) {
         (self.reader, self.writer)
@@ -343,19 +353,7 @@ impl TcpReader {
     }
 
     async fn read_single(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
-        let mut buf = std::mem::take(&mut self.spare);
-        if buf.len() < RECV_CHUNK {
-            buf = vec![0; RECV_CHUNK];
-        }
-        let entry = opcode::Recv::new(types::Fd(self.fd.as_raw_fd()), buf.as_mut_ptr(), buf.len() as u32).build();
-        let mut fut = OpFuture::new(Kind::Single, entry, Some(Box::new((buf, self.fd.clone()))));
-        let (res, _) = (&mut fut).await?;
-        if let Some((buf, _fd)) = fut.take_keep::<(Vec<u8>, Arc<OwnedFd>)>() {
-            self.spare = buf;
-        }
-        let n = op::result(res)? as usize;
-        out.extend_from_slice(&self.spare[..n.min(self.spare.len())]);
-        Ok(n)
+        fd::read_once(&self.fd, &mut self.spare, out, Via::Socket).await
     }
 }
 
@@ -391,32 +389,8 @@ impl TcpWriter {
         self.write(buf, zc).await
     }
 
-    async fn write(&self, mut buf: Vec<u8>, zc: bool) -> io::Result<Vec<u8>> {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let ptr = buf[done..].as_ptr();
-            let len = (buf.len() - done).min(u32::MAX as usize) as u32;
-            let fd = types::Fd(self.fd.as_raw_fd());
-            let (kind, entry) = if zc {
-                (Kind::SendZc, opcode::SendZc::new(fd, ptr, len).flags(libc::MSG_NOSIGNAL).build())
-            } else {
-                (Kind::Single, opcode::Send::new(fd, ptr, len).flags(libc::MSG_NOSIGNAL).build())
-            };
-            let mut fut = OpFuture::new(kind, entry, Some(Box::new((buf, self.fd.clone()))));
-            let (res, _) = (&mut fut).await?;
-            // Finished: the kernel no longer reads the buffer (for a zero-copy send, its
-            // notification came), so it comes back.
-            buf = match fut.take_keep::<(Vec<u8>, Arc<OwnedFd>)>() {
-                Some((buf, _fd)) => buf,
-                None => return Err(io::Error::other("send finished without its buffer")),
-            };
-            let n = op::result(res)? as usize;
-            if n == 0 {
-                return Err(io::Error::from(io::ErrorKind::WriteZero));
-            }
-            done += n;
-        }
-        Ok(buf)
+    async fn write(&self, buf: Vec<u8>, zc: bool) -> io::Result<Vec<u8>> {
+        fd::write_all(&self.fd, buf, if zc { Via::SocketZc } else { Via::Socket }).await
     }
 
     /// The peer's address.

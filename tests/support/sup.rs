@@ -23,7 +23,8 @@ pub enum Rec {
 pub struct Crash(pub ExitReason);
 
 /// Makes the child wait, inside its callback, on a future that never completes: it is deaf to
-/// exit signals until killed (and, killed so, never runs `terminate`).
+/// exit signals until killed (the kill abandons the callback and `terminate` runs with `Kill`:
+/// D111).
 pub struct Block;
 
 pub struct Child {
