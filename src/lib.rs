@@ -18,6 +18,7 @@ macro_rules! node_log {
 }
 
 mod act;
+pub mod codec;
 mod error;
 mod mailbox;
 mod message;
