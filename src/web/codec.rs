@@ -199,8 +199,11 @@ impl ServerCodec {
     }
 
     /// Takes received bytes. Nothing is parsed until [`next_request`](Self::next_request).
+    /// Bytes that can never be read are dropped: after a failure, and after a request that
+    /// closes the connection.
     pub fn push(&mut self, data: &[u8]) {
-        if self.failed.is_some() || data.is_empty() {
+        let unread = self.closing && matches!(self.state, State::Head);
+        if self.failed.is_some() || unread || data.is_empty() {
             return;
         }
         if self.start > 0 {
