@@ -239,6 +239,32 @@ fn limits_map_to_their_statuses() {
 }
 
 #[test]
+fn a_long_head_byte_by_byte_and_garbage_refused_early() {
+    // A head near the limit, one byte per push (a slow client): it comes out whole.
+    let head = [&b"GET /slow HTTP/1.1\r\nHost: h\r\nX-Big: "[..], &[b'v'; 60_000], b"\r\n\r\n"].concat();
+    let mut c = ServerCodec::new(WebLimits::default());
+    let mut got = Vec::new();
+    for b in &head {
+        c.push(std::slice::from_ref(b));
+        got.extend(all(&mut c).unwrap());
+    }
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("x-big").map(<[u8]>::len), Some(60_000));
+    // Garbage with no blank line is refused long before the head limit, byte by byte too.
+    let mut c = ServerCodec::new(WebLimits::default());
+    let mut refused_at = None;
+    for (i, b) in [&b"\x16\x03\x01"[..], &[0xAB; 5000]].concat().iter().enumerate() {
+        c.push(std::slice::from_ref(b));
+        if let Err(e) = all(&mut c) {
+            assert_eq!(e.status(), 400);
+            refused_at = Some(i);
+            break;
+        }
+    }
+    assert!(refused_at.is_some_and(|i| i < 16), "{refused_at:?}");
+}
+
+#[test]
 fn bad_requests() {
     let d = WebLimits::default;
     for (bytes, status) in [

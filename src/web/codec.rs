@@ -181,6 +181,13 @@ pub struct ServerCodec {
     closing: bool,
     failed: Option<WebError>,
     send_continue: bool,
+    /// How many unparsed bytes are known to hold no end of what is awaited (a head's blank
+    /// line, a chunk-size or trailer line's `\n`): each byte is searched once, so a client
+    /// sending a head byte by byte costs linear time, not quadratic.
+    scanned: usize,
+    /// The unparsed length at the last attempt to parse an unfinished head: the next attempt
+    /// waits for twice as many bytes (bad input is still refused early, in linear time).
+    tried: usize,
 }
 
 impl ServerCodec {
@@ -195,6 +202,8 @@ impl ServerCodec {
             closing: false,
             failed: None,
             send_continue: false,
+            scanned: 0,
+            tried: 0,
         }
     }
 
@@ -289,10 +298,23 @@ impl ServerCodec {
                         return Ok(None);
                     }
                     let avail = &self.buf[self.start..];
+                    let ended = has_head_end(avail, self.scanned);
+                    self.scanned = avail.len();
+                    if !ended {
+                        if avail.len() > self.limits.max_head {
+                            return Err(WebError::HeadTooLarge { limit: self.limits.max_head });
+                        }
+                        if avail.len() < 2 * self.tried {
+                            return Ok(None);
+                        }
+                    }
+                    self.tried = avail.len();
                     let Some(head) = parse_head(avail, &self.limits)? else {
                         return Ok(None);
                     };
                     self.start += head.len;
+                    self.scanned = 0;
+                    self.tried = 0;
                     let body = match head.body {
                         BodyKind::None => {
                             self.finish(head.pending);
@@ -311,8 +333,11 @@ impl ServerCodec {
                 }
                 State::Body { request, body, .. } => {
                     let avail = &self.buf[self.start..];
-                    let (used, done) = body_step(body, request, avail, &self.limits)?;
+                    let (used, done) = body_step(body, request, avail, &mut self.scanned, &self.limits)?;
                     self.start += used;
+                    if used > 0 {
+                        self.scanned = 0;
+                    }
                     if done {
                         let State::Body { request, pending, .. } = std::mem::replace(&mut self.state, State::Head)
                         else {
@@ -343,8 +368,22 @@ fn body_step(
     state: &mut BodyState,
     request: &mut WebRequest,
     avail: &[u8],
+    scanned: &mut usize,
     limits: &WebLimits,
 ) -> Result<(usize, bool), WebError> {
+    // A line-based state waits for its `\n`, searching only bytes not searched before.
+    let line_states = matches!(state, BodyState::ChunkSize | BodyState::Trailers { .. });
+    if line_states && !avail[(*scanned).min(avail.len())..].contains(&b'\n') {
+        *scanned = avail.len();
+        let seen = match state {
+            BodyState::Trailers { seen } => *seen,
+            _ => 0,
+        };
+        if seen + avail.len() > limits.max_head {
+            return Err(WebError::HeadTooLarge { limit: limits.max_head });
+        }
+        return Ok((0, false));
+    }
     match state {
         BodyState::Length(rest) => {
             let take = (*rest).min(avail.len());
@@ -404,6 +443,13 @@ fn body_step(
             Ok((end + 1, line.is_empty()))
         }
     }
+}
+
+/// Whether `avail` holds the blank line that ends a head (`\n\n` or `\n\r\n`), searching from a
+/// little before `from` (a terminator may straddle the bytes searched before).
+fn has_head_end(avail: &[u8], from: usize) -> bool {
+    let rest = &avail[from.saturating_sub(2).min(avail.len())..];
+    rest.windows(2).any(|w| w == b"\n\n") || rest.windows(3).any(|w| w == b"\n\r\n")
 }
 
 enum BodyKind {
