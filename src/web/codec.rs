@@ -10,9 +10,9 @@ use std::collections::VecDeque;
 /// (see [`ServerCodec::take_continue`]).
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// Limits on what one request may take (defaults in brackets): the head, its request line and
-/// header fields [64 KiB]; the number of header fields [100]; the body [8 MiB]; the requests
-/// parsed whose responses are not written yet [16].
+/// Limits on what one request may take (defaults in parentheses): the head, its request line
+/// and header fields (64 KiB); the number of header fields (100); the body (8 MiB); the requests
+/// parsed whose responses are not written yet (16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WebLimits {
     max_head: usize,
