@@ -18,6 +18,7 @@ macro_rules! node_log {
 }
 
 mod act;
+pub mod codec;
 mod error;
 pub mod io;
 mod mailbox;
@@ -27,6 +28,7 @@ mod process;
 mod runtime;
 mod sync;
 mod sys;
+pub mod web;
 
 pub use act::Actor;
 pub use act::application;
@@ -40,6 +42,7 @@ pub use act::supervisor;
 pub use act::supervisor::{
     ChildSpec, Restart, Supervisor, SupervisorBehavior, SupervisorError, SupervisorSpec, SupervisorType,
 };
+pub use act::web_worker::{WebWorker, WebWorkerBehavior};
 pub use error::{Error, StartError};
 pub use message::{
     Alias, Atom, CustomReason, Event, EventOptions, ExitReason, From, LogSource, Message, MessageDown, MessageEvent,

@@ -6,6 +6,7 @@ pub(crate) mod context;
 pub mod pool;
 pub mod supervisor;
 mod tree;
+pub(crate) mod web_worker;
 
 use crate::message::{
     Addressed, Alias, ExitReason, From, Message, MessageEvent, MessageLog, Name, Payload, Pid, Ref, Target, Via,
