@@ -499,12 +499,19 @@ fn send_wait_cycle_fails_instead_of_waiting_forever() {
         result: Sender<Result<(), Error>>,
     }
     struct Meet(Pid);
-    struct Fill;
+    /// Both peers have taken their `Fill` before either fills the other's mailbox (otherwise
+    /// a `Fill` still queued takes a slot, and a peer that then takes it makes room: no cycle).
+    struct Fill(Arc<AtomicUsize>);
     impl Actor for Peer {
         async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
             if let Some(Meet(p)) = msg.downcast_ref::<Meet>() {
                 self.other = Some(*p);
-            } else if msg.is::<Fill>() {
+            } else if let Some(Fill(both)) = msg.downcast_ref::<Fill>() {
+                // The peers are on two workers: each spins on its own until the other is here.
+                both.fetch_add(1, Ordering::SeqCst);
+                while both.load(Ordering::SeqCst) < 2 {
+                    std::hint::spin_loop();
+                }
                 // Fill the other's mailbox (capacity 4), then wait for room in it.
                 let other = self.other.unwrap();
                 for i in 0..4u32 {
@@ -523,8 +530,9 @@ fn send_wait_cycle_fails_instead_of_waiting_forever() {
     let b = node.spawn(Peer { other: None, result: tx }, opts.worker(1)).unwrap();
     node.send(a, Meet(b)).unwrap();
     node.send(b, Meet(a)).unwrap();
-    node.send(a, Fill).unwrap();
-    node.send(b, Fill).unwrap();
+    let both = Arc::new(AtomicUsize::new(0));
+    node.send(a, Fill(both.clone())).unwrap();
+    node.send(b, Fill(both)).unwrap();
     let first = rx.recv_timeout(PATIENCE).expect("one of them stops waiting");
     assert_eq!(first, Err(Error::MailboxFull));
     node.stop();
