@@ -48,6 +48,7 @@ pub use message::{
 pub use node::cron;
 pub use node::cron::{Cron, CronJob, CronMessage};
 pub use node::{Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};
+pub use runtime::blocking::BlockingJob;
 pub use runtime::options::NodeOptions;
 pub use runtime::timer::{Sleep, TimerHandle};
 pub use runtime::watchdog::StalledWorker;

@@ -108,6 +108,12 @@ pub struct NodeInfo {
     pub held_turns: u64,
     /// Holds that ended because `ERGORS_MAILBOX_HOLD_MAX_MS` passed, not because the queue drained.
     pub holds_expired: u64,
+    /// Threads of the blocking pool alive now (`ERGORS_META_THREADS` at most).
+    pub blocking_threads: usize,
+    /// Of those, running a job now.
+    pub blocking_busy: usize,
+    /// Jobs waiting for a blocking thread (`ERGORS_META_QUEUE` at most).
+    pub blocking_queued: usize,
 }
 
 fn state_of(e: &ProcessEntry) -> ProcessState {
@@ -196,7 +202,13 @@ impl NodeInner {
             migrations: self.migrations.load(Relaxed),
             held_turns: self.held_turns.load(Relaxed),
             holds_expired: self.holds_expired.load(Relaxed),
+            blocking_threads: 0,
+            blocking_busy: 0,
+            blocking_queued: 0,
         };
+        let blocking = self.blocking.counts();
+        (info.blocking_threads, info.blocking_busy, info.blocking_queued) =
+            (blocking.alive, blocking.busy, blocking.queued);
         (info.stalled_workers, info.stalls) = self.watchdog.snapshot();
         for e in &entries {
             match state_of(e) {

@@ -79,6 +79,8 @@ pub(crate) struct NodeInner {
     started: Instant,
     /// State and stop hooks of the layers above (applications).
     pub(crate) extensions: extensions::Extensions,
+    /// Threads for blocking code (`spawn_blocking`, blocking meta loops).
+    pub(crate) blocking: crate::runtime::blocking::BlockingPool,
 }
 
 impl NodeInner {
@@ -183,6 +185,7 @@ impl Node {
             stopped_cv: Condvar::new(),
             started: Instant::now(),
             extensions: Default::default(),
+            blocking: crate::runtime::blocking::BlockingPool::new(name, options.meta_threads, options.meta_queue),
             options,
         });
         let cpus = affinity::allowed_cpus();
