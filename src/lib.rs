@@ -21,6 +21,7 @@ mod act;
 mod error;
 mod mailbox;
 mod message;
+pub mod meta;
 mod node;
 mod process;
 mod runtime;
@@ -45,6 +46,7 @@ pub use message::{
     MessageEventStart, MessageEventStop, MessageExit, MessageFallback, MessageLog, Name, Pid, Priority, ProcessId, Ref,
     Target, To,
 };
+pub use meta::{Meta, MetaContext, MetaInfo, MetaOptions, MetaState};
 pub use node::cron;
 pub use node::cron::{Cron, CronJob, CronMessage};
 pub use node::{Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};

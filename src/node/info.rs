@@ -37,6 +37,8 @@ pub struct ProcessInfo {
     pub leader: Pid,
     /// Its aliases.
     pub aliases: Vec<Alias>,
+    /// The aliases of the meta processes it spawned that still run (Ergo's `ProcessInfo.Metas`).
+    pub metas: Vec<Alias>,
     /// Events it produces.
     pub events: Vec<Name>,
     /// What it links to.
@@ -140,7 +142,7 @@ fn rss_bytes() -> u64 {
 
 impl NodeInner {
     pub(crate) fn process_info(&self, e: &ProcessEntry) -> ProcessInfo {
-        let ((name, aliases, events, links, monitors, linked_by, monitored_by), (held_by, held_ns)) = e
+        let ((name, aliases, events, links, monitors, linked_by, monitored_by), (held_by, held_ns), metas) = e
             .with_existing_rel(|r| {
                 (
                     (
@@ -153,6 +155,7 @@ impl NodeInner {
                         r.monitored_by.len(),
                     ),
                     (r.hold.as_ref().and_then(crate::process::room::Hold::held_by), r.held_ns),
+                    r.metas.clone(),
                 )
             })
             .unwrap_or_default();
@@ -164,6 +167,7 @@ impl NodeInner {
             parent: e.parent,
             leader: e.leader,
             aliases,
+            metas,
             events,
             links,
             monitors,

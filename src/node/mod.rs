@@ -26,6 +26,7 @@ mod watch;
 
 pub use handle::NodeHandle;
 pub use info::{NodeInfo, ProcessInfo, ProcessState};
+pub(crate) use spawn::SpawnHow;
 pub use spawn::SpawnOptions;
 
 pub(crate) use watch::Kind;
