@@ -12,7 +12,7 @@ use ergors::{
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use support::{Capture, PATIENCE, eventually};
 
@@ -49,6 +49,8 @@ enum Run {
     Tick,
     /// Returns at once with this outcome.
     Return(Result<(), ExitReason>),
+    /// Returns the outcome the test sends, once it sends it (read on a blocking thread).
+    ReturnWhenTold(Arc<Mutex<Receiver<Result<(), ExitReason>>>>),
     Panic,
     /// A blocking job that never looks at `is_terminating`; it stops when the flag is set.
     BlockingDeaf(Arc<AtomicBool>),
@@ -87,6 +89,10 @@ impl Meta for TestMeta {
                     }
                 },
                 Run::Return(outcome) => outcome,
+                Run::ReturnWhenTold(told) => {
+                    let job = ctx.spawn_blocking(move || told.lock().unwrap().recv_timeout(PATIENCE));
+                    job.await.map_err(ExitReason::error)?.map_err(ExitReason::error)?
+                }
                 Run::Panic => panic!("loop broke"),
                 Run::BlockingDeaf(release) => {
                     let job = ctx.spawn_blocking(move || {
@@ -394,6 +400,31 @@ fn the_loop_returning_ends_the_meta_with_its_outcome() {
     let (exit, down) = (seen.0.unwrap(), seen.1.unwrap());
     assert_eq!((exit.target, exit.reason), (Target::Alias(alias), ExitReason::error("handler said stop")));
     assert_eq!((down.target, down.reason), (Target::Alias(alias), ExitReason::error("handler said stop")));
+    node.stop();
+}
+
+#[test]
+fn watchers_of_the_alias_see_the_loops_outcome() {
+    let node = node("metaloopwatch");
+    let (host, rx, tx) = host(&node);
+    for outcome in [Ok(()), Err(ExitReason::error("loop failed"))] {
+        let (tell, told) = channel();
+        let alias = spawn_in(&node, host, meta(Run::ReturnWhenTold(Arc::new(Mutex::new(told))), &tx)).unwrap();
+        let (w, wrx) = watcher(&node);
+        watch(&node, w, Watch::Link(alias));
+        watch(&node, w, Watch::Monitor(alias));
+        let expected = outcome.clone().err().unwrap_or(ExitReason::Normal);
+        tell.send(outcome).unwrap();
+        assert_eq!(terminated(&rx), expected);
+        for _ in 0..2 {
+            match next(&wrx) {
+                Ev::Exit(e) => assert_eq!((e.target, e.reason), (Target::Alias(alias), expected.clone())),
+                Ev::Down(d) => assert_eq!((d.target, d.reason), (Target::Alias(alias), expected.clone())),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(node.is_alive(host));
+    }
     node.stop();
 }
 
