@@ -306,9 +306,10 @@ fn call_send_inspect_child_and_exit_signal_through_the_alias() {
     ends.sort_by_key(|r| r.to_string());
     assert_eq!(ends, vec![reason.clone(), reason]);
     assert!(eventually(|| node.process_info(host).unwrap().metas.is_empty()));
+    // `terminate` runs before the meta is released: wait for that.
+    assert!(eventually(|| node.meta_info(child).err() == Some(Error::MetaUnknown)));
+    assert!(eventually(|| node.send(alias, "late").err() == Some(Error::ProcessUnknown)));
     assert_eq!(node.meta_info(alias).err(), Some(Error::MetaUnknown));
-    assert_eq!(node.meta_info(child).err(), Some(Error::MetaUnknown));
-    assert_eq!(node.send(alias, "late").err(), Some(Error::ProcessUnknown));
     assert_eq!(node.send_exit_meta(alias, ExitReason::Normal).err(), Some(Error::MetaUnknown));
     node.stop();
 }

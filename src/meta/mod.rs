@@ -335,7 +335,8 @@ fn run_meta<M: Meta>(
         let mut actor = MetaActor { meta };
         let reason = meta_life(&mut actor, &mut ctx, &shared).await;
         shared.terminating.store(true, Ordering::Release);
-        ctx.finish(reason.bare());
+        // Forgotten before `finish` tells the watchers (and a spawner waiting on a failed
+        // `init`): whoever learns of the end finds it gone from its parent and the registry.
         registry.remove(&shared.alias);
         if let Some(parent) = ctx.node().inner.table.get(&shared.parent) {
             parent.with_existing_rel(|r| {
@@ -344,6 +345,7 @@ fn run_meta<M: Meta>(
                 }
             });
         }
+        ctx.finish(reason.bare());
     }
 }
 
