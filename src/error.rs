@@ -130,4 +130,15 @@ pub enum Error {
     /// does not exist any more (`spawn_wait`; Ergo's `Spawn` error).
     #[error("init failed: {0}")]
     InitFailed(Box<crate::message::ExitReason>),
+    /// Every thread of the blocking pool is busy and its queue is full (`ERGORS_META_THREADS`,
+    /// `ERGORS_META_QUEUE`); the job was not run.
+    #[error("the blocking pool is full (every thread busy, queue full)")]
+    BlockingPoolFull,
+    /// A job on the blocking pool panicked; the text is the panic's message. The pool's thread
+    /// goes on.
+    #[error("blocking job panicked: {0}")]
+    BlockingPanicked(String),
+    /// No meta process has that alias (it never existed, or it has ended).
+    #[error("unknown meta process")]
+    MetaUnknown,
 }

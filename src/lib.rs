@@ -23,6 +23,7 @@ mod error;
 pub mod io;
 mod mailbox;
 mod message;
+pub mod meta;
 mod node;
 mod process;
 mod runtime;
@@ -49,9 +50,11 @@ pub use message::{
     MessageEventStart, MessageEventStop, MessageExit, MessageFallback, MessageLog, Name, Pid, Priority, ProcessId, Ref,
     Target, To,
 };
+pub use meta::{Meta, MetaContext, MetaInfo, MetaOptions, MetaState};
 pub use node::cron;
 pub use node::cron::{Cron, CronJob, CronMessage};
 pub use node::{Node, NodeHandle, NodeInfo, ProcessInfo, ProcessState, SpawnOptions};
+pub use runtime::blocking::BlockingJob;
 pub use runtime::options::NodeOptions;
 pub use runtime::timer::{Sleep, TimerHandle};
 pub use runtime::watchdog::StalledWorker;

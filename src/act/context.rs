@@ -766,6 +766,22 @@ impl Context {
         crate::runtime::timer::Sleep::new(after)
     }
 
+    /// Runs `f` on the node's blocking pool (never on a worker) and returns its outcome as a
+    /// future: awaiting it suspends only this process, which handles no message meanwhile, as
+    /// with `call`. Dropping the future detaches the job (it runs to its end; its outcome is
+    /// discarded). A panic in `f` is the job's `Err`, not this process's end.
+    ///
+    /// # Errors
+    /// The job's outcome: [`Error::BlockingPoolFull`] (every thread busy and the queue full:
+    /// `ERGORS_META_THREADS`, `ERGORS_META_QUEUE`), [`Error::BlockingPanicked`],
+    /// [`Error::NodeStopped`].
+    pub fn spawn_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> crate::runtime::blocking::BlockingJob<T> {
+        self.node.inner.blocking.spawn(f)
+    }
+
     /// Timers held by this process's worker (pending, and cancelled ones not yet purged): for
     /// tests that check cancelled timers are freed.
     #[doc(hidden)]

@@ -1,7 +1,7 @@
 //! Actors: the [`Actor`] trait (Ergo's `act.Actor`) and the loop that runs one as a process.
 
 pub mod application;
-mod catch;
+pub(crate) mod catch;
 pub(crate) mod context;
 pub mod pool;
 pub mod supervisor;
@@ -206,7 +206,7 @@ async fn life<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
 }
 
 /// Runs `init`; the reason to stop if it failed.
-async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason> {
+pub(crate) async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<ExitReason> {
     if !ctx.entry.is_alive() {
         // Killed before its first run: it never started, so neither `init` nor `terminate`.
         return Some(ExitReason::Kill);
@@ -301,7 +301,7 @@ impl<F: Future<Output = ExitReason>> Future for Killable<F> {
 }
 
 /// Handles messages until a callback or an exit signal ends the process.
-async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
+pub(crate) async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
     loop {
         let envelope = std::future::poll_fn(|cx| ctx.poll_recv(cx)).await;
         let from = envelope.from;

@@ -129,6 +129,16 @@ impl NodeInner {
                 self.close_event(&event, reason);
             }
         }
+        // Its meta processes end with it, with its reason, whether they trap exits or not: the
+        // exit comes from their parent (Ergo: "send exit signal to the meta processes").
+        for alias in &rel.metas {
+            let meta = self.registry.aliases.read(alias).get(alias).cloned();
+            if let Some(meta) = meta {
+                let exit = MessageExit { target: Target::Pid(entry.pid), reason: reason.clone() };
+                let envelope = Envelope { from: entry.pid, payload: Payload::Exit(Box::new(exit)) };
+                self.push_forced(&meta, Priority::Urgent, envelope);
+            }
+        }
         for (consumer, target) in rel.linked_by {
             self.signal(consumer, Kind::Link, target, reason);
         }

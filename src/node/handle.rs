@@ -348,6 +348,20 @@ impl NodeHandle {
         self.inner.logger_remove(Some(name), None)
     }
 
+    /// Runs `f` on the node's blocking pool, for code outside processes: await the returned job,
+    /// or [`BlockingJob::wait`](crate::BlockingJob::wait) on it from a plain thread. Dropping it
+    /// detaches the job (it runs; its outcome is discarded).
+    ///
+    /// # Errors
+    /// The job's outcome: [`Error::BlockingPoolFull`], [`Error::BlockingPanicked`],
+    /// [`Error::NodeStopped`].
+    pub fn spawn_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> crate::runtime::blocking::BlockingJob<T> {
+        self.inner.blocking.spawn(f)
+    }
+
     /// True once `stop` has begun.
     pub fn is_stopping(&self) -> bool {
         self.inner.stopping.load(Ordering::Acquire)

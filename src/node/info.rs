@@ -37,6 +37,8 @@ pub struct ProcessInfo {
     pub leader: Pid,
     /// Its aliases.
     pub aliases: Vec<Alias>,
+    /// The aliases of the meta processes it spawned that still run (Ergo's `ProcessInfo.Metas`).
+    pub metas: Vec<Alias>,
     /// Events it produces.
     pub events: Vec<Name>,
     /// What it links to.
@@ -112,6 +114,12 @@ pub struct NodeInfo {
     pub io: crate::io::IoFeatures,
     /// Ring requests in flight on all workers (sockets waiting, sends not yet done).
     pub io_in_flight: usize,
+    /// Threads of the blocking pool alive now (`ERGORS_META_THREADS` at most).
+    pub blocking_threads: usize,
+    /// Of those, running a job now.
+    pub blocking_busy: usize,
+    /// Jobs waiting for a blocking thread (`ERGORS_META_QUEUE` at most).
+    pub blocking_queued: usize,
 }
 
 fn state_of(e: &ProcessEntry) -> ProcessState {
@@ -138,7 +146,7 @@ fn rss_bytes() -> u64 {
 
 impl NodeInner {
     pub(crate) fn process_info(&self, e: &ProcessEntry) -> ProcessInfo {
-        let ((name, aliases, events, links, monitors, linked_by, monitored_by), (held_by, held_ns)) = e
+        let ((name, aliases, events, links, monitors, linked_by, monitored_by), (held_by, held_ns), metas) = e
             .with_existing_rel(|r| {
                 (
                     (
@@ -151,6 +159,7 @@ impl NodeInner {
                         r.monitored_by.len(),
                     ),
                     (r.hold.as_ref().and_then(crate::process::room::Hold::held_by), r.held_ns),
+                    r.metas.clone(),
                 )
             })
             .unwrap_or_default();
@@ -162,6 +171,7 @@ impl NodeInner {
             parent: e.parent,
             leader: e.leader,
             aliases,
+            metas,
             events,
             links,
             monitors,
@@ -202,7 +212,13 @@ impl NodeInner {
             holds_expired: self.holds_expired.load(Relaxed),
             io: self.workers.list.first().and_then(|w| w.io_features.get().copied()).unwrap_or_default(),
             io_in_flight: self.workers.list.iter().map(|w| w.io_in_flight.load(Relaxed)).sum(),
+            blocking_threads: 0,
+            blocking_busy: 0,
+            blocking_queued: 0,
         };
+        let blocking = self.blocking.counts();
+        (info.blocking_threads, info.blocking_busy, info.blocking_queued) =
+            (blocking.alive, blocking.busy, blocking.queued);
         (info.stalled_workers, info.stalls) = self.watchdog.snapshot();
         for e in &entries {
             match state_of(e) {

@@ -26,6 +26,7 @@ mod watch;
 
 pub use handle::NodeHandle;
 pub use info::{NodeInfo, ProcessInfo, ProcessState};
+pub(crate) use spawn::SpawnHow;
 pub use spawn::SpawnOptions;
 
 pub(crate) use watch::Kind;
@@ -79,6 +80,8 @@ pub(crate) struct NodeInner {
     started: Instant,
     /// State and stop hooks of the layers above (applications).
     pub(crate) extensions: extensions::Extensions,
+    /// Threads for blocking code (`spawn_blocking`, blocking meta loops).
+    pub(crate) blocking: crate::runtime::blocking::BlockingPool,
 }
 
 impl NodeInner {
@@ -183,6 +186,7 @@ impl Node {
             stopped_cv: Condvar::new(),
             started: Instant::now(),
             extensions: Default::default(),
+            blocking: crate::runtime::blocking::BlockingPool::new(name, options.meta_threads, options.meta_queue),
             options,
         });
         let cpus = affinity::allowed_cpus();

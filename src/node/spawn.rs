@@ -109,6 +109,17 @@ impl SpawnOptions {
     }
 }
 
+/// What a spawn needs besides the process's future.
+pub(crate) struct SpawnHow<'a> {
+    pub(crate) opts: &'a SpawnOptions,
+    pub(crate) parent: Option<&'a Arc<ProcessEntry>>,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) log_level: Option<tracing::Level>,
+    pub(crate) init: Option<Arc<InitWait>>,
+    /// The behaviour's type name, for inspection and the watchdog.
+    pub(crate) behaviour: fn() -> &'static str,
+}
+
 impl NodeInner {
     /// Where a new process goes: `(worker, pinned)`.
     pub(crate) fn placement(&self, opts: &SpawnOptions, parent: Option<&ProcessEntry>) -> (usize, bool) {
@@ -134,6 +145,19 @@ impl NodeInner {
         log_level: Option<tracing::Level>,
         init: Option<Arc<InitWait>>,
     ) -> Result<Pid, Error> {
+        let how = SpawnHow { opts, parent, name, log_level, init, behaviour: std::any::type_name::<A> };
+        self.spawn_task(how, |_, ctx| Ok(run_actor(actor, ctx)))
+    }
+
+    /// Spawns a process whose future `make` builds from its entry and context (an actor's loop,
+    /// or a meta process's: `meta`), after its name and links are in place and before it can
+    /// run. An error from `make` takes the spawn back.
+    pub(crate) fn spawn_task<F: std::future::Future<Output = ()> + Send + 'static>(
+        self: &Arc<Self>,
+        how: SpawnHow<'_>,
+        make: impl FnOnce(&Arc<ProcessEntry>, Context) -> Result<F, Error>,
+    ) -> Result<Pid, Error> {
+        let SpawnHow { opts, parent, name, log_level, init, behaviour } = how;
         if self.stopping.load(Ordering::Acquire) {
             return Err(Error::NodeStopped);
         }
@@ -156,7 +180,7 @@ impl NodeInner {
                     workers: self.workers.clone(),
                     home,
                     pinned,
-                    behaviour: std::any::type_name::<A>,
+                    behaviour,
                     parent: parent_pid,
                     leader,
                     depth,
@@ -189,7 +213,13 @@ impl NodeInner {
             entry.with_rel(|r| r.init_report = Some(InitReport::new(wait)));
             ctx.set_reports_init();
         }
-        entry.set_task(Box::pin(run_actor(actor, ctx)));
+        match make(&entry, ctx) {
+            Ok(task) => entry.set_task(Box::pin(task)),
+            Err(e) => {
+                self.undo_spawn(&entry);
+                return Err(e);
+            }
+        }
         // `stop` sets `stopping` and then waits for the table to empty; we insert and then check
         // `stopping`. The fences make sure one of us sees the other (otherwise a process could
         // land after the workers are gone).
@@ -236,6 +266,9 @@ impl NodeInner {
             }
             for target in rel.links {
                 self.detach(entry.pid, target, Kind::Link);
+            }
+            for a in &rel.aliases {
+                self.registry.aliases.write(a).remove(a);
             }
         }
     }

@@ -56,6 +56,17 @@ impl NodeInner {
             abandoned = left;
         }
         self.watchdog.stop();
+        // After the processes: none waits for a job any more. A thread still in a job at the
+        // deadline (a blocking loop that ignores its meta's end) is left to finish on its own.
+        let detached = self.blocking.stop(deadline);
+        if detached > 0 {
+            node_log!(
+                self,
+                WARN,
+                "stop: {detached} blocking thread(s) still running a job after {:?}; detached",
+                self.options.shutdown_timeout
+            );
+        }
         for w in &self.workers.list {
             w.request_shutdown();
         }

@@ -45,6 +45,9 @@ pub(crate) struct Relations {
     /// Where `init`'s outcome goes, for a process spawned by `spawn_wait` (taken on its first
     /// turn).
     pub(crate) init_report: Option<crate::process::init::InitReport>,
+    /// The aliases of the meta processes this process spawned and that still run: each gets an
+    /// exit signal with this process's reason when it ends (`meta`).
+    pub(crate) metas: Vec<Alias>,
 }
 
 /// What a process holds that other threads read or change.

@@ -1,6 +1,7 @@
 //! The runtime: configuration, per-core workers (run queues, timers, parking in the ring) and the
 //! waker that turns "something arrived" into "schedule this process".
 
+pub(crate) mod blocking;
 pub(crate) mod options;
 pub(crate) mod park;
 pub(crate) mod timer;

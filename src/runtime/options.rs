@@ -33,6 +33,8 @@ pub struct NodeOptions {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) mailbox_high_water: usize,
     pub(crate) hold_max: Duration,
+    pub(crate) meta_threads: usize,
+    pub(crate) meta_queue: usize,
     /// Jobs the node's cron starts with, and the clock it reads (not environment variables).
     pub(crate) cron_jobs: Vec<crate::node::cron::CronJob>,
     pub(crate) cron_clock: crate::node::cron::CronClock,
@@ -40,6 +42,12 @@ pub struct NodeOptions {
 
 /// The default high-water mark of a mailbox queue (D71: measured with the `overload` benchmark).
 pub const DEFAULT_HIGH_WATER: usize = 8192;
+
+/// The default cap of the blocking pool's threads (D120).
+pub const DEFAULT_META_THREADS: usize = 16;
+
+/// The default bound of the blocking pool's queue (D120).
+pub const DEFAULT_META_QUEUE: usize = 1024;
 
 fn available_cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -67,6 +75,8 @@ impl Default for NodeOptions {
             shutdown_timeout: Duration::from_millis(5000),
             mailbox_high_water: DEFAULT_HIGH_WATER,
             hold_max: Duration::from_millis(100),
+            meta_threads: DEFAULT_META_THREADS,
+            meta_queue: DEFAULT_META_QUEUE,
             cron_jobs: Vec::new(),
             cron_clock: Default::default(),
         }
@@ -204,6 +214,18 @@ const VARS: &[Var] = &[
         accepted: "an integer from 1 to 3600000 (milliseconds)",
         apply: |o, s| parse_range(s, 1u64, 3_600_000).map(|v| o.hold_max = Duration::from_millis(v)),
         current: |o| o.hold_max.as_millis().to_string(),
+    },
+    Var {
+        name: "ERGORS_META_THREADS",
+        accepted: "an integer from 1 to 4096 (threads of the blocking pool)",
+        apply: |o, s| parse_range(s, 1usize, 4096).map(|v| o.meta_threads = v),
+        current: |o| o.meta_threads.to_string(),
+    },
+    Var {
+        name: "ERGORS_META_QUEUE",
+        accepted: "an integer from 0 to 1000000000 (jobs waiting for a blocking thread; 0 = none)",
+        apply: |o, s| parse_range(s, 0usize, 1_000_000_000).map(|v| o.meta_queue = v),
+        current: |o| o.meta_queue.to_string(),
     },
     Var {
         name: "ERGORS_PROCESS_TIMING",
@@ -380,6 +402,21 @@ impl NodeOptions {
         self
     }
 
+    /// The most threads the blocking pool runs at once (`ERGORS_META_THREADS`; default 16): the
+    /// jobs of `spawn_blocking`, blocking meta loops among them. Threads start when needed and
+    /// exit after 10 s without work.
+    pub fn meta_threads(mut self, n: usize) -> Self {
+        self.meta_threads = n;
+        self
+    }
+
+    /// How many jobs may wait when every blocking thread is busy (`ERGORS_META_QUEUE`; default
+    /// 1024; 0 = none): a job beyond that fails with `Error::BlockingPoolFull`.
+    pub fn meta_queue(mut self, n: usize) -> Self {
+        self.meta_queue = n;
+        self
+    }
+
     /// Default timeout of `call` (`ERGORS_CALL_TIMEOUT_MS`; default 5000, as Ergo).
     pub fn call_timeout(mut self, d: Duration) -> Self {
         self.call_timeout = d;
@@ -434,6 +471,8 @@ mod tests {
             ("ERGORS_SHUTDOWN_TIMEOUT_MS", "1500"),
             ("ERGORS_MAILBOX_HIGH_WATER", "0"),
             ("ERGORS_MAILBOX_HOLD_MAX_MS", "20"),
+            ("ERGORS_META_THREADS", "2"),
+            ("ERGORS_META_QUEUE", "0"),
         ])
         .unwrap();
         assert_eq!(o.workers, 3);
@@ -449,6 +488,7 @@ mod tests {
         assert_eq!(o.shutdown_timeout, Duration::from_millis(1500));
         assert_eq!(o.mailbox_high_water, 0);
         assert_eq!(o.hold_max, Duration::from_millis(20));
+        assert_eq!((o.meta_threads, o.meta_queue), (2, 0));
     }
 
     #[test]
@@ -464,6 +504,8 @@ mod tests {
             ("ERGORS_MAILBOX_HIGH_WATER", "-1"),
             ("ERGORS_MAILBOX_HOLD_MAX_MS", "0"),
             ("ERGORS_MAILBOX_SIZE", "-1"),
+            ("ERGORS_META_THREADS", "0"),
+            ("ERGORS_META_QUEUE", "-1"),
         ] {
             let err = with(&[(var, value)]).unwrap_err();
             let text = err.to_string();
@@ -483,5 +525,7 @@ mod tests {
         assert!(NodeOptions::default().process_budget(0).validate().is_err());
         assert!(NodeOptions::default().mailbox_hold_max(Duration::ZERO).validate().is_err());
         assert!(NodeOptions::default().mailbox_high_water(0).validate().is_ok());
+        assert!(NodeOptions::default().meta_threads(0).validate().is_err());
+        assert!(NodeOptions::default().meta_queue(0).validate().is_ok());
     }
 }
