@@ -274,6 +274,19 @@ impl MetaContext {
         })
     }
 
+    /// Spawns another meta with this meta's parent as its parent (Ergo's `MetaProcess.Spawn`):
+    /// a server's loop starts one connection meta per client this way, and the connections
+    /// live on if the server ends, until the parent does. Does not wait for its `init` (a loop
+    /// accepting connections must not wait on each): a failed `init` is logged, and the new
+    /// meta's watchers see it end.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`] once the parent has ended; [`Error::NodeStopped`].
+    pub fn spawn_meta<M: Meta>(&self, meta: M, opts: MetaOptions) -> Result<Alias, Error> {
+        let parent = self.node.inner.table.get(&self.shared.parent).ok_or(Error::ProcessUnknown)?;
+        spawn_meta_inner(&self.node, Some(&parent), meta, &opts, None, InitWait::new())
+    }
+
     /// True once the meta is ending (its parent ended, a callback failed, it was sent an exit,
     /// the node is stopping, ...). A blocking loop checks it to return in time.
     pub fn is_terminating(&self) -> bool {
