@@ -11,6 +11,9 @@
 //! In `meta`, beside `act` at the top (D60). Never: blocks a worker (blocking loops run on the
 //! blocking pool through [`MetaContext::spawn_blocking`]).
 
+pub mod tcp;
+pub mod udp;
+
 use crate::act::catch::CatchUnwind;
 use crate::act::context::Context;
 use crate::act::{Actor, serve, start as actor_start};
@@ -242,6 +245,54 @@ impl MetaContext {
         let target = inner.resolve(&to)?;
         let envelope = Envelope { from: self.shared.pid, payload: Payload::Message(Message::new(msg)) };
         inner.push(&target, priority, NodeInner::addressed(&to, &target, envelope))?;
+        self.shared.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends as [`MetaContext::send`], then paces the loop by the receiver: a full bounded
+    /// queue is waited on (the message is sent once there is room), and a queue past its
+    /// high-water mark holds the loop until it is down to half or `ERGORS_MAILBOX_HOLD_MAX_MS`
+    /// passes (D70, for a loop instead of a callback). A socket loop that sends this way stops
+    /// reading while its handler is behind, so the kernel's window slows the peer and memory
+    /// stays bounded.
+    ///
+    /// # Errors
+    /// [`Error::ProcessUnknown`] (also if the receiver ends while we wait),
+    /// [`Error::NodeStopped`].
+    pub async fn send_paced<M: Any + Send>(&self, to: impl Into<To>, msg: M) -> Result<(), Error> {
+        let inner = &self.node.inner;
+        inner.check_running()?;
+        let to = to.into();
+        let target = inner.resolve(&to)?;
+        let priority = self.shared.priority;
+        let envelope = Envelope { from: self.shared.pid, payload: Payload::Message(Message::new(msg)) };
+        let envelope = NodeInner::addressed(&to, &target, envelope);
+        // Sent at once if there is room, else once there is (no cycle is possible: the loop's
+        // own message half keeps draining its mailbox while the loop waits).
+        let mut wait = crate::process::room::WaitRoom::new(None, target.clone(), priority, envelope, None);
+        poll_fn(|cx| wait.poll(inner, cx.waker())).await?;
+        // Past half the high-water mark: wait until it is down to half (or the hold's limit).
+        let deadline = crate::sys::clock::deadline_ns(inner.options.hold_max);
+        let mut registered = false;
+        let mut timer = None;
+        poll_fn(|cx| {
+            if !target.is_alive() || target.mailbox.is_relieved(priority) || crate::sys::clock::now_ns() >= deadline {
+                return Poll::Ready(());
+            }
+            if !registered {
+                if !crate::process::room::register_for_room(&target, priority, cx.waker()) {
+                    return Poll::Ready(());
+                }
+                registered = true;
+                timer = crate::runtime::timer::WakeTimer::arm(deadline, cx.waker());
+            } else if !target.mailbox.is_waiting(priority, cx.waker()) {
+                // Woken by the consumer: go, whatever the length now (as a held process does).
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        })
+        .await;
+        drop(timer);
         self.shared.sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
