@@ -723,6 +723,94 @@ fn memusage(n: usize) {
     eprintln!("stopped {n} processes in {:?}", stop.elapsed());
 }
 
+// ---------------------------------------------------------------------------------------------
+// tcpecho (Step 5): the TCP meta under ping-pong load from `tcpload`.
+
+/// Echoes every frame back to the connection it came from.
+struct TcpEchoHandler;
+
+impl Actor for TcpEchoHandler {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if let Ok(m) = msg.downcast::<ergors::meta::tcp::MessageTcp>() {
+            let _ = ctx.send(m.id, ergors::meta::tcp::MessageTcp { id: m.id, data: m.data });
+        }
+        Ok(())
+    }
+}
+
+/// Starts the TCP server meta with a pool of echo handlers; reports its address.
+struct TcpEchoServer {
+    handlers: usize,
+    addr: std::sync::mpsc::Sender<std::net::SocketAddr>,
+}
+
+impl Actor for TcpEchoServer {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        use ergors::meta::tcp::{TcpServer, TcpServerOptions};
+        let mut pool = Vec::new();
+        for _ in 0..self.handlers {
+            pool.push(ctx.spawn(TcpEchoHandler, SpawnOptions::default()).map_err(ExitReason::error)?);
+        }
+        let options = TcpServerOptions::new("127.0.0.1:0".parse().expect("address"))
+            .handlers(pool)
+            .read_chunk(ergors::codec::chunk::ChunkOptions::header(4, 0, 4));
+        let server = TcpServer::bind(options).map_err(ExitReason::error)?;
+        let addr = server.local_addr();
+        ctx.spawn_meta(server, ergors::meta::MetaOptions::default()).await.map_err(ExitReason::error)?;
+        let _ = self.addr.send(addr);
+        Ok(())
+    }
+}
+
+/// The `tcpload` program: `TCPLOAD`, or beside this binary.
+fn tcpload_path() -> std::path::PathBuf {
+    std::env::var_os("TCPLOAD").map(Into::into).unwrap_or_else(|| {
+        let me = std::env::current_exe().unwrap_or_default();
+        me.with_file_name("tcpload")
+    })
+}
+
+/// Runs `tcpload` against `addr` with `conns` connections: per-connection memory of this
+/// process (RSS growth once they are up), then its throughput and p99 lines, passed through.
+fn run_tcpload(addr: std::net::SocketAddr, conns: usize, seconds: f64) {
+    use std::io::{BufRead, Write};
+    let base = rss_bytes();
+    let mut child = std::process::Command::new(tcpload_path())
+        .args(["--addr", &addr.to_string(), "--conns", &conns.to_string(), "--seconds", &seconds.to_string()])
+        .args(["--name", &format!("tcpecho{conns}")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", tcpload_path().display())));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    for line in stdout.lines() {
+        let Ok(line) = line else { break };
+        if line.starts_with("CONNECTED") {
+            // Let the connection metas settle, then measure.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let grown = rss_bytes().saturating_sub(base);
+            result(&format!("tcpecho{conns}"), grown as f64 / conns as f64, "B/conn");
+            let _ = writeln!(stdin);
+        } else if line.starts_with("RESULT") {
+            println!("{line}");
+        }
+    }
+    let _ = child.wait();
+}
+
+fn tcpecho(conns: &[usize], seconds: f64) {
+    let node = start_node("tcpecho");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    node.spawn(TcpEchoServer { handlers: cores, addr: tx }, SpawnOptions::default()).expect("spawn");
+    let addr = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap_or_else(|_| fail("server did not start"));
+    for &n in conns {
+        run_tcpload(addr, n, seconds);
+    }
+    node.stop();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -753,8 +841,11 @@ fn main() {
             arg(&args, "--work-ns", 100),
             name == "overload_unthrottled",
         ),
+        Some("tcpecho100") => tcpecho(&[100], arg(&args, "--seconds", 5) as f64),
+        Some("tcpecho1000") => tcpecho(&[1000], arg(&args, "--seconds", 5) as f64),
+        Some("tcpecho") => tcpecho(&[100, 1000], arg(&args, "--seconds", 5) as f64),
         Some(other) => fail(&format!(
-            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, restart, pool, overload, overload_unthrottled"
+            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, restart, pool, overload, overload_unthrottled, tcpecho100, tcpecho1000"
         )),
         // No arguments: the demo run of the README, every benchmark once at its default size.
         None => {

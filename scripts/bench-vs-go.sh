@@ -5,7 +5,7 @@
 #
 #   With no arguments every benchmark runs:
 #       ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub
-#       restart pool overload overload_unthrottled
+#       restart pool overload overload_unthrottled tcpecho100 tcpecho1000
 #   (ping11x/callx: the receiver on another worker on the Rust side; Go has no
 #   placement and runs ping11/call under those names. tree prints two lines,
 #   ms and ideal_pct, both lower-is-better. overload prints msg/s and
@@ -14,6 +14,11 @@
 #   which has none, runs overload under that name. restart counts
 #   crash-and-restart cycles/s of one child under a one-for-one supervisor,
 #   pool calls/s from nproc callers through one pool of nproc workers (Step 4).
+#   tcpecho100/tcpecho1000 (Step 5) run each side's TCP server meta under the
+#   same load generator, the Rust example tcpload (ping-pong, 64-byte frames):
+#   msg/s, p99_us and B/conn (the server's RSS growth per connection), the
+#   last two lower-is-better. The Go side finds tcpload through $TCPLOAD,
+#   which this script sets.
 #   examples/bench.rs and benches/go/README.md describe each one.)
 #   Both sides print lines of the form
 #       RESULT name=<benchmark> value=<number> unit=<unit>
@@ -54,7 +59,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled)
+ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled tcpecho100 tcpecho1000)
 RUNS="${RUNS:-5}"
 export RUNS
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}"
@@ -62,6 +67,7 @@ PAUSE="${PAUSE:-1}"
 CARGO_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 RUST_BENCH="${RUST_BENCH:-$CARGO_TARGET/release/examples/bench}"
 GO_BENCH="${GO_BENCH:-$ROOT/target/go-bench/ergo-bench}"
+export TCPLOAD="${TCPLOAD:-$CARGO_TARGET/release/examples/tcpload}"
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -213,7 +219,7 @@ import os, statistics, sys
 
 data_path, notes_path = sys.argv[1], sys.argv[2]
 benches = os.environ["BENCH_LIST"].split()
-LOWER_IS_BETTER = ("bytes/proc", "ms", "ideal_pct", "MiB")
+LOWER_IS_BETTER = ("bytes/proc", "ms", "ideal_pct", "MiB", "p99_us", "B/conn")
 
 values = {}   # (bench, unit) -> side -> [values]
 units = {}    # bench -> units in order of first appearance
@@ -255,7 +261,7 @@ for bench in benches:
         print(f"| {bench} | {unit} | {fmt(rust)}{n('ergors')} | {fmt(go)}{n('go')} | {ratio} |")
 
 print()
-print("ratio = ergors / Go (higher is better for ergors); for the lower-is-better units (bytes/proc, ms, ideal_pct, MiB) it is Go / ergors, so > 1 still means ergors is better.")
+print("ratio = ergors / Go (higher is better for ergors); for the lower-is-better units (bytes/proc, ms, ideal_pct, MiB, p99_us, B/conn) it is Go / ergors, so > 1 still means ergors is better.")
 
 notes = []
 with open(notes_path) as f:
