@@ -97,14 +97,8 @@ fn main() {
         (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let (tx, rx) = channel();
     for _ in 0..conns {
-        let c = Conn {
-            addr,
-            size,
-            connected: connected.clone(),
-            go: go.clone(),
-            stop: stop.clone(),
-            report: tx.clone(),
-        };
+        let c =
+            Conn { addr, size, connected: connected.clone(), go: go.clone(), stop: stop.clone(), report: tx.clone() };
         let pid = node.spawn(c, SpawnOptions::default()).expect("spawn");
         node.send(pid, ()).expect("send");
     }

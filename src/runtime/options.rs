@@ -21,6 +21,7 @@ pub struct NodeOptions {
     pub(crate) io_multishot: bool,
     pub(crate) io_buffers: u16,
     pub(crate) io_buffer_size: usize,
+    pub(crate) io_spin: Duration,
     pub(crate) mailbox_size: usize,
     pub(crate) log_level: tracing::Level,
     pub(crate) pin_workers: bool,
@@ -63,6 +64,7 @@ impl Default for NodeOptions {
             io_multishot: true,
             io_buffers: 64,
             io_buffer_size: 16 * 1024,
+            io_spin: Duration::ZERO,
             mailbox_size: 0,
             log_level: tracing::Level::INFO,
             pin_workers: true,
@@ -148,6 +150,12 @@ const VARS: &[Var] = &[
         accepted: "a power of two from 1 to 32768 (receive buffers per worker)",
         apply: |o, s| parse_range(s, 1u16, 32768).filter(|v| v.is_power_of_two()).map(|v| o.io_buffers = v),
         current: |o| o.io_buffers.to_string(),
+    },
+    Var {
+        name: "ERGORS_IO_SPIN_US",
+        accepted: "an integer from 0 to 1000000 (µs)",
+        apply: |o, s| parse_range(s, 0u64, 1_000_000).map(|v| o.io_spin = Duration::from_micros(v)),
+        current: |o| o.io_spin.as_micros().to_string(),
     },
     Var {
         name: "ERGORS_IO_BUFFER_SIZE",
@@ -334,6 +342,13 @@ impl NodeOptions {
     /// two). Multishot receives fill them; each is copied out and given back at once.
     pub fn io_buffers(mut self, n: u16) -> Self {
         self.io_buffers = n;
+        self
+    }
+    /// How long an idle worker with ring requests in flight polls before parking
+    /// (`ERGORS_IO_SPIN_US`; default 0, at most `spin`): work then comes from the kernel rather than from a
+    /// sibling worker, and spinning takes the core from the threads that produce it.
+    pub fn io_spin(mut self, d: Duration) -> Self {
+        self.io_spin = d;
         self
     }
     /// Bytes per provided receive buffer (`ERGORS_IO_BUFFER_SIZE`; default 16384).

@@ -336,6 +336,13 @@ impl Worker {
 
     /// Polls for work for up to `spin`; true if some arrived (or was taken from another worker).
     fn spin(&mut self, spin: Duration) -> bool {
+        // Waiting on the network, the next work comes from the kernel, not from a sibling a few
+        // hundred ns away: spin for `io_spin` instead (D115).
+        let spin =
+            if self.local.io.borrow().in_flight() > 0 { spin.min(self.local.node.options.io_spin) } else { spin };
+        if spin.is_zero() {
+            return false;
+        }
         let until = Instant::now() + spin;
         let mut round = 0u32;
         loop {
