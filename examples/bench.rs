@@ -724,7 +724,7 @@ fn memusage(n: usize) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// tcpecho (Step 5): the TCP meta under ping-pong load from `tcpload`.
+// tcpecho (Step 5): the TCP meta under ping-pong load from `loadgen`.
 
 /// Echoes every frame back to the connection it came from.
 struct TcpEchoHandler;
@@ -762,26 +762,27 @@ impl Actor for TcpEchoServer {
     }
 }
 
-/// The `tcpload` program: `TCPLOAD`, or beside this binary.
-fn tcpload_path() -> std::path::PathBuf {
-    std::env::var_os("TCPLOAD").map(Into::into).unwrap_or_else(|| {
+/// The `loadgen` program: `LOADGEN`, or beside this binary.
+fn loadgen_path() -> std::path::PathBuf {
+    std::env::var_os("LOADGEN").map(Into::into).unwrap_or_else(|| {
         let me = std::env::current_exe().unwrap_or_default();
-        me.with_file_name("tcpload")
+        me.with_file_name("loadgen")
     })
 }
 
-/// Runs `tcpload` against `addr` with `conns` connections: per-connection memory of this
-/// process (RSS growth once they are up), then its throughput and p99 lines, passed through.
-fn run_tcpload(addr: std::net::SocketAddr, conns: usize, seconds: f64) {
+/// Runs `loadgen` (`proto`: tcp or http) against `addr` with `conns` connections, reporting
+/// under `name`: per-connection memory of this process (RSS growth once they are up), then its
+/// throughput and p99 lines, passed through.
+fn run_loadgen(name: &str, proto: &str, addr: std::net::SocketAddr, conns: usize, seconds: f64) {
     use std::io::{BufRead, Write};
     let base = rss_bytes();
-    let mut child = std::process::Command::new(tcpload_path())
+    let mut child = std::process::Command::new(loadgen_path())
         .args(["--addr", &addr.to_string(), "--conns", &conns.to_string(), "--seconds", &seconds.to_string()])
-        .args(["--name", &format!("tcpecho{conns}")])
+        .args(["--name", name, "--proto", proto])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", tcpload_path().display())));
+        .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", loadgen_path().display())));
     let mut stdin = child.stdin.take().expect("stdin");
     let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
     for line in stdout.lines() {
@@ -790,7 +791,7 @@ fn run_tcpload(addr: std::net::SocketAddr, conns: usize, seconds: f64) {
             // Let the connection metas settle, then measure.
             std::thread::sleep(std::time::Duration::from_millis(200));
             let grown = rss_bytes().saturating_sub(base);
-            result(&format!("tcpecho{conns}"), grown as f64 / conns as f64, "B/conn");
+            result(name, grown as f64 / conns as f64, "B/conn");
             let _ = writeln!(stdin);
         } else if line.starts_with("RESULT") {
             println!("{line}");
@@ -806,7 +807,7 @@ fn tcpecho(conns: &[usize], seconds: f64) {
     node.spawn(TcpEchoServer { handlers: cores, addr: tx }, SpawnOptions::default()).expect("spawn");
     let addr = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap_or_else(|_| fail("server did not start"));
     for &n in conns {
-        run_tcpload(addr, n, seconds);
+        run_loadgen(&format!("tcpecho{n}"), "tcp", addr, n, seconds);
     }
     node.stop();
 }

@@ -5,7 +5,7 @@
 #
 #   With no arguments every benchmark runs:
 #       ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub
-#       restart pool overload overload_unthrottled tcpecho100 tcpecho1000
+#       restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http
 #   (ping11x/callx: the receiver on another worker on the Rust side; Go has no
 #   placement and runs ping11/call under those names. tree prints two lines,
 #   ms and ideal_pct, both lower-is-better. overload prints msg/s and
@@ -15,9 +15,11 @@
 #   crash-and-restart cycles/s of one child under a one-for-one supervisor,
 #   pool calls/s from nproc callers through one pool of nproc workers (Step 4).
 #   tcpecho100/tcpecho1000 (Step 5) run each side's TCP server meta under the
-#   same load generator, the Rust example tcpload (ping-pong, 64-byte frames):
+#   same load generator, the Rust example loadgen (ping-pong, 64-byte frames):
 #   msg/s, p99_us and B/conn (the server's RSS growth per connection), the
-#   last two lower-is-better. The Go side finds tcpload through $TCPLOAD,
+#   last two lower-is-better; http the same for each side's Web meta answering
+#   GET / with "hello" from a pool of web workers (loadgen --proto http, 100
+#   keep-alive connections). The Go side finds loadgen through $LOADGEN,
 #   which this script sets.
 #   examples/bench.rs and benches/go/README.md describe each one.)
 #   Both sides print lines of the form
@@ -59,7 +61,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled tcpecho100 tcpecho1000)
+ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http)
 RUNS="${RUNS:-5}"
 export RUNS
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}"
@@ -67,7 +69,7 @@ PAUSE="${PAUSE:-1}"
 CARGO_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 RUST_BENCH="${RUST_BENCH:-$CARGO_TARGET/release/examples/bench}"
 GO_BENCH="${GO_BENCH:-$ROOT/target/go-bench/ergo-bench}"
-export TCPLOAD="${TCPLOAD:-$CARGO_TARGET/release/examples/tcpload}"
+export LOADGEN="${LOADGEN:-$CARGO_TARGET/release/examples/loadgen}"
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -15,7 +15,7 @@
 //
 // Subcommands: ping11, ping11x, pingNN, call, callx, callNN, fanin, tree,
 // memusage, pubsub, restart, pool, overload, overload_unthrottled, tcpecho100,
-// tcpecho1000.
+// tcpecho1000, http.
 // Run `ergo-bench <subcommand> -h` for the flags and their defaults.
 package main
 
@@ -55,9 +55,10 @@ var subcommands = map[string]subcommand{
 	"restart": {"crash-and-restart cycles/s of 1 child under a one-for-one supervisor", runRestart},
 	"pool":    {"N callers (N = CPUs) make sequential Calls through 1 pool of N workers, calls/s", runPool},
 
-	// Step 5: I/O (the load generator is the Rust example tcpload, path in $TCPLOAD).
+	// Step 5: I/O (the load generator is the Rust example loadgen, path in $LOADGEN).
 	"tcpecho100":  {"TCP server meta, ping-pong from 100 connections: msg/s, p99 us, bytes per connection", runTCPEcho100},
 	"tcpecho1000": {"tcpecho100 with 1,000 connections", runTCPEcho1000},
+	"http":        {"web meta + a pool of WebWorkers answering GET with hello, 100 keep-alive connections: req/s, p99 us", runHTTP},
 
 	// Producers faster than their consumers (the Rust side's backpressure test).
 	"overload":             {"64 senders stream 100M ordered messages to 16 receivers: msg/s and peak RSS", runOverload},

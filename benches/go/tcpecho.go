@@ -5,11 +5,11 @@ package main
 // A process spawns meta.CreateTCPServer on 127.0.0.1 with a ProcessPool of
 // NumCPU echo handlers and 4-byte length-header chunking; each handler sends
 // every MessageTCP back to the connection it came from. The load generator is
-// the Rust example `tcpload` (the same client against both servers: the path
-// is $TCPLOAD, or `tcpload` beside this binary's Rust twin, see the script):
+// the Rust example `loadgen` (the same client against both servers: the path
+// is $LOADGEN, which the script sets):
 // `conns` connections, one message in flight each. Once they are all up this
 // program reads its own RSS growth (per connection), lets the load run, and
-// passes tcpload's RESULT lines (msg/s and p99 in us) through.
+// passes loadgen's RESULT lines (msg/s and p99 in us) through.
 
 import (
 	"bufio"
@@ -121,27 +121,38 @@ func runTCPEcho(defaultConns string, args []string) error {
 		return err
 	}
 	<-ready
-	tcpload := os.Getenv("TCPLOAD")
-	if tcpload == "" {
-		return fmt.Errorf("set TCPLOAD to the Rust load generator (target/release/examples/tcpload)")
+	loadgen, err := loadgenPath()
+	if err != nil {
+		return err
 	}
 	for _, field := range strings.Split(*connsList, ",") {
 		conns, err := strconv.Atoi(strings.TrimSpace(field))
 		if err != nil || conns < 1 {
 			return fmt.Errorf("bad -conns entry %q", field)
 		}
-		if err := runLoad(tcpload, port, conns, *seconds); err != nil {
+		if err := runLoad(loadgen, "tcp", fmt.Sprintf("tcpecho%d", conns), port, conns, *seconds); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func runLoad(tcpload string, port, conns, seconds int) error {
+// loadgenPath is the Rust load generator, from $LOADGEN.
+func loadgenPath() (string, error) {
+	path := os.Getenv("LOADGEN")
+	if path == "" {
+		return "", fmt.Errorf("set LOADGEN to the Rust load generator (target/release/examples/loadgen)")
+	}
+	return path, nil
+}
+
+// runLoad runs loadgen (proto tcp or http) against the port, reporting under name:
+// this process's RSS growth per connection once they are up, then loadgen's lines.
+func runLoad(loadgen, proto, name string, port, conns, seconds int) error {
 	base := rss()
-	cmd := exec.Command(tcpload, "--addr", fmt.Sprintf("127.0.0.1:%d", port),
+	cmd := exec.Command(loadgen, "--addr", fmt.Sprintf("127.0.0.1:%d", port),
 		"--conns", strconv.Itoa(conns), "--seconds", strconv.Itoa(seconds),
-		"--name", fmt.Sprintf("tcpecho%d", conns))
+		"--name", name, "--proto", proto)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -164,7 +175,7 @@ func runLoad(tcpload string, port, conns, seconds int) error {
 			if grown < 0 {
 				grown = 0
 			}
-			result(fmt.Sprintf("tcpecho%d", conns), float64(grown)/float64(conns), "B/conn")
+			result(name, float64(grown)/float64(conns), "B/conn")
 			fmt.Fprintln(stdin)
 		case strings.HasPrefix(line, "RESULT"):
 			fmt.Println(line)

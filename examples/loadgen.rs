@@ -1,15 +1,17 @@
-//! The load generator of the `tcpecho` benchmark, the same program against either server
-//! (ergors' TCP meta, or Go Ergo's): `conns` connections, each a process on an ergors node of its
-//! own, sending one small framed message (a 4-byte big-endian length, then the payload) and
-//! waiting for its echo before the next. It measures round trips per second and their 99th
-//! percentile.
+//! The load generator of the `tcpecho` and `http` benchmarks, the same program against either
+//! server (ergors' metas, or Go Ergo's): `conns` connections, each a process on an ergors node of
+//! its own, sending one request and waiting for its answer before the next. `--proto tcp`: a small
+//! framed message (a 4-byte big-endian length, then `--size` bytes) and its echo; `--proto http`:
+//! `GET / HTTP/1.1` on a keep-alive connection and the whole response (its `Content-Length`
+//! body). It measures round trips per second and their 99th percentile.
 //!
-//! Protocol with the server program that runs it (both sides' `tcpecho100` / `tcpecho1000`):
-//! once every connection is up it prints `CONNECTED <n>` and waits for a line on stdin (the
-//! server measures its memory meanwhile), then runs for `--seconds` and prints
-//! `RESULT name=<name> value=<msg/s> unit=msg/s` and `RESULT name=<name> value=<µs> unit=p99_us`.
+//! Protocol with the server program that runs it: once every connection is up it prints
+//! `CONNECTED <n>` and waits for a line on stdin (the server measures its memory meanwhile), then
+//! runs for `--seconds` and prints `RESULT name=<name> value=<per second> unit=<msg/s or req/s>`
+//! and `RESULT name=<name> value=<µs> unit=p99_us`.
 //!
-//! Usage: `tcpload --addr 127.0.0.1:7000 [--conns 100] [--seconds 5] [--size 64] [--name tcpecho100]`
+//! Usage: `loadgen --addr 127.0.0.1:7000 [--proto tcp|http] [--conns 100] [--seconds 5]
+//! [--size 64] [--name tcpecho100]`
 
 use ergors::io::net::TcpStream;
 use ergors::{Actor, Context, ExitReason, Message, Node, NodeOptions, Pid, SpawnOptions};
@@ -26,8 +28,34 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 /// A histogram of round trips in 1 µs buckets up to 100 ms (one overflow bucket beyond).
 const BUCKETS: usize = 100_001;
 
+#[derive(Clone, Copy, PartialEq)]
+enum Proto {
+    Tcp,
+    Http,
+}
+
+/// How many bytes of `got` make one whole answer, once they have all arrived.
+fn answer_len(proto: Proto, want: usize, got: &[u8]) -> Option<usize> {
+    match proto {
+        Proto::Tcp => (got.len() >= want).then_some(want),
+        Proto::Http => {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            let httparse::Status::Complete(head) = resp.parse(got).ok()? else { return None };
+            let body = resp
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            (got.len() >= head + body).then_some(head + body)
+        }
+    }
+}
+
 struct Conn {
     addr: SocketAddr,
+    proto: Proto,
     size: usize,
     connected: Arc<AtomicUsize>,
     go: Arc<AtomicBool>,
@@ -43,8 +71,14 @@ impl Conn {
         while !self.go.load(Ordering::Acquire) {
             ctx.sleep(Duration::from_millis(1)).await;
         }
-        let mut msg = (self.size as u32).to_be_bytes().to_vec();
-        msg.extend(std::iter::repeat_n(b'x', self.size));
+        let msg = match self.proto {
+            Proto::Tcp => {
+                let mut m = (self.size as u32).to_be_bytes().to_vec();
+                m.extend(std::iter::repeat_n(b'x', self.size));
+                m
+            }
+            Proto::Http => format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr).into_bytes(),
+        };
         let want = msg.len();
         let mut hist = vec![0u32; BUCKETS];
         let mut got = Vec::with_capacity(want * 2);
@@ -54,7 +88,7 @@ impl Conn {
             let t = Instant::now();
             out = stream.write_all(out).await?;
             got.clear();
-            while got.len() < want {
+            while answer_len(self.proto, want, &got).is_none() {
                 if stream.read(&mut got).await? == 0 {
                     return Err(std::io::Error::other("server closed the connection"));
                 }
@@ -78,34 +112,52 @@ impl Actor for Conn {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(addr) = args.iter().position(|a| a == "--addr").and_then(|i| args.get(i + 1)) else {
-        eprintln!("usage: tcpload --addr HOST:PORT [--conns N] [--seconds S] [--size BYTES]");
+        eprintln!(
+            "usage: loadgen --addr HOST:PORT [--proto tcp|http] [--conns N] [--seconds S] [--size BYTES] [--name NAME]"
+        );
         std::process::exit(2);
     };
     let addr: SocketAddr = addr.parse().unwrap_or_else(|e| {
-        eprintln!("tcpload: bad --addr: {e}");
+        eprintln!("loadgen: bad --addr: {e}");
         std::process::exit(2)
     });
     let conns: usize = arg(&args, "--conns", 100);
     let seconds: f64 = arg(&args, "--seconds", 5.0);
     let size: usize = arg(&args, "--size", 64);
-    let name: String = arg(&args, "--name", format!("tcpecho{conns}"));
+    let proto = match arg(&args, "--proto", String::from("tcp")).as_str() {
+        "tcp" => Proto::Tcp,
+        "http" => Proto::Http,
+        other => {
+            eprintln!("loadgen: --proto is tcp or http, not {other:?}");
+            std::process::exit(2);
+        }
+    };
+    let name: String = arg(&args, "--name", format!("{}{conns}", if proto == Proto::Tcp { "tcpecho" } else { "http" }));
+    let unit = if proto == Proto::Tcp { "msg/s" } else { "req/s" };
     // Fixed options, not the environment's: the client must be the same whatever the server is
     // tuned with. It does not spin when idle, leaving the cores to the server between replies.
     let options = NodeOptions::default().workers(2).pin_workers(false).spin(Duration::ZERO);
-    let node = Node::start("tcpload@localhost", options).expect("node starts");
+    let node = Node::start("loadgen@localhost", options).expect("node starts");
     let (connected, go, stop) =
         (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let (tx, rx) = channel();
     for _ in 0..conns {
-        let c =
-            Conn { addr, size, connected: connected.clone(), go: go.clone(), stop: stop.clone(), report: tx.clone() };
+        let c = Conn {
+            addr,
+            proto,
+            size,
+            connected: connected.clone(),
+            go: go.clone(),
+            stop: stop.clone(),
+            report: tx.clone(),
+        };
         let pid = node.spawn(c, SpawnOptions::default()).expect("spawn");
         node.send(pid, ()).expect("send");
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while connected.load(Ordering::SeqCst) < conns {
         if Instant::now() > deadline {
-            eprintln!("tcpload: only {} of {conns} connections came up", connected.load(Ordering::SeqCst));
+            eprintln!("loadgen: only {} of {conns} connections came up", connected.load(Ordering::SeqCst));
             std::process::exit(1);
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -128,11 +180,11 @@ fn main() {
                 }
             }
             Ok(Err(e)) => {
-                eprintln!("tcpload: a connection failed: {e}");
+                eprintln!("loadgen: a connection failed: {e}");
                 std::process::exit(1);
             }
             Err(_) => {
-                eprintln!("tcpload: a connection did not report");
+                eprintln!("loadgen: a connection did not report");
                 std::process::exit(1);
             }
         }
@@ -143,7 +195,7 @@ fn main() {
         seen += c;
         seen >= target
     });
-    println!("RESULT name={name} value={:.0} unit=msg/s", total as f64 / elapsed);
+    println!("RESULT name={name} value={:.0} unit={unit}", total as f64 / elapsed);
     println!("RESULT name={name} value={} unit=p99_us", p99.unwrap_or(BUCKETS - 1));
     node.stop();
 }
