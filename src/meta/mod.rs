@@ -11,6 +11,8 @@
 //! In `meta`, beside `act` at the top (D60). Never: blocks a worker (blocking loops run on the
 //! blocking pool through [`MetaContext::spawn_blocking`]).
 
+pub mod port;
+
 use crate::act::catch::CatchUnwind;
 use crate::act::context::Context;
 use crate::act::{Actor, serve, start as actor_start};
