@@ -316,3 +316,41 @@ fn the_node_stopping_kills_running_programs() {
     node.stop();
     assert!(eventually(|| !os_process_exists(os_pid)));
 }
+
+#[test]
+fn a_program_that_closed_its_stdin_makes_writes_fail_with_an_error_message() {
+    let node = node("portepipe");
+    let (host, rx) = host(&node);
+    let opts = PortOptions::new("sh").args(["-c", "exec 0<&-; echo closed; exec sleep 30"]);
+    let alias = spawn_port(&node, host, opts).unwrap();
+    let os_pid = next_as::<MessagePortStart>(&rx).os_pid;
+    assert_eq!(next_as::<MessagePortText>(&rx).text, "closed");
+    // No reader any more: the write fails (EPIPE), is reported, and stdin is closed.
+    node.send(alias, "lost\n").unwrap();
+    let err = next_as::<MessagePortError>(&rx);
+    assert!(err.error.starts_with("stdin: "), "{}", err.error);
+    assert!(eventually(|| node.inspect_meta(alias, &[]).unwrap().contains(&("stdin".into(), "closed".into()))));
+    // The port lives on with its program, until it is told to end.
+    node.send_exit_meta(alias, ExitReason::Shutdown).unwrap();
+    let end = next_as::<MessagePortTerminate>(&rx);
+    assert_eq!(end.signal, Some(9));
+    assert!(eventually(|| !os_process_exists(os_pid)));
+    node.stop();
+}
+
+#[test]
+fn a_line_beyond_the_limit_ends_the_port_with_an_error() {
+    let node = node("portlong");
+    let (host, rx) = host(&node);
+    let opts = PortOptions::new("sh").args(["-c", "echo short; echo 0123456789abcdef; exec sleep 30"]).max_line(8);
+    let alias = spawn_port(&node, host, opts).unwrap();
+    next_as::<MessagePortStart>(&rx);
+    assert_eq!(next_as::<MessagePortText>(&rx).text, "short");
+    let err = next_as::<MessagePortError>(&rx);
+    assert!(err.error.contains("stdout") && err.error.contains("longer than 8"), "{}", err.error);
+    // The port ends (Ergo's ErrTooLong), killing the program, and says so last.
+    let end = next_as::<MessagePortTerminate>(&rx);
+    assert_eq!((end.id, end.signal), (alias, Some(9)));
+    assert!(eventually(|| node.meta_info(alias).err() == Some(Error::MetaUnknown)));
+    node.stop();
+}
