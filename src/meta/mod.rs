@@ -11,6 +11,7 @@
 //! In `meta`, beside `act` at the top (D60). Never: blocks a worker (blocking loops run on the
 //! blocking pool through [`MetaContext::spawn_blocking`]).
 
+pub mod port;
 pub mod tcp;
 pub mod udp;
 
