@@ -278,7 +278,7 @@ async fn addressed<A: Actor>(actor: &mut A, ctx: &mut Context, from: Pid, via: V
 
 /// The message loop, abandoned if the process is killed while a callback is suspended on
 /// something other than a call (a socket that never speaks, a long sleep, a blocking job):
-/// `Node::kill` sets `kill_requested` and wakes the process, and the next poll ends the loop
+/// `Node::kill` sets `interrupt` and wakes the process, and the next poll ends the loop
 /// with `Kill` (dropping the callback's future cancels what it waited on); `terminate` runs
 /// after, as for any kill. A callback suspended in a call resumes with the failed call instead
 /// (D34). Stores nothing: the entry comes from the process's own waker.
@@ -290,7 +290,7 @@ impl<F: Future<Output = ExitReason>> Future for Killable<F> {
     #[inline]
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<ExitReason> {
         if crate::runtime::waker::entry_of(cx.waker())
-            .is_some_and(|e| e.kill_requested.load(std::sync::atomic::Ordering::Relaxed))
+            .is_some_and(|e| e.interrupt.load(std::sync::atomic::Ordering::Relaxed))
         {
             return std::task::Poll::Ready(ExitReason::Kill);
         }

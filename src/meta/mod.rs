@@ -438,21 +438,33 @@ async fn race<M: Meta>(
 ) -> ExitReason {
     // Boxed, so that it can be dropped (detaching what it awaits) before `terminate` runs.
     let mut looped = Box::pin(CatchUnwind::new(looped));
-    let (reason, loop_ended) = {
-        let mut served = std::pin::pin!(CatchUnwind::new(serve(actor, &mut *ctx)));
-        poll_fn(|cx| {
-            // The mailbox first: a kill or an exit signal wins over a loop that is also ready.
-            if let Poll::Ready(r) = served.as_mut().poll(cx) {
-                return Poll::Ready((r.unwrap_or_else(ExitReason::Panic), false));
-            }
-            match looped.as_mut().poll(cx) {
-                Poll::Ready(Ok(Ok(()))) => Poll::Ready((ExitReason::Normal, true)),
-                Poll::Ready(Ok(Err(reason))) => Poll::Ready((reason, true)),
-                Poll::Ready(Err(panic)) => Poll::Ready((ExitReason::Panic(panic), true)),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
+    let entry = ctx.entry.clone();
+    let (reason, loop_ended) = loop {
+        let outcome = {
+            let mut served = std::pin::pin!(CatchUnwind::new(serve(actor, &mut *ctx)));
+            poll_fn(|cx| {
+                // The mailbox first: a kill or an exit signal wins over a loop that is also ready.
+                if let Poll::Ready(r) = served.as_mut().poll(cx) {
+                    return Poll::Ready(Some((r.unwrap_or_else(ExitReason::Panic), false)));
+                }
+                // Still inside a callback (a write to a peer that does not read, ...) while an
+                // exit or a kill waits: abandon the callback (dropping it cancels what it
+                // awaited) and serve again; the next receive takes the signal (D116).
+                if entry.interrupt.swap(false, Ordering::AcqRel) {
+                    return Poll::Ready(None);
+                }
+                match looped.as_mut().poll(cx) {
+                    Poll::Ready(Ok(Ok(()))) => Poll::Ready(Some((ExitReason::Normal, true))),
+                    Poll::Ready(Ok(Err(reason))) => Poll::Ready(Some((reason, true))),
+                    Poll::Ready(Err(panic)) => Poll::Ready(Some((ExitReason::Panic(panic), true))),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await
+        };
+        if let Some(ended) = outcome {
+            break ended;
+        }
     };
     shared.terminating.store(true, Ordering::Release);
     drop(looped);
@@ -620,6 +632,9 @@ fn send_exit_meta(node: &NodeHandle, from: Pid, alias: Alias, reason: ExitReason
     let entry = node.inner.resolve(&To::Alias(alias)).map_err(|_| Error::MetaUnknown)?;
     let exit = MessageExit { target: Target::Pid(from), reason };
     node.inner.push_forced(&entry, Priority::Urgent, Envelope { from, payload: Payload::Exit(Box::new(exit)) });
+    // Taken even by a meta suspended in a callback (D116).
+    entry.interrupt.store(true, Ordering::Release);
+    crate::runtime::waker::notify(&entry);
     Ok(())
 }
 

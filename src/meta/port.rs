@@ -473,7 +473,7 @@ impl Meta for Port {
                 return Err(ExitReason::error("port: started without a program"));
             };
             let out = Out { ctx: ctx.clone(), to: handler.clone(), tag: tag.clone(), shared: shared.clone() };
-            out.send(MessagePortStart { id: ctx.id(), tag: tag.clone(), os_pid })?;
+            out.send(MessagePortStart { id: ctx.id(), tag: tag.clone(), os_pid }).await?;
             let stdout = pump(out.clone(), stdout, stdout_decoder, "stdout");
             let stderr = pump(out.clone(), stderr, Decoder::Lines(LineSplitter::with_limit(limit), "stderr"), "stderr");
             both(stdout, stderr).await?;
@@ -482,7 +482,7 @@ impl Meta for Port {
             shared.reported.store(true, Ordering::Release);
             let (status, signal) = split_status(status);
             // The handler may be gone: the port ends anyway.
-            let _ = out.send(MessagePortTerminate { id: ctx.id(), tag, status, signal });
+            let _ = out.send(MessagePortTerminate { id: ctx.id(), tag, status, signal }).await;
             Ok(())
         }
     }
@@ -577,14 +577,17 @@ struct Out {
 }
 
 impl Out {
-    fn send<M: std::any::Any + Send>(&self, msg: M) -> Result<(), ExitReason> {
+    /// Sends paced by the handler (`MetaContext::send_paced`): a handler that falls behind stops
+    /// the pipe's reading, and the program blocks on its full pipe.
+    async fn send<M: std::any::Any + Send>(&self, msg: M) -> Result<(), ExitReason> {
         self.ctx
-            .send(self.to.clone(), msg)
+            .send_paced(self.to.clone(), msg)
+            .await
             .map_err(|error| ExitReason::custom(PortError::Deliver { to: self.to.to_string(), error }))
     }
 
-    fn error(&self, error: String) -> Result<(), ExitReason> {
-        self.send(MessagePortError { id: self.ctx.id(), tag: self.tag.clone(), error })
+    async fn error(&self, error: String) -> Result<(), ExitReason> {
+        self.send(MessagePortError { id: self.ctx.id(), tag: self.tag.clone(), error }).await
     }
 }
 
@@ -598,7 +601,7 @@ enum Decoder {
 
 impl Decoder {
     /// Sends what `bytes` completes; `None` bytes: the end of the stream.
-    fn feed(&mut self, out: &Out, bytes: Option<&[u8]>) -> Result<(), ExitReason> {
+    async fn feed(&mut self, out: &Out, bytes: Option<&[u8]>) -> Result<(), ExitReason> {
         match self {
             Decoder::Lines(lines, stream) => {
                 let stream = *stream;
@@ -606,17 +609,17 @@ impl Decoder {
                     Some(bytes) => lines.push(bytes),
                     None => Ok(()),
                 };
-                for line in lines.lines() {
-                    send_line(out, stream, line)?;
+                while let Some(line) = lines.next_line() {
+                    send_line(out, stream, line).await?;
                 }
                 if bytes.is_none()
                     && let Some(line) = lines.finish()
                 {
-                    send_line(out, stream, line)?;
+                    send_line(out, stream, line).await?;
                 }
                 if let Err(error) = pushed {
                     let err = PortError::Line { stream, error };
-                    out.error(err.to_string())?;
+                    out.error(err.to_string()).await?;
                     return Err(ExitReason::custom(err));
                 }
                 Ok(())
@@ -626,8 +629,8 @@ impl Decoder {
                     Some(bytes) => chunker.push(bytes),
                     None => Ok(()),
                 };
-                for data in chunker.frames() {
-                    out.send(MessagePortData { id: out.ctx.id(), tag: out.tag.clone(), data })?;
+                while let Some(data) = chunker.next_frame() {
+                    out.send(MessagePortData { id: out.ctx.id(), tag: out.tag.clone(), data }).await?;
                 }
                 if bytes.is_none() && chunker.buffered() > 0 {
                     // Ergo drops it silently; say so at least.
@@ -638,7 +641,7 @@ impl Decoder {
                 }
                 if let Err(e) = pushed {
                     let err = PortError::Chunk(e);
-                    out.error(err.to_string())?;
+                    out.error(err.to_string()).await?;
                     return Err(ExitReason::custom(err));
                 }
                 Ok(())
@@ -647,15 +650,15 @@ impl Decoder {
     }
 }
 
-fn send_line(out: &Out, stream: &str, line: Vec<u8>) -> Result<(), ExitReason> {
+async fn send_line(out: &Out, stream: &str, line: Vec<u8>) -> Result<(), ExitReason> {
     let text = match String::from_utf8(line) {
         Ok(text) => text,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     };
     if stream == "stderr" {
-        out.error(text)
+        out.error(text).await
     } else {
-        out.send(MessagePortText { id: out.ctx.id(), tag: out.tag.clone(), text })
+        out.send(MessagePortText { id: out.ctx.id(), tag: out.tag.clone(), text }).await
     }
 }
 
@@ -668,15 +671,15 @@ async fn pump(out: Out, mut reader: FdReader, mut decoder: Decoder, stream: &'st
             Ok(n) => n,
             Err(e) => {
                 let err = PortError::Read { stream, message: e.to_string() };
-                out.error(err.to_string())?;
+                out.error(err.to_string()).await?;
                 return Err(ExitReason::custom(err));
             }
         };
         if n == 0 {
-            return decoder.feed(&out, None);
+            return decoder.feed(&out, None).await;
         }
         out.shared.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-        decoder.feed(&out, Some(&buf))?;
+        decoder.feed(&out, Some(&buf)).await?;
     }
 }
 

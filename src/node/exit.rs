@@ -90,7 +90,7 @@ impl NodeInner {
             if !in_call {
                 // Asleep between messages, or suspended in a callback on I/O, a sleep or a
                 // blocking job: either way its next poll ends it.
-                entry.kill_requested.store(true, std::sync::atomic::Ordering::Relaxed);
+                entry.interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
                 self.unregister_process(&entry, &ExitReason::Kill);
                 if entry.sched.end_kill(queued) {
                     schedule(entry);
@@ -107,7 +107,7 @@ impl NodeInner {
         // callback suspended on anything else is abandoned at its next poll (it may be waiting
         // for a socket that never speaks): woken now for that.
         if !entry.fail_pending_call(Error::Terminated) {
-            entry.kill_requested.store(true, std::sync::atomic::Ordering::Relaxed);
+            entry.interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
             crate::runtime::waker::notify(&entry);
         }
         Ok(())
@@ -137,6 +137,9 @@ impl NodeInner {
                 let exit = MessageExit { target: Target::Pid(entry.pid), reason: reason.clone() };
                 let envelope = Envelope { from: entry.pid, payload: Payload::Exit(Box::new(exit)) };
                 self.push_forced(&meta, Priority::Urgent, envelope);
+                // Taken even by a meta suspended in a callback (D116).
+                meta.interrupt.store(true, std::sync::atomic::Ordering::Release);
+                crate::runtime::waker::notify(&meta);
             }
         }
         for (consumer, target) in rel.linked_by {

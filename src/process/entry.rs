@@ -111,8 +111,9 @@ pub(crate) struct ProcessEntry {
     pub(crate) call_done: AtomicBool,
     /// Set by `Node::kill` for a process suspended inside a callback on something other than a
     /// call (I/O, a sleep, a blocking job): the callback's future is abandoned at its next poll
-    /// and the process ends with `Kill` (`act::killable`).
-    pub(crate) kill_requested: AtomicBool,
+    /// and the process ends with `Kill` (`act::Killable`, D111). For a meta, also set by an exit
+    /// signal (every exit ends a meta): its callback is abandoned and it takes the signal (D116).
+    pub(crate) interrupt: AtomicBool,
     alive: Alive,
     task: UnsafeCell<Option<Task>>,
 }
@@ -178,7 +179,7 @@ impl ProcessEntry {
             initialized: AtomicBool::new(false),
             split: AtomicBool::new(false),
             call_done: AtomicBool::new(false),
-            kill_requested: AtomicBool::new(false),
+            interrupt: AtomicBool::new(false),
             alive: Alive::new(),
             task: UnsafeCell::new(None),
         }
