@@ -14,6 +14,7 @@
 pub mod port;
 pub mod tcp;
 pub mod udp;
+pub mod web;
 
 use crate::act::catch::CatchUnwind;
 use crate::act::context::Context;
@@ -335,6 +336,10 @@ impl MetaContext {
     /// # Errors
     /// [`Error::ProcessUnknown`] once the parent has ended; [`Error::NodeStopped`].
     pub fn spawn_meta<M: Meta>(&self, meta: M, opts: MetaOptions) -> Result<Alias, Error> {
+        if self.shared.parent == self.node.inner.core_pid() {
+            // Spawned by the node (`NodeHandle::spawn_meta`): so is the sibling.
+            return spawn_meta_inner(&self.node, None, meta, &opts, None, InitWait::new());
+        }
         let parent = self.node.inner.table.get(&self.shared.parent).ok_or(Error::ProcessUnknown)?;
         spawn_meta_inner(&self.node, Some(&parent), meta, &opts, None, InitWait::new())
     }

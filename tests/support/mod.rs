@@ -5,6 +5,7 @@ pub mod agent;
 pub mod matrix;
 pub mod pool;
 pub mod sup;
+pub mod web;
 
 use ergors::{Actor, Context, ExitReason, From, Message, Node, NodeOptions, Pid};
 use std::sync::mpsc::{Receiver, Sender, channel};
