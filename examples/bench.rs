@@ -812,6 +812,56 @@ fn tcpecho(conns: &[usize], seconds: f64) {
     node.stop();
 }
 
+// ---------------------------------------------------------------------------------------------
+// http (Step 5): the Web meta answering GET / with "hello" from a pool of web workers, under
+// keep-alive load from `loadgen --proto http`.
+
+struct Hello;
+
+impl ergors::WebWorkerBehavior for Hello {
+    async fn handle_get(
+        &mut self,
+        _ctx: &mut Context,
+        _from: Pid,
+        _request: ergors::web::WebRequest,
+    ) -> Result<ergors::web::WebResponse, ExitReason> {
+        Ok(ergors::web::WebResponse::text(200, "hello"))
+    }
+}
+
+/// Starts the pool of web workers and the Web meta routing `/` to it; reports its address.
+struct HelloServer {
+    workers: usize,
+    addr: std::sync::mpsc::Sender<std::net::SocketAddr>,
+}
+
+impl Actor for HelloServer {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        use ergors::meta::web::{WebServer, WebServerOptions};
+        use ergors::pool::{Pool, PoolSpec};
+        let spec = PoolSpec::new(|| ergors::WebWorker::new(Hello)).size(self.workers);
+        let pool = ctx.spawn(Pool::new(spec), SpawnOptions::default()).map_err(ExitReason::error)?;
+        let mut router = ergors::web::Router::new();
+        router.handle("/", pool).map_err(ExitReason::error)?;
+        let options = WebServerOptions::new("127.0.0.1:0".parse().expect("address"), router);
+        let server = WebServer::new(options).map_err(ExitReason::error)?;
+        let addr = server.local_addr();
+        ctx.spawn_meta(server, ergors::meta::MetaOptions::default()).await.map_err(ExitReason::error)?;
+        let _ = self.addr.send(addr);
+        Ok(())
+    }
+}
+
+fn http(conns: usize, seconds: f64) {
+    let node = start_node("http");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    node.spawn(HelloServer { workers: cores, addr: tx }, SpawnOptions::default()).expect("spawn");
+    let addr = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap_or_else(|_| fail("server did not start"));
+    run_loadgen("http", "http", addr, conns, seconds);
+    node.stop();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -845,8 +895,9 @@ fn main() {
         Some("tcpecho100") => tcpecho(&[100], arg(&args, "--seconds", 5) as f64),
         Some("tcpecho1000") => tcpecho(&[1000], arg(&args, "--seconds", 5) as f64),
         Some("tcpecho") => tcpecho(&[100, 1000], arg(&args, "--seconds", 5) as f64),
+        Some("http") => http(arg(&args, "--conns", 100), arg(&args, "--seconds", 5) as f64),
         Some(other) => fail(&format!(
-            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, restart, pool, overload, overload_unthrottled, tcpecho100, tcpecho1000"
+            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, restart, pool, overload, overload_unthrottled, tcpecho100, tcpecho1000, http"
         )),
         // No arguments: the demo run of the README, every benchmark once at its default size.
         None => {
