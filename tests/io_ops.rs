@@ -183,21 +183,6 @@ fn five_hundred_requests_through_a_two_entry_ring() {
     node.stop();
 }
 
-/// Polls `a` and `b` until one completes; drops the other.
-async fn first_of<A: Future, B: Future>(a: A, b: B) -> u8 {
-    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
-    std::future::poll_fn(|cx| {
-        if a.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(1);
-        }
-        if b.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(2);
-        }
-        Poll::Pending
-    })
-    .await
-}
-
 struct Canceller(Sender<u8>);
 
 impl Actor for Canceller {

@@ -4,10 +4,7 @@
 mod support;
 
 use ergors::{Actor, Context, ExitReason, Message, Pid, SpawnOptions};
-use std::future::Future;
-use std::pin::pin;
 use std::sync::mpsc::Sender;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -43,21 +40,6 @@ fn sleep_waits_at_least_its_time_and_suspends_only_its_process() {
     node.send(sleeper, 0u64).unwrap();
     assert_eq!(rx.recv_timeout(PATIENCE).unwrap().0, 0);
     node.stop();
-}
-
-/// Polls `a` and `b` until one completes; drops the other (a two-way select).
-async fn first_of(a: impl Future<Output = ()>, b: impl Future<Output = ()>) -> u8 {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    std::future::poll_fn(|cx| {
-        if a.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(1);
-        }
-        if b.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(2);
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 struct Racer(Sender<(u8, usize)>);

@@ -12,7 +12,6 @@ package main
 
 import (
 	"net/http"
-	"runtime"
 
 	"ergo.services/ergo/act"
 	"ergo.services/ergo/gen"
@@ -76,21 +75,11 @@ func runHTTP(args []string) error {
 	conns := fs.Int("conns", 100, "keep-alive connections")
 	seconds := fs.Int("seconds", 5, "seconds of load")
 	fs.Parse(args)
-	describeRuntime()
-	node, err := startNode("http", c)
+	node, port, err := startServer("http", c, newHelloServer)
 	if err != nil {
 		return err
 	}
 	defer node.Stop()
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	ready := make(chan error)
-	if _, err := node.Spawn(newHelloServer, gen.ProcessOptions{}, port, runtime.NumCPU(), ready); err != nil {
-		return err
-	}
-	<-ready
 	loadgen, err := loadgenPath()
 	if err != nil {
 		return err

@@ -106,21 +106,11 @@ func runTCPEcho(defaultConns string, args []string) error {
 	connsList := fs.String("conns", defaultConns, "connection counts to run, comma-separated")
 	seconds := fs.Int("seconds", 5, "seconds of load per connection count")
 	fs.Parse(args)
-	describeRuntime()
-	node, err := startNode("tcpecho", c)
+	node, port, err := startServer("tcpecho", c, newTCPEchoServer)
 	if err != nil {
 		return err
 	}
 	defer node.Stop()
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	ready := make(chan error)
-	if _, err := node.Spawn(newTCPEchoServer, gen.ProcessOptions{}, port, runtime.NumCPU(), ready); err != nil {
-		return err
-	}
-	<-ready
 	loadgen, err := loadgenPath()
 	if err != nil {
 		return err
@@ -135,6 +125,27 @@ func runTCPEcho(defaultConns string, args []string) error {
 		}
 	}
 	return nil
+}
+
+// startServer starts a node and, in it, the server process made by factory
+// (its Init gets a free port, the handler count and a channel it closes once
+// it listens); it returns the node and the port.
+func startServer(name string, c *common, factory gen.ProcessFactory) (gen.Node, int, error) {
+	describeRuntime()
+	node, err := startNode(name, c)
+	if err != nil {
+		return nil, 0, err
+	}
+	port, err := freePort()
+	if err == nil {
+		ready := make(chan error)
+		if _, err = node.Spawn(factory, gen.ProcessOptions{}, port, runtime.NumCPU(), ready); err == nil {
+			<-ready
+			return node, port, nil
+		}
+	}
+	node.Stop()
+	return nil, 0, err
 }
 
 // loadgenPath is the Rust load generator, from $LOADGEN.

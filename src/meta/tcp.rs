@@ -44,6 +44,7 @@ use crate::codec::chunk::{ChunkOptions, ChunkOptionsError};
 use crate::io::net::{TcpListener, TcpReader, TcpStream, TcpWriter};
 use crate::io::tls::{ClientConfig, ServerConfig, TlsReader, TlsStream, TlsWriter};
 use crate::message::{Alias, ExitReason, Message, Pid, To};
+use crate::runtime::race::{Either, race};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -488,21 +489,10 @@ async fn with_timeout<T>(
     limit: Duration,
     fut: impl Future<Output = std::io::Result<T>>,
 ) -> std::io::Result<T> {
-    let mut fut = std::pin::pin!(fut);
-    let mut sleep = std::pin::pin!(ctx.sleep(limit));
-    std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(r) = fut.as_mut().poll(cx) {
-            return std::task::Poll::Ready(r);
-        }
-        if sleep.as_mut().poll(cx).is_ready() {
-            return std::task::Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the TLS handshake took too long",
-            )));
-        }
-        std::task::Poll::Pending
-    })
-    .await
+    match race(fut, ctx.sleep(limit)).await {
+        Either::Left(r) => r,
+        Either::Right(()) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the TLS handshake took too long")),
+    }
 }
 
 impl Meta for TcpConnection {

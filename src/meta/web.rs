@@ -19,12 +19,12 @@ use crate::io::net::{TcpListener, TcpReader, TcpStream, TcpWriter};
 use crate::io::tls::{ServerConfig, TlsReader, TlsStream, TlsWriter};
 use crate::message::{ExitReason, Message, Pid};
 use crate::meta::{Meta, MetaContext, MetaOptions};
+use crate::runtime::race::{Either, race};
 use crate::runtime::timer::Sleep;
 use crate::web::{CONTINUE, Flow, Router, ServerCodec, WebError, WebLimits, WebRequest, WebResponse, response_for};
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Poll, Waker};
@@ -367,27 +367,6 @@ impl Wake {
         })
         .await
     }
-}
-
-enum Either<A, B> {
-    Left(A),
-    Right(B),
-}
-
-/// Polls both until one is ready (`a` first).
-async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    poll_fn(|cx| {
-        if let Poll::Ready(x) = a.as_mut().poll(cx) {
-            return Poll::Ready(Either::Left(x));
-        }
-        if let Poll::Ready(y) = b.as_mut().poll(cx) {
-            return Poll::Ready(Either::Right(y));
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 /// How long a closing connection keeps reading (and dropping) what the client still sends, so

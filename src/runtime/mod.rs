@@ -4,6 +4,7 @@
 pub(crate) mod blocking;
 pub(crate) mod options;
 pub(crate) mod park;
+pub(crate) mod race;
 pub(crate) mod timer;
 pub(crate) mod waker;
 pub(crate) mod watchdog;

@@ -109,3 +109,18 @@ impl Capture {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
+
+/// Polls `a` and `b` until one completes (1 or 2), dropping the other: a two-way select.
+pub async fn first_of<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> u8 {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(1);
+        }
+        if b.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(2);
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
