@@ -96,3 +96,31 @@ fn kill_ends_a_process_suspended_in_a_callback() {
     assert!(eventually(|| node.info().processes_total == 1));
     node.stop();
 }
+
+/// Answers a call only after an hour.
+struct SlowServer;
+
+impl Actor for SlowServer {
+    async fn handle_call(
+        &mut self,
+        ctx: &mut Context,
+        _from: ergors::From,
+        _req: Message,
+    ) -> Result<Option<Message>, ExitReason> {
+        ctx.sleep(Duration::from_secs(3600)).await;
+        Ok(Some(Message::new(())))
+    }
+}
+
+#[test]
+fn killing_a_process_suspended_in_handle_call_fails_the_call_at_once() {
+    let node = node("sleep4", 2);
+    let server = node.spawn(SlowServer, SpawnOptions::default()).unwrap();
+    let handle = node.handle();
+    let caller = std::thread::spawn(move || handle.call_timeout(server, (), Duration::from_secs(60)));
+    std::thread::sleep(Duration::from_millis(50));
+    node.kill(server).unwrap();
+    // Told by the abandoned handler's guard, not by the 60 s timeout.
+    assert_eq!(caller.join().unwrap().map(|_| ()), Err(ergors::Error::Terminated));
+    node.stop();
+}

@@ -222,23 +222,23 @@ impl Drop for PendingCall {
 
 /// The request a `handle_call` is running for, held across the handler (D20, D31).
 ///
-/// If the handler unwinds (the process is ending with a panic), the caller is told at once that
-/// no reply will come. Even a request handed on before the panic is failed (the guard cannot see
-/// the context); the first outcome wins, so a reply from the new holder is then discarded.
+/// The handler's normal end forgets the guard; it is dropped only when the handler unwinds (the
+/// process is ending with a panic) or is abandoned (a kill or, for a meta, an exit signal while
+/// it was suspended: D111, D116). Either way the caller is told at once that no reply will come.
+/// Even a request handed on before is failed (the guard cannot see the context); the first
+/// outcome wins, so a reply from the new holder is then discarded.
 pub(crate) struct HeldRequest {
     pub(crate) from: From,
 }
 
 impl Drop for HeldRequest {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Processes run on workers; the worker knows the node.
-            with_current(|w| {
-                if let Some(w) = w {
-                    w.node.fail_request(self.from);
-                }
-            });
-        }
+        // Processes run on workers; the worker knows the node.
+        with_current(|w| {
+            if let Some(w) = w {
+                w.node.fail_request(self.from);
+            }
+        });
     }
 }
 
