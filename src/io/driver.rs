@@ -195,9 +195,10 @@ impl Driver {
     }
 
     /// One loop turn's I/O: cancellations from other threads, the backlog, one enter if needed,
-    /// and every completion dispatched. Returns the wakers to wake (after the caller releases
-    /// the driver: a waker may poll or submit).
-    pub(crate) fn turn(&mut self, cancels: &crossbeam_queue::SegQueue<u64>) -> Vec<Waker> {
+    /// and every completion dispatched. Moves the wakers to wake into `woken` (woken by the
+    /// caller once it has released the driver: a waker may poll or submit); both vectors keep
+    /// their capacity from turn to turn.
+    pub(crate) fn turn(&mut self, cancels: &crossbeam_queue::SegQueue<u64>, woken: &mut Vec<Waker>) {
         while let Some(ud) = cancels.pop() {
             self.cancel(ud);
         }
@@ -213,16 +214,17 @@ impl Driver {
             self.flush_backlog();
         }
         self.reap();
-        std::mem::take(&mut self.wakers)
+        woken.append(&mut self.wakers);
     }
 
-    /// Parks in the ring (see `Ring::park`) and dispatches what completed meanwhile.
-    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> Vec<Waker> {
+    /// Parks in the ring (see `Ring::park`) and dispatches what completed meanwhile, moving the
+    /// wakers to wake into `woken` (as `turn`).
+    pub(crate) fn park(&mut self, timeout: Option<Duration>, woken: &mut Vec<Waker>) {
         self.flush_backlog();
         let Driver { ring, ops, bufs, to_cancel, wakers, .. } = self;
         ring.park(timeout, |ud, res, flags| dispatch(ops, bufs, to_cancel, wakers, ud, res, flags));
         self.after_reap();
-        std::mem::take(&mut self.wakers)
+        woken.append(&mut self.wakers);
     }
 
     fn flush_backlog(&mut self) {
@@ -317,9 +319,10 @@ impl Drop for Driver {
                 self.cancel(ud);
             }
             let until = Instant::now() + Duration::from_millis(200);
+            let mut woken = Vec::new();
             while !self.ops.is_empty() && Instant::now() < until {
-                let wakers = self.park(Some(Duration::from_millis(10)));
-                drop(wakers);
+                self.park(Some(Duration::from_millis(10)), &mut woken);
+                woken.clear();
             }
         }
         if !self.ops.is_empty() {

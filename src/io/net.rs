@@ -23,7 +23,7 @@
 
 use crate::io::driver::IoFeatures;
 use crate::io::fd::{self, Via};
-use crate::io::op::{self, Kind, OpFuture, OpShared};
+use crate::io::op::{self, Kind, OpFuture, OpShared, not_on_worker};
 use crate::io::raw::MsgBuf;
 use crate::runtime::worker::with_current;
 use crate::sys::bufring;
@@ -42,10 +42,6 @@ pub const RECV_HIGH: usize = 256 * 1024;
 /// What the current worker's ring offers; `None` off a worker.
 fn features() -> Option<IoFeatures> {
     with_current(|w| w.and_then(|w| w.io.try_borrow().ok().map(|d| d.features)))
-}
-
-fn not_on_worker() -> io::Error {
-    io::Error::other("ring I/O runs only inside processes (on worker threads)")
 }
 
 fn new_socket(addr: &SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
@@ -489,12 +485,9 @@ impl UdpSocket {
 pub async fn ring_timeout(d: std::time::Duration) -> io::Result<()> {
     let ts = Box::new(types::Timespec::from(d));
     let entry = opcode::Timeout::new(&*ts as *const types::Timespec).build();
-    let (res, _) = OpFuture::new(Kind::Single, entry, Some(Box::new(SendTimespec(ts)))).await?;
+    let (res, _) = OpFuture::new(Kind::Single, entry, Some(Box::new(ts))).await?;
     match res {
         r if r == -libc::ETIME || r >= 0 => Ok(()),
         r => op::result(r).map(drop),
     }
 }
-
-/// A timespec the kernel reads, kept with its request.
-struct SendTimespec(#[allow(dead_code)] Box<types::Timespec>);

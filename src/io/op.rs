@@ -92,7 +92,8 @@ impl OpShared {
     }
 }
 
-fn not_on_worker() -> io::Error {
+/// The error of ring I/O attempted off a worker thread.
+pub(crate) fn not_on_worker() -> io::Error {
     io::Error::other("ring I/O runs only inside processes (on worker threads)")
 }
 

@@ -478,8 +478,9 @@ impl TcpConnection {
         Ok(())
     }
 
-    fn handler(&self) -> To {
-        self.handler.clone().unwrap_or(To::Pid(Pid::from_parts(crate::Atom::new(""), 0, 0, 0)))
+    /// Who hears from this connection: set in `init`, the parent when the options name none.
+    fn handler(&self, parent: Pid) -> To {
+        self.handler.clone().unwrap_or(To::Pid(parent))
     }
 }
 
@@ -511,7 +512,7 @@ impl Meta for TcpConnection {
     fn start(&mut self, ctx: MetaContext) -> impl Future<Output = Result<(), ExitReason>> + Send + 'static {
         let stage = std::mem::replace(&mut self.stage, Stage::Running);
         let (handler, peer, chunk, shared) =
-            (self.handler(), self.peer, self.options.read_chunk.clone(), self.shared.clone());
+            (self.handler(ctx.parent()), self.peer, self.options.read_chunk.clone(), self.shared.clone());
         async move {
             let Stage::Ready(mut reader, local) = stage else {
                 return Err(ExitReason::error("TCP connection started without a socket"));
@@ -562,14 +563,14 @@ impl Meta for TcpConnection {
         if let Some(id) = self.shared.id.get().copied()
             && !self.shared.disconnect_sent.swap(true, Relaxed)
         {
-            let _ = ctx.send(self.handler(), MessageTcpDisconnect { id, reason: why });
+            let _ = ctx.send(self.handler(ctx.parent()), MessageTcpDisconnect { id, reason: why });
         }
     }
 
-    fn handle_inspect(&mut self, _ctx: &mut Context, _from: Pid, _items: &[String]) -> Vec<(String, String)> {
+    fn handle_inspect(&mut self, ctx: &mut Context, _from: Pid, _items: &[String]) -> Vec<(String, String)> {
         vec![
             ("peer".into(), self.peer.to_string()),
-            ("handler".into(), self.handler().to_string()),
+            ("handler".into(), self.handler(ctx.parent()).to_string()),
             ("bytes_in".into(), self.shared.bytes_in.load(Relaxed).to_string()),
             ("bytes_out".into(), self.shared.bytes_out.load(Relaxed).to_string()),
         ]

@@ -254,6 +254,8 @@ pub(crate) struct Worker {
     /// Shared (never `&mut`) so the thread-local pointer to it never aliases a unique borrow;
     /// its mutable parts are `RefCell`s and `Cell`s.
     local: std::rc::Rc<WorkerLocal>,
+    /// The wakers of completed ring requests, between a reap and waking them (reused).
+    woken: Vec<std::task::Waker>,
 }
 
 impl Worker {
@@ -284,6 +286,7 @@ impl Worker {
                 turn_deadline: Cell::new(0),
                 pinned_first: Cell::new(false),
             }),
+            woken: Vec::new(),
         })
     }
 
@@ -469,14 +472,13 @@ impl Worker {
             }
             None => None,
         };
-        let wakers = {
+        {
             let mut io = self.local.io.borrow_mut();
-            let wakers = io.park(timeout);
+            io.park(timeout, &mut self.woken);
             shared.io_in_flight.store(io.in_flight(), Relaxed);
-            wakers
-        };
+        }
         shared.parked.clear();
-        wake_all(wakers);
+        wake_all(&mut self.woken);
     }
 
     /// Pushes waiting ring requests, reaps completions and wakes their processes; true if any
@@ -486,14 +488,13 @@ impl Worker {
         if !self.io_pending() && shared.io_cancels.is_empty() {
             return false;
         }
-        let wakers = {
+        {
             let mut io = self.local.io.borrow_mut();
-            let wakers = io.turn(&shared.io_cancels);
+            io.turn(&shared.io_cancels, &mut self.woken);
             shared.io_in_flight.store(io.in_flight(), Relaxed);
-            wakers
-        };
-        let woke = !wakers.is_empty();
-        wake_all(wakers);
+        }
+        let woke = !self.woken.is_empty();
+        wake_all(&mut self.woken);
         woke
     }
 
@@ -576,8 +577,8 @@ impl Worker {
 
 /// Wakes the processes whose ring requests completed; a waker is user code (a combinator's),
 /// kept off the worker if it panics.
-fn wake_all(wakers: Vec<std::task::Waker>) {
-    for w in wakers {
+fn wake_all(wakers: &mut Vec<std::task::Waker>) {
+    for w in wakers.drain(..) {
         let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
     }
 }
