@@ -46,9 +46,9 @@ pub use act::supervisor::{
 pub use act::web_worker::{WebWorker, WebWorkerBehavior};
 pub use error::{Error, StartError};
 pub use message::{
-    Alias, Atom, CustomReason, Event, EventOptions, ExitReason, From, LogSource, Message, MessageDown, MessageEvent,
-    MessageEventStart, MessageEventStop, MessageExit, MessageFallback, MessageLog, Name, Pid, Priority, ProcessId, Ref,
-    Target, To,
+    Alias, Atom, AtomTableFull, CustomReason, Event, EventOptions, ExitReason, From, LogSource, MAX_ATOMS, Message,
+    MessageDown, MessageEvent, MessageEventStart, MessageEventStop, MessageExit, MessageFallback, MessageLog, Name,
+    Pid, Priority, ProcessId, Ref, Target, To,
 };
 pub use meta::{Meta, MetaContext, MetaInfo, MetaOptions, MetaState};
 pub use node::cron;

@@ -56,7 +56,7 @@ fn publish_subscribe_buffer_and_producer_end() {
         }
     }
     // The wrong token is refused; a second producer cannot take the name.
-    let bad = ergors::Ref { id: token.id + 1000, ..token };
+    let bad = ergors::Ref { id: [token.id[0] + 1000, 0, 0], ..token };
     assert_eq!(on(&h, producer, move |ctx| ctx.send_event("ticks", bad, 0u8)), Err(Error::EventOwner));
     let (other, _orx) = agent(&h, false);
     assert_eq!(on(&h, other, |ctx| ctx.register_event("ticks", EventOptions::default())), Err(Error::Taken));

@@ -444,7 +444,7 @@ impl Context {
             return Err(Error::NotAllowed("a process cannot call itself"));
         }
         let timeout = call::effective_timeout(&self.node.inner, timeout);
-        let ref_id = self.node.inner.make_ref().id;
+        let ref_id = self.node.inner.make_ref().local_id();
         // From here on, dropping `pending` clears the slot (and the timer, once armed).
         let mut pending = PendingCall::begin(&self.entry, ref_id);
         let envelope = Envelope { from: self.entry.pid, payload: Payload::Request(ref_id, request) };
@@ -521,7 +521,7 @@ impl Context {
     /// [`Error::Terminated`] when this handler returns `Err` (D31). A request answered
     /// `Ok(None)` is kept without this call.
     pub fn keep_request(&mut self, from: From) {
-        if self.current_request == from.reference.id {
+        if self.current_request == from.local_id() {
             self.current_request = 0;
         }
     }

@@ -9,7 +9,7 @@ mod tree;
 pub(crate) mod web_worker;
 
 use crate::message::{
-    Addressed, Alias, ExitReason, From, Message, MessageEvent, MessageLog, Name, Payload, Pid, Ref, Target, Via,
+    Addressed, Alias, ExitReason, From, Message, MessageEvent, MessageLog, Name, Payload, Pid, Target, Via,
 };
 use crate::process::call::HeldRequest;
 use catch::CatchUnwind;
@@ -260,7 +260,7 @@ async fn addressed<A: Actor>(actor: &mut A, ctx: &mut Context, from: Pid, via: V
             None => actor.handle_message(ctx, from, msg).await,
         },
         Payload::Request(ref_id, req) => {
-            let held = HeldRequest { from: From { pid: from, reference: Ref::made_by(from, ref_id) } };
+            let held = HeldRequest { from: From::local(from, ref_id) };
             ctx.hold_request(ref_id);
             let outcome = match to {
                 Some(Addressed::Name(n)) => actor.handle_call_name(ctx, n, held.from, req).await,
@@ -313,7 +313,7 @@ pub(crate) async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitRea
             }
             Payload::Request(ref_id, req) => {
                 // The guard holds the only copy of `from` across the await (process memory).
-                let held = HeldRequest { from: From { pid: from, reference: Ref::made_by(from, ref_id) } };
+                let held = HeldRequest { from: From::local(from, ref_id) };
                 ctx.hold_request(ref_id);
                 let outcome = actor.handle_call(ctx, held.from, req).await;
                 let from = held.from;

@@ -13,7 +13,7 @@ mod target;
 mod value;
 
 pub use log::{LogSource, MessageLog};
-pub use pid::{Atom, From, Name, Pid, Ref};
+pub use pid::{Atom, AtomTableFull, From, MAX_ATOMS, Name, Pid, Ref};
 pub(crate) use target::EventData;
 pub use target::{
     Alias, Event, EventOptions, MessageDown, MessageEvent, MessageEventStart, MessageEventStop, MessageExit,

@@ -11,7 +11,7 @@
 //! program may register millions over its life, so they are [`Name`]s, which own their text and
 //! free it with the last copy (D22).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -22,21 +22,50 @@ use std::sync::{Arc, Mutex, OnceLock};
 #[derive(Clone, Copy)]
 pub struct Atom(&'static String);
 
-fn interner() -> &'static Mutex<HashSet<&'static String>> {
-    static TABLE: OnceLock<Mutex<HashSet<&'static String>>> = OnceLock::new();
-    TABLE.get_or_init(|| Mutex::new(HashSet::new()))
+/// Text → its one leaked copy (keyed by `&str` so that a lookup allocates nothing).
+fn interner() -> &'static Mutex<HashMap<&'static str, &'static String>> {
+    static TABLE: OnceLock<Mutex<HashMap<&'static str, &'static String>>> = OnceLock::new();
+    TABLE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// The most distinct atoms one OS process interns through [`Atom::try_new`], the path for
+/// names that come from outside (a peer's node names): the table never grows past it, so a
+/// peer that sends ever new node names gets an error, not our memory (~100 bytes each).
+pub const MAX_ATOMS: usize = 1 << 16;
+
+/// [`Atom::try_new`] refused a new name: the atom table holds [`MAX_ATOMS`] already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the atom table is full ({MAX_ATOMS} distinct node names); refusing a new one")]
+pub struct AtomTableFull;
+
 impl Atom {
-    /// Interns `name` (once per distinct string) and returns its atom.
+    /// Interns `name` (once per distinct string) and returns its atom. For names the program
+    /// itself chooses (its node's name, its peers'); for names from outside use
+    /// [`Atom::try_new`].
     pub fn new(name: &str) -> Atom {
+        Atom::intern(name, usize::MAX).unwrap_or_else(|AtomTableFull| unreachable!("no cap"))
+    }
+
+    /// Interns `name` unless that would take the table past [`MAX_ATOMS`] distinct names: the
+    /// form for names decoded from the network, so that they cannot grow it without bound.
+    ///
+    /// # Errors
+    /// [`AtomTableFull`] when `name` is new and the table is full.
+    pub fn try_new(name: &str) -> Result<Atom, AtomTableFull> {
+        Atom::intern(name, MAX_ATOMS)
+    }
+
+    fn intern(name: &str, cap: usize) -> Result<Atom, AtomTableFull> {
         let mut table = interner().lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = table.get(&name.to_string()) {
-            return Atom(s);
+        if let Some(s) = table.get(name) {
+            return Ok(Atom(s));
+        }
+        if table.len() >= cap {
+            return Err(AtomTableFull);
         }
         let s: &'static String = Box::leak(Box::new(name.to_owned()));
-        table.insert(s);
-        Atom(s)
+        table.insert(s.as_str(), s);
+        Ok(Atom(s))
     }
 
     /// The atom's text.
@@ -199,12 +228,13 @@ pub struct Pid {
     pub node: Atom,
     /// Slot (low 32 bits) and generation (high 32 bits) in the node's process table.
     pub id: u64,
-    /// The node's creation (its start time): a Pid from an earlier run of a node never matches.
-    pub creation: u64,
+    /// The node's creation (its start time; Ergo's `Creation`, an `int64` on the wire): a Pid
+    /// from an earlier run of a node never matches.
+    pub creation: i64,
 }
 
 impl Pid {
-    pub(crate) fn from_parts(node: Atom, creation: u64, slot: u32, generation: u32) -> Pid {
+    pub(crate) fn from_parts(node: Atom, creation: i64, slot: u32, generation: u32) -> Pid {
         Pid { node, id: (u64::from(generation) << 32) | u64::from(slot), creation }
     }
     pub(crate) fn slot(&self) -> u32 {
@@ -227,39 +257,70 @@ impl fmt::Display for Pid {
     }
 }
 
-/// A unique reference: identifies one request (a `call`) and, later, aliases and timers.
+/// A unique reference: identifies one request (a `call`), an alias, an event's token.
+///
+/// As wide as Ergo's `gen.Ref` (three 64-bit words) so that a reference made by any Ergo node
+/// round-trips. This node makes `[n, 0, 0]` from one counter (unique within its run; the
+/// creation tells runs apart), as Go Ergo does for the first 2^46 refs of a run; a peer's refs
+/// may use all three words.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ref {
     /// The node that made the reference.
     pub node: Atom,
     /// That node's creation.
-    pub creation: u64,
+    pub creation: i64,
     /// Unique within the node's run.
-    pub id: u64,
+    pub id: [u64; 3],
 }
 
 impl Ref {
-    /// The ref `id` made on `pid`'s node (a request carries only the id; the rest is the
-    /// caller's).
-    pub(crate) fn made_by(pid: Pid, id: u64) -> Ref {
-        Ref { node: pid.node, creation: pid.creation, id }
+    /// The counter word of a ref this node made (see [`Ref`]).
+    pub(crate) fn local_id(&self) -> u64 {
+        self.id[0]
     }
 }
 
 impl fmt::Debug for Ref {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Ref#<{}.{}>", self.node, self.id)
+        match self.id {
+            [n, 0, 0] => write!(f, "Ref#<{}.{}>", self.node, n),
+            [a, b, c] => write!(f, "Ref#<{}.{}.{}.{}>", self.node, a, b, c),
+        }
     }
 }
 
 /// Who made a request: the caller's Pid and the request's [`Ref`]. Keep it to reply later with
 /// `Context::send_response`.
+///
+/// A request's ref is always made on the caller's node (Ergo's too: ENP carries only its three
+/// words, the connection implies the node), so `From` keeps the words and takes the node and
+/// creation from the Pid: 48 bytes, which every process handling a call holds across its
+/// callback.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct From {
     /// The calling process (or the node's embedding pseudo-process for `Node::call`).
     pub pid: Pid,
-    /// Identifies this request; a reply carrying any other ref is discarded by the caller.
-    pub reference: Ref,
+    /// The words of the request's ref ([`From::reference`]); a reply carrying any other ref
+    /// is discarded by the caller.
+    pub ref_id: [u64; 3],
+}
+
+impl From {
+    /// The request `n` of this node's counter, made by `pid` (a local request carries only
+    /// that word).
+    pub(crate) fn local(pid: Pid, n: u64) -> From {
+        From { pid, ref_id: [n, 0, 0] }
+    }
+
+    /// The request's reference (made on the caller's node).
+    pub fn reference(&self) -> Ref {
+        Ref { node: self.pid.node, creation: self.pid.creation, id: self.ref_id }
+    }
+
+    /// The counter word of a request made on this node (see [`Ref`]).
+    pub(crate) fn local_id(&self) -> u64 {
+        self.ref_id[0]
+    }
 }
 
 #[cfg(test)]
@@ -273,6 +334,14 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, Atom::new("n2@host"));
         assert_eq!(a.as_str(), "n1@host");
+    }
+
+    #[test]
+    fn try_new_finds_known_atoms_and_caps_new_ones() {
+        let a = Atom::new("known@host");
+        assert_eq!(Atom::try_new("known@host"), Ok(a));
+        assert_eq!(Atom::intern("surely-new@host", 0), Err(AtomTableFull), "a new name over the cap");
+        assert_eq!(Atom::intern("known@host", 0), Ok(a), "a known name is found even at the cap");
     }
 
     #[test]

@@ -33,8 +33,8 @@ impl NodeHandle {
         self.inner.name
     }
 
-    /// The node's creation (start time, nanoseconds since the Unix epoch).
-    pub fn creation(&self) -> u64 {
+    /// The node's creation (start time, nanoseconds since the Unix epoch; Ergo's `Creation`).
+    pub fn creation(&self) -> i64 {
         self.inner.creation
     }
 

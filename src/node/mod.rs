@@ -49,7 +49,7 @@ use std::time::Instant;
 /// methods of its role.
 pub(crate) struct NodeInner {
     pub(crate) name: Atom,
-    pub(crate) creation: u64,
+    pub(crate) creation: i64,
     pub(crate) options: NodeOptions,
     pub(crate) table: ProcessTable,
     pub(crate) registry: names::Registry,
@@ -102,7 +102,7 @@ impl NodeInner {
     }
 
     pub(crate) fn make_ref(&self) -> Ref {
-        Ref { node: self.name, creation: self.creation, id: self.next_ref.fetch_add(1, Ordering::Relaxed) }
+        Ref { node: self.name, creation: self.creation, id: [self.next_ref.fetch_add(1, Ordering::Relaxed), 0, 0] }
     }
 }
 
@@ -152,7 +152,7 @@ impl Node {
         options.validate()?;
         let creation = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
             .unwrap_or(1);
         let atom = Atom::new(name);
         let mut list = Vec::with_capacity(options.workers);

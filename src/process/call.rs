@@ -20,7 +20,7 @@
 //!   whole: a call awaited inside a combinator (`join`, `select`, `FuturesUnordered`) completes.
 
 use crate::error::Error;
-use crate::message::{Envelope, From, Message, Payload, Pid, Priority, Ref, To};
+use crate::message::{Envelope, From, Message, Payload, Pid, Priority, To};
 use crate::node::NodeInner;
 use crate::process::entry::ProcessEntry;
 use crate::runtime::timer::{TimerAction, TimerKey, TimerOwner};
@@ -249,14 +249,14 @@ impl NodeInner {
     /// [`Error::ProcessUnknown`] if the calling process is gone.
     pub(crate) fn respond(&self, to: From, outcome: Result<Message, Error>) -> Result<(), Error> {
         if to.pid == self.core_pid() {
-            let waiter = self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&to.reference.id);
+            let waiter = self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&to.local_id());
             if let Some(tx) = waiter {
                 let _ = tx.try_send(outcome);
             }
             return Ok(());
         }
         let caller = self.table.get(&to.pid).ok_or(Error::ProcessUnknown)?;
-        caller.complete_call(to.reference.id, outcome);
+        caller.complete_call(to.local_id(), outcome);
         Ok(())
     }
 
@@ -267,7 +267,7 @@ impl NodeInner {
 
     /// Fails a request found in a dying process's mailbox (nobody ever held it).
     pub(crate) fn fail_queued_request(&self, from: Pid, ref_id: u64) {
-        self.fail_request(From { pid: from, reference: Ref::made_by(from, ref_id) });
+        self.fail_request(From::local(from, ref_id));
     }
 
     /// Hands a request on to `to`, which handles it as a call from the original caller and
@@ -286,7 +286,7 @@ impl NodeInner {
         if target.pid == from.pid {
             return Err(Error::NotAllowed("a request cannot be forwarded to its caller"));
         }
-        let envelope = Envelope { from: from.pid, payload: Payload::Request(from.reference.id, request) };
+        let envelope = Envelope { from: from.pid, payload: Payload::Request(from.local_id(), request) };
         let envelope = NodeInner::addressed(to, &target, envelope);
         self.push(&target, priority, envelope)
     }
@@ -302,7 +302,7 @@ impl NodeInner {
         if target.pid == from.pid {
             return Err(Error::NotAllowed("a request cannot be forwarded to its caller"));
         }
-        let envelope = Envelope { from: from.pid, payload: Payload::Request(from.reference.id, request) };
+        let envelope = Envelope { from: from.pid, payload: Payload::Request(from.local_id(), request) };
         self.push(target, priority, envelope)
     }
 
@@ -320,10 +320,10 @@ impl NodeInner {
         let target = self.resolve(&to)?;
         let reference = self.make_ref();
         let (tx, rx) = sync_channel(1);
-        self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(reference.id, tx);
-        let envelope = Envelope { from: self.core_pid(), payload: Payload::Request(reference.id, request) };
+        self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(reference.local_id(), tx);
+        let envelope = Envelope { from: self.core_pid(), payload: Payload::Request(reference.local_id(), request) };
         let envelope = NodeInner::addressed(&to, &target, envelope);
-        let forget = || self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&reference.id);
+        let forget = || self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&reference.local_id());
         if let Err(e) = self.push(&target, Priority::Main, envelope) {
             forget();
             return Err(e);

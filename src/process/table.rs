@@ -35,14 +35,14 @@ struct Shard<E> {
 /// Live processes by Pid (see the module documentation).
 pub(crate) struct ProcessTable<E = ProcessEntry> {
     node: Atom,
-    creation: u64,
+    creation: i64,
     shards: Box<[RwLock<Shard<E>>]>,
     next_shard: AtomicUsize,
     count: AtomicUsize,
 }
 
 impl<E> ProcessTable<E> {
-    pub(crate) fn new(node: Atom, creation: u64) -> Self {
+    pub(crate) fn new(node: Atom, creation: i64) -> Self {
         ProcessTable {
             node,
             creation,
