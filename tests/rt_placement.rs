@@ -59,3 +59,23 @@ fn an_explicit_worker_places_the_child_there() {
     let (_, kids) = spawn_parent(2, SpawnOptions::default().worker(5));
     assert!(kids.iter().all(|w| *w == 1), "worker index is taken modulo the worker count: {kids:?}");
 }
+
+#[test]
+fn a_child_spawned_near_a_process_starts_on_that_process_worker() {
+    let node = node("near", 3);
+    let anchor = node.spawn(Idle, SpawnOptions::default().worker(2)).unwrap();
+    for _ in 0..4 {
+        let pid = node.spawn(Idle, SpawnOptions::default().near(anchor)).unwrap();
+        assert_eq!(node.process_info(pid).unwrap().worker, 2);
+    }
+    // An unknown process: round-robin, as without the option.
+    node.kill(anchor).unwrap();
+    assert!(eventually(|| node.process_info(anchor).is_err()));
+    let spread: std::collections::HashSet<usize> = (0..6)
+        .map(|_| {
+            let pid = node.spawn(Idle, SpawnOptions::default().near(anchor)).unwrap();
+            node.process_info(pid).unwrap().worker
+        })
+        .collect();
+    assert_eq!(spread.len(), 3, "{spread:?}");
+}

@@ -138,6 +138,9 @@ pub struct MetaOptions {
     pub send_priority: Priority,
     /// Its log level (default: its parent's).
     pub log_level: Option<Level>,
+    /// Start on the worker of this process, free to move later ([`SpawnOptions::near`]): a
+    /// connection next to its handler, so their messages stay on one core.
+    pub near: Option<Pid>,
 }
 
 impl MetaOptions {
@@ -154,6 +157,11 @@ impl MetaOptions {
     /// Sets its log level.
     pub fn log_level(mut self, level: Level) -> Self {
         self.log_level = Some(level);
+        self
+    }
+    /// Starts it on the worker where `pid` runs now ([`MetaOptions::near`]).
+    pub fn near(mut self, pid: Pid) -> Self {
+        self.near = Some(pid);
         self
     }
 }
@@ -497,8 +505,12 @@ fn spawn_meta_inner<M: Meta>(
     log_level: Option<Level>,
     wait: Arc<InitWait>,
 ) -> Result<Alias, Error> {
-    let spawn_opts =
-        SpawnOptions { mailbox_size: opts.mailbox_size, send_priority: opts.send_priority, ..Default::default() };
+    let spawn_opts = SpawnOptions {
+        mailbox_size: opts.mailbox_size,
+        send_priority: opts.send_priority,
+        near: opts.near,
+        ..Default::default()
+    };
     let registry = MetaRegistry::of(node);
     let how = SpawnHow {
         opts: &spawn_opts,

@@ -336,7 +336,12 @@ impl Meta for TcpServer {
                     shared: Arc::new(ConnShared::default()),
                     writer: None,
                 };
-                let opts = MetaOptions::default().mailbox_size(options.conn.write_queue);
+                let mut opts = MetaOptions::default().mailbox_size(options.conn.write_queue);
+                // Next to its handler: the bytes and the replies then never cross cores (the
+                // handlers themselves are spread however their spawner placed them).
+                if let Some(To::Pid(pid)) = &conn.handler {
+                    opts = opts.near(*pid);
+                }
                 if let Err(e) = ctx.spawn_meta(conn, opts) {
                     ctx.log(Level::WARN, format_args!("cannot start a connection for {peer}: {e}"));
                 }

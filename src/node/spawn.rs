@@ -37,6 +37,10 @@ pub struct SpawnOptions {
     /// Run on the spawning process's current worker, pinned there: for a chatty pair that should
     /// share a worker (ignored when the node spawns).
     pub colocate: bool,
+    /// Start on the worker where this (local, live) process runs now, free to move later: for
+    /// a process that will talk mostly to that one (a connection and its handler). Ignored when
+    /// `worker` or `colocate` is set, or the process is unknown (then round-robin).
+    pub near: Option<Pid>,
     /// The group leader (default: the spawner's leader; the node's core Pid for the node). Its
     /// environment is layered between the node's and the parent's.
     pub leader: Option<Pid>,
@@ -84,6 +88,11 @@ impl SpawnOptions {
         self.colocate = true;
         self
     }
+    /// Starts the process on the worker where `pid` runs now, not pinned (`SpawnOptions::near`).
+    pub fn near(mut self, pid: Pid) -> Self {
+        self.near = Some(pid);
+        self
+    }
     /// Links the new process to its parent before it runs (`SpawnOptions::link_parent`).
     pub fn link_parent(mut self) -> Self {
         self.link_parent = true;
@@ -126,7 +135,10 @@ impl NodeInner {
         match (opts.worker, parent) {
             (Some(w), _) => (w % self.workers.list.len(), true),
             (None, Some(p)) if opts.colocate => (p.home(), true),
-            _ => (self.next_worker(), false),
+            _ => match opts.near.and_then(|pid| self.table.get(&pid)) {
+                Some(e) => (e.home(), false),
+                None => (self.next_worker(), false),
+            },
         }
     }
 
