@@ -110,11 +110,17 @@ impl Message {
         Some(unsafe { &**self.data.as_ptr().cast::<Box<dyn Any + Send>>() })
     }
 
-    fn value_type_id(&self) -> TypeId {
+    /// The `TypeId` of the value inside (for the network's encoder registry).
+    pub(crate) fn value_type_id(&self) -> TypeId {
         match self.boxed_ref() {
             Some(b) => b.type_id(),
             None => (self.vtable.type_id)(),
         }
+    }
+
+    /// The Rust name of the value's type (for error messages).
+    pub(crate) fn type_name(&self) -> &'static str {
+        (self.vtable.type_name)()
     }
 
     /// True if the value is a `T`.
