@@ -24,6 +24,7 @@ pub mod io;
 mod mailbox;
 mod message;
 pub mod meta;
+pub mod net;
 mod node;
 mod process;
 mod runtime;

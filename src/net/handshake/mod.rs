@@ -1,0 +1,1 @@
+//! EHS placeholder.

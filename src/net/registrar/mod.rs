@@ -1,0 +1,1 @@
+//! ESRD placeholder.
