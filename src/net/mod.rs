@@ -1,4 +1,15 @@
-//! Network transparency, sans-IO: the codecs and state machines that speak Ergo's wire protocol.
-//! Nothing here touches a socket; the I/O glue feeds bytes in and takes bytes out.
+//! Network transparency: Ergo's wire protocols. The sans-IO layers are pure functions and state
+//! machines over byte slices, with no sockets, no clocks of their own and no threads; the
+//! io_uring glue that moves their bytes stays thin.
+//!
+//! - [`edf`]: EDF, the data format of every payload (values, registered types, caches).
+//! - [`proto`]: ENP frames (the message protocol after the handshake): splitting a byte stream
+//!   into frames, parsing and building each opcode's fixed fields, ordering, compression.
+//! - [`handshake`]: EHS, the handshake that opens each TCP link: its frames, digests and the
+//!   dialer and acceptor state machines.
+//! - [`registrar`]: ESRD packet framing (the registrar that maps node names to ports).
 
 pub mod edf;
+pub mod handshake;
+pub mod proto;
+pub mod registrar;
