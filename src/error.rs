@@ -123,6 +123,15 @@ pub enum Error {
     /// No connection to that node (networking comes in a later step).
     #[error("no connection to node {0}")]
     NoConnection(crate::message::Atom),
+
+    /// A message bound for another node that cannot be encoded (no registered type describes it,
+    /// or the frame is over the peer's size limit).
+    #[error("cannot encode the message for the network: {0}")]
+    Encode(String),
+
+    /// An error a remote node reported, as its text.
+    #[error("remote error: {0}")]
+    Remote(String),
     /// A name longer than 255 bytes, or an empty one.
     #[error("name is empty or longer than 255 bytes")]
     BadName,

@@ -354,10 +354,14 @@ impl Context {
             To::Pid(pid) => {
                 // Liveness is checked by `NodeInner::push_from`.
                 if self.last_target.as_ref().is_none_or(|t| t.pid != *pid) {
-                    self.last_target = Some(self.node.inner.table.get(pid).ok_or(Error::ProcessUnknown)?);
+                    match self.node.inner.table.get(pid) {
+                        Some(t) => self.last_target = Some(t),
+                        None => return self.push_remote(to, priority, envelope),
+                    }
                 }
                 self.last_target.as_ref().ok_or(Error::ProcessUnknown)?
             }
+            other if self.node.inner.remote_node(other).is_some() => return self.push_remote(to, priority, envelope),
             other => {
                 resolved = self.node.inner.resolve(other)?;
                 envelope = NodeInner::addressed(other, &resolved, envelope);
@@ -370,6 +374,16 @@ impl Context {
             let target = target.clone();
             self.note_pressure(target, priority);
         }
+        self.count_sent();
+        Ok(())
+    }
+
+    /// A send to another node's process (or to a Pid of this node that is gone).
+    #[cold]
+    #[inline(never)]
+    fn push_remote(&mut self, to: &To, priority: Priority, envelope: Envelope) -> Result<(), Error> {
+        let node = self.node.inner.remote_node(to).ok_or(Error::ProcessUnknown)?;
+        self.node.inner.push_remote(node, to, priority, envelope)?;
         self.count_sent();
         Ok(())
     }
@@ -438,6 +452,7 @@ impl Context {
     fn start_call(&mut self, to: To, request: Message, timeout: Duration) -> Result<PendingCall, Error> {
         let to_self = match &to {
             To::Pid(p) => *p == self.entry.pid,
+            other if self.node.inner.remote_node(other).is_some() => false,
             other => Arc::ptr_eq(&self.node.inner.resolve(other)?, &self.entry),
         };
         if to_self {
@@ -545,7 +560,7 @@ impl Context {
     pub fn send_response<M: Any + Send>(&mut self, to: From, reply: M) -> Result<(), Error> {
         // Answered: the handler may now stop without the request being failed (D31).
         self.keep_request(to);
-        self.node.inner.respond(to, Ok(Message::new(reply)))
+        self.node.inner.respond_from(self.entry.pid, to, Ok(Message::new(reply)))
     }
 
     /// A snapshot of this process (as [`NodeHandle::process_info`]).

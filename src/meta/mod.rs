@@ -252,9 +252,14 @@ impl MetaContext {
         let inner = &self.node.inner;
         inner.check_running()?;
         let to = to.into();
-        let target = inner.resolve(&to)?;
         let envelope = Envelope { from: self.shared.pid, payload: Payload::Message(Message::new(msg)) };
-        inner.push(&target, priority, NodeInner::addressed(&to, &target, envelope))?;
+        match inner.remote_node(&to) {
+            Some(node) => inner.push_remote(node, &to, priority, envelope)?,
+            None => {
+                let target = inner.resolve(&to)?;
+                inner.push(&target, priority, NodeInner::addressed(&to, &target, envelope))?;
+            }
+        }
         self.shared.sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -11,5 +11,9 @@
 
 pub mod edf;
 pub mod handshake;
+pub(crate) mod link;
+pub mod network;
 pub mod proto;
 pub mod registrar;
+
+pub use network::{NetworkMode, NetworkOptions};

@@ -33,6 +33,16 @@ impl NodeHandle {
         self.inner.name
     }
 
+    /// Where the node's network acceptor listens; `None` when the network is disabled.
+    pub fn network_address(&self) -> Option<std::net::SocketAddr> {
+        self.inner.net.as_ref().and_then(|n| n.local.get().copied())
+    }
+
+    /// The nodes this one is connected to now (Ergo's `Network().Nodes()`).
+    pub fn peers(&self) -> Vec<Atom> {
+        self.inner.net.as_ref().map(|n| n.peer_names()).unwrap_or_default()
+    }
+
     /// The node's creation (start time, nanoseconds since the Unix epoch; Ergo's `Creation`).
     pub fn creation(&self) -> i64 {
         self.inner.creation
@@ -251,8 +261,11 @@ impl NodeHandle {
     ) -> Result<(), Error> {
         self.inner.check_running()?;
         let to = to.into();
-        let target = self.inner.resolve(&to)?;
         let envelope = Envelope { from: self.inner.core_pid(), payload: Payload::Message(Message::new(msg)) };
+        if let Some(node) = self.inner.remote_node(&to) {
+            return self.inner.push_remote(node, &to, priority, envelope);
+        }
+        let target = self.inner.resolve(&to)?;
         self.inner.push(&target, priority, NodeInner::addressed(&to, &target, envelope))
     }
 

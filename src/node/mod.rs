@@ -82,6 +82,8 @@ pub(crate) struct NodeInner {
     pub(crate) extensions: extensions::Extensions,
     /// Threads for blocking code (`spawn_blocking`, blocking meta loops).
     pub(crate) blocking: crate::runtime::blocking::BlockingPool,
+    /// Peers and links (`NodeOptions::network`); `None` when the network is disabled.
+    pub(crate) net: Option<Arc<crate::net::network::Network>>,
 }
 
 impl NodeInner {
@@ -187,6 +189,8 @@ impl Node {
             started: Instant::now(),
             extensions: Default::default(),
             blocking: crate::runtime::blocking::BlockingPool::new(name, options.meta_threads, options.meta_queue),
+            net: (options.network.mode != crate::net::network::NetworkMode::Disabled)
+                .then(|| Arc::new(crate::net::network::Network::new(atom, creation, options.network.clone()))),
             options,
         });
         let cpus = affinity::allowed_cpus();
@@ -246,6 +250,11 @@ impl Node {
             failure = Some(StartError::Cron(e));
         }
         let node = Node { handle: NodeHandle { inner } };
+        if failure.is_none()
+            && let Err(e) = crate::net::network::start(&node.handle)
+        {
+            failure = Some(e);
+        }
         if let Some(e) = failure {
             node.handle.inner.stop();
             return Err(e);

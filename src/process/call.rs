@@ -248,6 +248,14 @@ impl NodeInner {
     /// # Errors
     /// [`Error::ProcessUnknown`] if the calling process is gone.
     pub(crate) fn respond(&self, to: From, outcome: Result<Message, Error>) -> Result<(), Error> {
+        self.respond_from(self.core_pid(), to, outcome)
+    }
+
+    /// As [`NodeInner::respond`], naming the responder (a remote caller's frame carries it).
+    pub(crate) fn respond_from(&self, responder: Pid, to: From, outcome: Result<Message, Error>) -> Result<(), Error> {
+        if to.pid.node != self.name {
+            return self.respond_remote(responder, to, outcome);
+        }
         if to.pid == self.core_pid() {
             let waiter = self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&to.local_id());
             if let Some(tx) = waiter {
@@ -317,14 +325,19 @@ impl NodeInner {
         }
         self.check_running()?;
         let timeout = effective_timeout(self, timeout);
-        let target = self.resolve(&to)?;
+        let remote = self.remote_node(&to);
+        let target = if remote.is_none() { Some(self.resolve(&to)?) } else { None };
         let reference = self.make_ref();
         let (tx, rx) = sync_channel(1);
         self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(reference.local_id(), tx);
         let envelope = Envelope { from: self.core_pid(), payload: Payload::Request(reference.local_id(), request) };
-        let envelope = NodeInner::addressed(&to, &target, envelope);
         let forget = || self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&reference.local_id());
-        if let Err(e) = self.push(&target, Priority::Main, envelope) {
+        let pushed = match (remote, &target) {
+            (Some(node), _) => self.push_remote(node, &to, Priority::Main, envelope),
+            (None, Some(target)) => self.push(target, Priority::Main, NodeInner::addressed(&to, target, envelope)),
+            (None, None) => Err(Error::ProcessUnknown),
+        };
+        if let Err(e) = pushed {
             forget();
             return Err(e);
         }

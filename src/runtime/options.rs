@@ -39,6 +39,8 @@ pub struct NodeOptions {
     /// Jobs the node's cron starts with, and the clock it reads (not environment variables).
     pub(crate) cron_jobs: Vec<crate::node::cron::CronJob>,
     pub(crate) cron_clock: crate::node::cron::CronClock,
+    /// The network (disabled unless set: D203).
+    pub(crate) network: crate::net::NetworkOptions,
 }
 
 /// The default high-water mark of a mailbox queue (D71: measured with the `overload` benchmark).
@@ -81,6 +83,7 @@ impl Default for NodeOptions {
             meta_queue: DEFAULT_META_QUEUE,
             cron_jobs: Vec::new(),
             cron_clock: Default::default(),
+            network: Default::default(),
         }
     }
 }
@@ -234,6 +237,47 @@ const VARS: &[Var] = &[
         accepted: "an integer from 0 to 1000000000 (jobs waiting for a blocking thread; 0 = none)",
         apply: |o, s| parse_range(s, 0usize, 1_000_000_000).map(|v| o.meta_queue = v),
         current: |o| o.meta_queue.to_string(),
+    },
+    Var {
+        name: "ERGORS_NET_MODE",
+        accepted: "disabled, enabled or hidden",
+        apply: |o, s| {
+            o.network.mode = match s {
+                "disabled" => crate::net::NetworkMode::Disabled,
+                "enabled" => crate::net::NetworkMode::Enabled,
+                "hidden" => crate::net::NetworkMode::Hidden,
+                _ => return None,
+            };
+            Some(())
+        },
+        current: |o| format!("{:?}", o.network.mode).to_lowercase(),
+    },
+    Var {
+        name: "ERGORS_NET_COOKIE",
+        accepted: "any text (the handshake's shared secret)",
+        apply: |o, s| {
+            o.network.cookie = s.to_string();
+            Some(())
+        },
+        current: |_| "<redacted>".into(),
+    },
+    Var {
+        name: "ERGORS_NET_LISTEN",
+        accepted: "an address host:port (port 0 picks a free one)",
+        apply: |o, s| s.parse().ok().map(|a| o.network.listen = a),
+        current: |o| o.network.listen.to_string(),
+    },
+    Var {
+        name: "ERGORS_NET_POOL_SIZE",
+        accepted: "an integer from 1 to 32 (links per connection)",
+        apply: |o, s| parse_range(s, 1u32, 32).map(|v| o.network.pool_size = v),
+        current: |o| o.network.pool_size.to_string(),
+    },
+    Var {
+        name: "ERGORS_NET_MAX_MESSAGE_SIZE",
+        accepted: "an integer from 0 to 4294967295 (bytes per frame; 0 = no limit)",
+        apply: |o, s| s.parse::<u32>().ok().map(|v| o.network.max_message_size = v),
+        current: |o| o.network.max_message_size.to_string(),
     },
     Var {
         name: "ERGORS_PROCESS_TIMING",
@@ -429,6 +473,14 @@ impl NodeOptions {
     /// 1024; 0 = none): a job beyond that fails with `Error::BlockingPoolFull`.
     pub fn meta_queue(mut self, n: usize) -> Self {
         self.meta_queue = n;
+        self
+    }
+
+    /// The network: mode, cookie, acceptor address, static routes, registered types
+    /// (`ERGORS_NET_MODE`, `ERGORS_NET_COOKIE`, `ERGORS_NET_LISTEN`, `ERGORS_NET_POOL_SIZE`,
+    /// `ERGORS_NET_MAX_MESSAGE_SIZE`; routes and types only here).
+    pub fn network(mut self, network: crate::net::NetworkOptions) -> Self {
+        self.network = network;
         self
     }
 

@@ -1,0 +1,413 @@
+//! One TCP link of a connection to another node, as a meta process: its loop dials (or was
+//! accepted), runs the handshake (EHS) on the ring, then reads frames and delivers them while
+//! a writer sends what local processes queued for that peer ([`super::network`]).
+//!
+//! The link ends when its socket fails or closes, when a frame breaks the stream, or with the
+//! node; the last link of a peer takes the peer with it.
+
+use super::edf::{Decoder, EdfError, Encoder, OrderedMap, ergo_types as wire};
+use super::handshake::{
+    Acceptor, Dialer, Established, FrameReader, HandshakeError, HandshakeMessage, Progress, write_frame,
+};
+use super::network::{LinkOut, Network, Peer};
+use super::proto::{Frame, FrameSplitter};
+use crate::act::context::Context;
+use crate::io::net::{TcpReader, TcpStream};
+use crate::message::{ExitReason, Pid};
+use crate::meta::{Meta, MetaContext};
+use crate::node::NodeHandle;
+use crate::runtime::race::{Either, race};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Level;
+
+/// How a link comes to be.
+pub(crate) enum Stage {
+    /// Accepted by our acceptor: we answer the handshake (a main one, or a join).
+    Accepted(TcpStream, SocketAddr),
+    /// We dial `node` at `addr`.
+    Dial(String, SocketAddr),
+}
+
+/// A link's meta process.
+pub(crate) struct Link {
+    pub(crate) stage: Option<Stage>,
+    pub(crate) net: Arc<Network>,
+}
+
+impl Meta for Link {
+    fn start(&mut self, ctx: MetaContext) -> impl Future<Output = Result<(), ExitReason>> + Send + 'static {
+        let stage = self.stage.take();
+        let net = self.net.clone();
+        async move {
+            let stage = stage.ok_or_else(|| ExitReason::error("link started twice"))?;
+            match run(&ctx, &net, stage).await {
+                Ok(()) => Ok(()),
+                Err(why) => {
+                    ctx.log(Level::INFO, format_args!("network link closed: {why}"));
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn handle_inspect(&mut self, _ctx: &mut Context, _from: Pid, _items: &[String]) -> Vec<(String, String)> {
+        vec![("peers".into(), self.net.peer_names().iter().map(|a| a.as_str()).collect::<Vec<_>>().join(","))]
+    }
+}
+
+async fn dial(
+    ctx: &MetaContext,
+    net: &Network,
+    node: &str,
+    addr: SocketAddr,
+) -> Result<(TcpStream, Established), String> {
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("dial {node} at {addr}: {e}"))?;
+    let _ = stream.socket().set_tcp_nodelay(true);
+    let dialer = Dialer::connect(net.config.clone(), node, None, Instant::now())
+        .map_err(|e| format!("handshake with {node}: {e}"))?;
+    let est = handshake(ctx, net, &mut stream, Machine::Dialer(dialer)).await?;
+    Ok((stream, est))
+}
+
+async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), String> {
+    let (stream, est) = match stage {
+        Stage::Dial(node, addr) => match dial(ctx, net, &node, addr).await {
+            Ok(done) => done,
+            Err(e) => {
+                net.dial_failed(&ctx.node().inner, &node);
+                return Err(e);
+            }
+        },
+        Stage::Accepted(mut stream, local) => {
+            let _ = stream.socket().set_tcp_nodelay(true);
+            let acceptor = Acceptor::new(net.config.clone(), local.to_string(), None, Instant::now());
+            let est = handshake(ctx, net, &mut stream, Machine::Acceptor(acceptor)).await?;
+            (stream, est)
+        }
+    };
+    let peer = Arc::new(Peer::new(&est).map_err(|e| format!("handshake with {}: {e}", est.peer))?);
+    let (peer, fresh) = net.insert_peer(peer);
+    if !fresh {
+        // Both nodes dialled each other: the connection that registered first stays (Ergo's
+        // rule); this link closes before carrying anything.
+        net.flush_dialing(&ctx.node().inner, peer.name);
+        return Err(format!("already connected to {}", peer.name));
+    }
+    ctx.log(Level::INFO, format_args!("connected to {} (creation {})", peer.name, peer.creation));
+    let out = Arc::new(LinkOut::default());
+    peer.add_link(out.clone());
+    net.flush_dialing(&ctx.node().inner, peer.name);
+    let (reader, writer) = stream.into_split();
+    let node = ctx.node().clone();
+    let ended = race(read_loop(&node, &peer, reader, est.tail), write_loop(&out, writer)).await;
+    out.close();
+    if peer.remove_link(&out) {
+        net.remove_peer(&peer);
+        ctx.log(Level::INFO, format_args!("disconnected from {}", peer.name));
+    }
+    match ended {
+        Either::Left(r) | Either::Right(r) => r,
+    }
+}
+
+/// Reads frames until the stream ends or breaks, delivering each in arrival order.
+async fn read_loop(node: &NodeHandle, peer: &Peer, mut reader: TcpReader, tail: Vec<u8>) -> Result<(), String> {
+    let max = node.inner.net.as_ref().map_or(0, |n| n.options.max_message_size);
+    let mut splitter = FrameSplitter::with_tail(max, &tail);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        while let Some(bytes) = splitter.next_frame().map_err(|e| format!("from {}: {e}", peer.name))? {
+            match Frame::parse(bytes) {
+                Ok(frame) => {
+                    if let Err(e) = node.inner.deliver_frame(peer, &frame) {
+                        tracing::debug!("network: a frame from {} was dropped: {e}", peer.name);
+                    }
+                }
+                Err(e) if e.closes_link() => return Err(format!("from {}: {e}", peer.name)),
+                Err(e) => tracing::debug!("network: a frame from {} was dropped: {e}", peer.name),
+            }
+        }
+        buf.clear();
+        match reader.read(&mut buf).await {
+            Ok(0) => return Err(format!("{} closed the connection", peer.name)),
+            Ok(_) => splitter.extend(&buf),
+            Err(e) => return Err(format!("reading from {}: {e}", peer.name)),
+        }
+    }
+}
+
+/// Writes whatever senders queued, one write per batch, until the link closes.
+async fn write_loop(out: &LinkOut, writer: crate::io::net::TcpWriter) -> Result<(), String> {
+    let mut spare = Vec::new();
+    loop {
+        match std::future::poll_fn(|cx| out.poll_take(&mut spare, cx.waker())).await {
+            None => return Ok(()),
+            Some(()) => {
+                spare = writer.write_all(spare).await.map_err(|e| format!("writing: {e}"))?;
+                spare.clear();
+            }
+        }
+    }
+}
+
+/// The two roles of the handshake, driven alike.
+enum Machine {
+    Dialer(Dialer),
+    Acceptor(Acceptor),
+}
+
+impl Machine {
+    fn poll_transmit(&mut self) -> Option<HandshakeMessage> {
+        match self {
+            Machine::Dialer(m) => m.poll_transmit(),
+            Machine::Acceptor(m) => m.poll_transmit(),
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Machine::Dialer(m) => m.poll_timeout(),
+            Machine::Acceptor(m) => m.poll_timeout(),
+        }
+    }
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), HandshakeError> {
+        match self {
+            Machine::Dialer(m) => m.handle_timeout(now),
+            Machine::Acceptor(m) => m.handle_timeout(now),
+        }
+    }
+    fn handle_message(&mut self, now: Instant, msg: HandshakeMessage, rest: &[u8]) -> Result<Progress, HandshakeError> {
+        match self {
+            Machine::Dialer(m) => m.handle_message(now, msg, rest),
+            Machine::Acceptor(m) => m.handle_message(now, msg, rest),
+        }
+    }
+}
+
+/// Runs a main handshake on `stream` to its end.
+async fn handshake(
+    ctx: &MetaContext,
+    net: &Network,
+    stream: &mut TcpStream,
+    mut machine: Machine,
+) -> Result<Established, String> {
+    let mut frames = FrameReader::new();
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        let mut out = Vec::new();
+        while let Some(msg) = machine.poll_transmit() {
+            write_frame(&mut out, |b| encode_handshake(&msg, b)).map_err(|e| format!("handshake: {e}"))?;
+        }
+        if !out.is_empty() {
+            stream.write_all(out).await.map_err(|e| format!("handshake: {e}"))?;
+        }
+        // Every message is answered within its deadline, or the handshake fails.
+        let deadline = machine.poll_timeout().unwrap_or_else(|| Instant::now() + net.config.timeout);
+        let wait = deadline.saturating_duration_since(Instant::now());
+        buf.clear();
+        match race(stream.read(&mut buf), ctx.sleep(wait)).await {
+            Either::Left(Ok(0)) => return Err("the peer closed the connection during the handshake".into()),
+            Either::Left(Ok(_)) => frames.extend(&buf),
+            Either::Left(Err(e)) => return Err(format!("handshake: {e}")),
+            Either::Right(()) => {
+                machine.handle_timeout(Instant::now()).map_err(|e| format!("handshake: {e}"))?;
+                continue;
+            }
+        }
+        while let Some(payload) = frames.next_frame().map_err(|e| format!("handshake: {e}"))? {
+            let msg = decode_handshake(net, payload).map_err(|e| format!("handshake: {e}"))?;
+            let rest = frames.remaining().to_vec();
+            match machine.handle_message(Instant::now(), msg, &rest).map_err(|e| format!("handshake: {e}"))? {
+                Progress::Continue => {}
+                Progress::Established(est) => {
+                    let mut out = Vec::new();
+                    while let Some(msg) = machine.poll_transmit() {
+                        write_frame(&mut out, |b| encode_handshake(&msg, b)).map_err(|e| format!("handshake: {e}"))?;
+                    }
+                    if !out.is_empty() {
+                        stream.write_all(out).await.map_err(|e| format!("handshake: {e}"))?;
+                    }
+                    return Ok(*est);
+                }
+                Progress::JoinRequest(_) | Progress::Joined(_) => {
+                    return Err("pool links (joins) are not accepted yet".into());
+                }
+            }
+        }
+    }
+}
+
+fn version_to_wire(v: &super::handshake::Version) -> wire::Version {
+    wire::Version {
+        name: v.name.clone(),
+        release: v.release.clone(),
+        commit: v.commit.clone(),
+        license: v.license.clone(),
+    }
+}
+
+fn version_from_wire(v: wire::Version) -> super::handshake::Version {
+    super::handshake::Version { name: v.name, release: v.release, commit: v.commit, license: v.license }
+}
+
+/// A handshake message as its EDF struct, written at top level.
+fn encode_handshake(msg: &HandshakeMessage, buf: &mut Vec<u8>) -> Result<(), EdfError> {
+    let mut enc = Encoder::new(buf);
+    match msg {
+        HandshakeMessage::Hello(h) => enc.encode(&wire::MessageHello {
+            salt: h.salt.clone(),
+            digest: h.digest.clone(),
+            digest_cert: h.digest_cert.clone(),
+        }),
+        HandshakeMessage::Join(j) => enc.encode(&wire::MessageJoin {
+            node: crate::message::Name::new(&j.node),
+            connection_id: j.connection_id.clone(),
+            salt: j.salt.clone(),
+            digest: j.digest.clone(),
+        }),
+        HandshakeMessage::Introduce(i) => enc.encode(&wire::MessageIntroduce {
+            node: crate::message::Name::new(&i.node),
+            version: version_to_wire(&i.version),
+            flags: wire::NetworkFlags::from_bits(i.flags.bits()),
+            creation: i.creation,
+            max_message_size: i.max_message_size as isize,
+            atom_cache: Some(OrderedMap(
+                i.atom_cache.iter().map(|(k, v)| (*k, crate::message::Name::new(v))).collect(),
+            )),
+            reg_cache: Some(OrderedMap(i.reg_cache.iter().map(|(k, v)| (*k, v.clone())).collect())),
+            err_cache: Some(OrderedMap(
+                i.err_cache.iter().map(|(k, v)| (*k, Some(super::edf::ErrorValue::new(v)))).collect(),
+            )),
+            digest: i.digest.clone(),
+        }),
+        HandshakeMessage::Accept(a) => enc.encode(&wire::MessageAccept {
+            id: a.id.clone(),
+            pool_size: a.pool_size as isize,
+            pool_dsn: if a.pool_dsn.is_empty() { None } else { Some(a.pool_dsn.clone()) },
+            digest: a.digest.clone(),
+            digest_cert: a.digest_cert.clone(),
+        }),
+    }
+}
+
+/// A handshake frame's payload as the machine's message.
+fn decode_handshake(net: &Network, payload: &[u8]) -> Result<HandshakeMessage, String> {
+    use super::handshake::{Accept, Hello, Introduce, Join, NetworkFlags};
+    let msg = net.registry().decode_message(&mut Decoder::new(payload, net.registry())).map_err(|e| e.to_string())?;
+    let msg = match msg.downcast::<wire::MessageHello>() {
+        Ok(h) => {
+            return Ok(HandshakeMessage::Hello(Hello { salt: h.salt, digest: h.digest, digest_cert: h.digest_cert }));
+        }
+        Err(m) => m,
+    };
+    let msg = match msg.downcast::<wire::MessageJoin>() {
+        Ok(j) => {
+            return Ok(HandshakeMessage::Join(Join {
+                node: j.node.to_string(),
+                connection_id: j.connection_id,
+                salt: j.salt,
+                digest: j.digest,
+            }));
+        }
+        Err(m) => m,
+    };
+    let msg = match msg.downcast::<wire::MessageIntroduce>() {
+        Ok(i) => {
+            let errors = i.err_cache.map(|m| m.0).unwrap_or_default();
+            return Ok(HandshakeMessage::Introduce(Box::new(Introduce {
+                node: i.node.to_string(),
+                version: version_from_wire(i.version),
+                flags: NetworkFlags::from_bits(i.flags.bits()),
+                creation: i.creation,
+                max_message_size: i.max_message_size as i64,
+                atom_cache: i
+                    .atom_cache
+                    .map(|m| m.0)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.to_string()))
+                    .collect(),
+                reg_cache: i.reg_cache.map(|m| m.0).unwrap_or_default().into_iter().collect(),
+                err_cache: errors.into_iter().filter_map(|(k, v)| Some((k, v?.as_str().to_string()))).collect(),
+                digest: i.digest,
+            })));
+        }
+        Err(m) => m,
+    };
+    match msg.downcast::<wire::MessageAccept>() {
+        Ok(a) => Ok(HandshakeMessage::Accept(Accept {
+            id: a.id,
+            pool_size: a.pool_size as i64,
+            pool_dsn: a.pool_dsn.unwrap_or_default(),
+            digest: a.digest,
+            digest_cert: a.digest_cert,
+        })),
+        Err(m) => Err(format!("not a handshake message: {m:?}")),
+    }
+}
+
+/// The node's network process: it owns the acceptor (a meta) and dials on request; every link
+/// is one of its metas, so all of them end with it (and it ends with the node).
+pub(crate) struct NetCore {
+    pub(crate) net: Arc<Network>,
+    pub(crate) listener: Option<crate::io::net::TcpListener>,
+}
+
+/// Asks the network process to dial `node` at `addr`.
+pub(crate) struct Dial {
+    pub(crate) node: String,
+    pub(crate) addr: SocketAddr,
+}
+
+impl crate::act::Actor for NetCore {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        if let Some(listener) = self.listener.take() {
+            let acceptor = NetAcceptor { listener: Some(listener), net: self.net.clone() };
+            ctx.spawn_meta(acceptor, crate::meta::MetaOptions::default()).await.map_err(ExitReason::error)?;
+        }
+        Ok(())
+    }
+
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: crate::Message) -> Result<(), ExitReason> {
+        if let Ok(dial) = msg.downcast::<Dial>() {
+            let link = Link { stage: Some(Stage::Dial(dial.node.clone(), dial.addr)), net: self.net.clone() };
+            if let Err(e) = ctx.spawn_meta(link, crate::meta::MetaOptions::default()).await {
+                ctx.log(Level::WARN, format_args!("cannot dial {}: {e}", dial.node));
+                self.net.dial_failed(&ctx.node().inner, &dial.node);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Accepts connections and starts a link for each.
+struct NetAcceptor {
+    listener: Option<crate::io::net::TcpListener>,
+    net: Arc<Network>,
+}
+
+impl Meta for NetAcceptor {
+    fn start(&mut self, ctx: MetaContext) -> impl Future<Output = Result<(), ExitReason>> + Send + 'static {
+        let listener = self.listener.take();
+        let net = self.net.clone();
+        async move {
+            let mut listener = listener.ok_or_else(|| ExitReason::error("acceptor started twice"))?;
+            let local = listener.local_addr();
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _peer)) => {
+                        let link = Link { stage: Some(Stage::Accepted(stream, local)), net: net.clone() };
+                        if let Err(e) = ctx.spawn_meta(link, crate::meta::MetaOptions::default()) {
+                            ctx.log(Level::WARN, format_args!("cannot start a network link: {e}"));
+                        }
+                    }
+                    Err(e) => {
+                        ctx.log(Level::WARN, format_args!("network accept failed: {e}"));
+                        ctx.sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Two ergors nodes in one OS process, connected over loopback: the handshake on the rings,
+//! then sends and calls to remote Pids and names, both ways (Ergo's 002_distributed basics).
+
+mod support;
+
+use ergors::net::edf::Registry;
+use ergors::net::{NetworkMode, NetworkOptions};
+use ergors::{Actor, Atom, Context, Error, ExitReason, From, Message, Node, NodeOptions, Pid, ProcessId, SpawnOptions};
+use std::sync::mpsc::{Sender, channel};
+use support::*;
+
+/// A user type both nodes know by its Go name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub x: i32,
+    pub y: i32,
+}
+ergors::edf_struct!(Point = "#gopeer/types/Point" { x: i32, y: i32 });
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register::<Point>().expect("register Point");
+    r
+}
+
+fn start(name: &str, cookie: &str, routes: &[(&str, std::net::SocketAddr)]) -> Node {
+    let mut net = NetworkOptions::enabled(cookie, "127.0.0.1:0".parse().unwrap()).registry(registry());
+    for (n, a) in routes {
+        net = net.route(*n, *a);
+    }
+    Node::start(name, NodeOptions::default().workers(2).network(net)).expect("node starts")
+}
+
+/// Echoes strings and points back to the sender; answers calls with what it got.
+struct Echo;
+
+impl Actor for Echo {
+    async fn handle_message(&mut self, ctx: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
+        let msg = match msg.downcast::<String>() {
+            Ok(s) => return ctx.send(from, format!("echo: {s}")).map_err(ExitReason::error),
+            Err(m) => m,
+        };
+        if let Ok(p) = msg.downcast::<Point>() {
+            ctx.send(from, Point { x: p.y, y: p.x }).map_err(ExitReason::error)?;
+        }
+        Ok(())
+    }
+
+    async fn handle_call(
+        &mut self,
+        _ctx: &mut Context,
+        _from: From,
+        req: Message,
+    ) -> Result<Option<Message>, ExitReason> {
+        match req.downcast::<String>() {
+            Ok(s) => Ok(Some(Message::new(format!("called: {s}")))),
+            Err(other) => Ok(Some(other)),
+        }
+    }
+}
+
+/// Sends one message to `to` in init and reports what comes back (and from whom).
+struct Asker {
+    to: ergors::To,
+    text: String,
+    report: Sender<(Pid, Message)>,
+}
+
+impl Actor for Asker {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        ctx.send(self.to.clone(), self.text.clone()).map_err(ExitReason::error)
+    }
+
+    async fn handle_message(&mut self, _ctx: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
+        let _ = self.report.send((from, msg));
+        Ok(())
+    }
+}
+
+fn pair(tag: &str) -> (Node, Node, Atom) {
+    let a = start(&format!("a-{tag}@localhost"), "secret", &[]);
+    let addr = a.handle().network_address().expect("a listens");
+    let b = start(&format!("b-{tag}@localhost"), "secret", &[(&format!("a-{tag}@localhost"), addr)]);
+    (a, b, Atom::new(&format!("a-{tag}@localhost")))
+}
+
+#[test]
+fn a_message_by_name_reaches_the_other_node_and_the_reply_comes_back_by_pid() {
+    let (a, b, a_name) = pair("name");
+    a.spawn(Echo, SpawnOptions::default()).and_then(|p| a.register_name("echo", p)).expect("echo");
+    let (tx, rx) = channel();
+    let to = ProcessId { name: "echo".into(), node: a_name };
+    b.spawn(Asker { to: to.into(), text: "hi".into(), report: tx }, SpawnOptions::default()).expect("asker");
+    let (from, msg) = rx.recv_timeout(PATIENCE).expect("a reply from the other node");
+    assert_eq!(from.node, a_name, "the reply comes from a process of node a");
+    assert_eq!(msg.downcast::<String>().ok(), Some("echo: hi".to_string()));
+    assert_eq!(b.handle().peers(), vec![a_name]);
+    assert!(eventually(|| a.handle().peers().len() == 1), "a sees b connected too");
+}
+
+#[test]
+fn a_call_to_a_remote_name_gets_the_reply() {
+    let (a, b, a_name) = pair("call");
+    a.spawn(Echo, SpawnOptions::default()).and_then(|p| a.register_name("echo", p)).expect("echo");
+    let to = ProcessId { name: "echo".into(), node: a_name };
+    let reply = b.call(to.clone(), String::from("ping")).expect("the call is answered");
+    assert_eq!(reply.downcast::<String>().ok(), Some("called: ping".to_string()));
+    // A registered user type crosses as itself.
+    let reply = b.call(to, Point { x: 1, y: 2 }).expect("the call is answered");
+    assert_eq!(reply.downcast::<Point>().ok(), Some(Point { x: 1, y: 2 }));
+}
+
+#[test]
+fn a_call_to_an_unknown_remote_name_fails_at_once() {
+    let (_a, b, a_name) = pair("unknown");
+    let to = ProcessId { name: "nobody".into(), node: a_name };
+    let err = b.call(to, String::from("ping")).expect_err("nobody answers");
+    assert_eq!(err, Error::ProcessUnknown, "the other node says so (not a timeout)");
+}
+
+#[test]
+fn a_message_no_registered_type_describes_is_refused_at_the_sender() {
+    #[derive(Debug)]
+    struct Unregistered;
+    let (_a, b, a_name) = pair("unregistered");
+    let _ = b.call(ProcessId { name: "warmup".into(), node: a_name }, String::from("x"));
+    let err = b.send(ProcessId { name: "echo".into(), node: a_name }, Unregistered).expect_err("cannot encode");
+    assert!(matches!(err, Error::Encode(_)), "{err:?}");
+}
+
+#[test]
+fn a_wrong_cookie_fails_the_connection_and_the_waiting_call() {
+    let a = start("a-cookie@localhost", "secret", &[]);
+    let addr = a.handle().network_address().expect("a listens");
+    let b = start("b-cookie@localhost", "wrong", &[("a-cookie@localhost", addr)]);
+    let to = ProcessId { name: "echo".into(), node: Atom::new("a-cookie@localhost") };
+    let err = b.call(to, String::from("ping")).expect_err("no connection");
+    assert_eq!(err, Error::NoConnection(Atom::new("a-cookie@localhost")));
+    assert!(b.handle().peers().is_empty());
+    assert!(a.handle().peers().is_empty());
+}
+
+#[test]
+fn a_node_without_a_route_or_network_has_no_connection() {
+    let plain = Node::start("plain@localhost", NodeOptions::default().workers(1)).expect("node");
+    let to = ProcessId { name: "echo".into(), node: Atom::new("elsewhere@localhost") };
+    assert_eq!(plain.send(to.clone(), String::from("x")), Err(Error::NoConnection(Atom::new("elsewhere@localhost"))));
+    let net = start("lonely@localhost", "secret", &[]);
+    assert_eq!(net.send(to, String::from("x")), Err(Error::NoConnection(Atom::new("elsewhere@localhost"))));
+    assert_eq!(NetworkOptions::default().mode, NetworkMode::Disabled);
+}
