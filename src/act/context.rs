@@ -368,7 +368,7 @@ impl Context {
                 &resolved
             }
         };
-        let request = matches!(envelope.payload, Payload::Request(..));
+        let request = envelope.payload.is_request();
         let over = self.node.inner.push_reporting(target, priority, envelope)?;
         if over && !request && !self.held {
             let target = target.clone();

@@ -259,9 +259,10 @@ async fn addressed<A: Actor>(actor: &mut A, ctx: &mut Context, from: Pid, via: V
             Some(Addressed::Alias(a)) => actor.handle_message_alias(ctx, a, from, msg).await,
             None => actor.handle_message(ctx, from, msg).await,
         },
-        Payload::Request(ref_id, req) => {
-            let held = HeldRequest { from: From::local(from, ref_id) };
-            ctx.hold_request(ref_id);
+        payload @ (Payload::Request(..) | Payload::RequestWide(_)) => {
+            let (from, req) = payload.into_request(from);
+            let held = HeldRequest { from };
+            ctx.hold_request(from.local_id());
             let outcome = match to {
                 Some(Addressed::Name(n)) => actor.handle_call_name(ctx, n, held.from, req).await,
                 Some(Addressed::Alias(a)) => actor.handle_call_alias(ctx, a, held.from, req).await,
@@ -311,10 +312,11 @@ pub(crate) async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitRea
                     return reason;
                 }
             }
-            Payload::Request(ref_id, req) => {
+            payload @ (Payload::Request(..) | Payload::RequestWide(_)) => {
                 // The guard holds the only copy of `from` across the await (process memory).
-                let held = HeldRequest { from: From::local(from, ref_id) };
-                ctx.hold_request(ref_id);
+                let (from, req) = payload.into_request(from);
+                let held = HeldRequest { from };
+                ctx.hold_request(from.local_id());
                 let outcome = actor.handle_call(ctx, held.from, req).await;
                 let from = held.from;
                 std::mem::forget(held);

@@ -176,6 +176,9 @@ pub(crate) enum Payload {
     Message(Message),
     /// A `call`: the request's ref id (the Ref's node and creation are the sender's).
     Request(u64, Message),
+    /// A `call` whose ref uses more than its first word (a remote caller's: Go fills two):
+    /// boxed, so the envelope of every other message stays one cache line.
+    RequestWide(Box<WideRequest>),
     /// An exit signal from a link or `send_exit`: trappable, unless it comes from the parent.
     Exit(Box<MessageExit>),
     /// A stop that cannot be trapped (node shutdown, kill).
@@ -203,14 +206,43 @@ pub(crate) enum Addressed {
     Alias(Alias),
 }
 
+/// A request with all three words of its ref.
+pub(crate) struct WideRequest {
+    pub(crate) ref_id: [u64; 3],
+    pub(crate) request: Message,
+}
+
 impl Payload {
-    /// The ref id if this is a request (also when addressed through `Via`).
-    pub(crate) fn request_ref(&self) -> Option<u64> {
+    /// The ref words if this is a request (also when addressed through `Via`).
+    pub(crate) fn request_ref(&self) -> Option<[u64; 3]> {
         match self {
-            Payload::Request(ref_id, _) => Some(*ref_id),
+            Payload::Request(n, _) => Some([*n, 0, 0]),
+            Payload::RequestWide(w) => Some(w.ref_id),
             Payload::Via(via) => via.payload.request_ref(),
             _ => None,
         }
+    }
+
+    /// A request from `from` (its ref in the narrow form when it fits).
+    pub(crate) fn request(from: &From, request: Message) -> Payload {
+        match from.ref_id {
+            [n, 0, 0] => Payload::Request(n, request),
+            ref_id => Payload::RequestWide(Box::new(WideRequest { ref_id, request })),
+        }
+    }
+
+    /// A request's caller and body; `self` must be a request.
+    pub(crate) fn into_request(self, from: Pid) -> (From, Message) {
+        match self {
+            Payload::Request(n, request) => (From::local(from, n), request),
+            Payload::RequestWide(w) => (From { pid: from, ref_id: w.ref_id }, w.request),
+            _ => unreachable!("into_request on a payload that is not a request"),
+        }
+    }
+
+    /// Whether this is a request, narrow or wide.
+    pub(crate) fn is_request(&self) -> bool {
+        matches!(self, Payload::Request(..) | Payload::RequestWide(_))
     }
 }
 

@@ -351,7 +351,7 @@ impl Network {
             if let Err(e) = inner.push_remote(node, &to, priority, envelope) {
                 tracing::debug!("network: a send to {to} that waited for the connection failed: {e}");
                 if let Some(n) = request {
-                    let _ = inner.respond(crate::message::From::local(from, n), Err(e));
+                    let _ = inner.respond(crate::message::From { pid: from, ref_id: n }, Err(e));
                 }
             }
         }
@@ -363,7 +363,8 @@ impl Network {
         let queued = self.dialing.lock().unwrap_or_else(|p| p.into_inner()).remove(&atom).unwrap_or_default();
         for (_, _, envelope) in queued {
             if let Some(n) = envelope.payload.request_ref() {
-                let _ = inner.respond(crate::message::From::local(envelope.from, n), Err(Error::NoConnection(atom)));
+                let _ = inner
+                    .respond(crate::message::From { pid: envelope.from, ref_id: n }, Err(Error::NoConnection(atom)));
             }
         }
     }
@@ -468,6 +469,7 @@ impl NodeInner {
         let (msg, reference) = match &envelope.payload {
             Payload::Message(m) => (m, None),
             Payload::Request(n, m) => (m, Some([*n, 0, 0])),
+            Payload::RequestWide(w) => (&w.request, Some(w.ref_id)),
             _ => return Err(Error::NotAllowed("only messages and requests travel to other nodes")),
         };
         let (enp, route) = match (to, reference) {
@@ -629,14 +631,9 @@ impl NodeInner {
         decode: impl FnOnce() -> Result<Message, String>,
     ) -> Result<(), String> {
         let caller = crate::message::From { pid: peer.pid(from), ref_id: reference };
-        // A local request carries one word of its ref (D200): Go's refs fit (it fills only
-        // word 0 for its first 2^46 refs); a wider one is refused rather than answered wrongly.
-        let outcome = match reference {
-            [n, 0, 0] => decode()
-                .map_err(Error::Remote)
-                .and_then(|req| self.deliver_remote(caller.pid, to, priority, Payload::Request(n, req))),
-            _ => Err(Error::Remote("a request ref with more than one word is not supported yet".into())),
-        };
+        let outcome = decode()
+            .map_err(Error::Remote)
+            .and_then(|req| self.deliver_remote(caller.pid, to, priority, Payload::request(&caller, req)));
         // Go answers a failed routing only for an important call; we always do, so the caller
         // learns at once instead of at its timeout (harmless to Go: it takes the first outcome).
         if let Err(e) = outcome {

@@ -7,7 +7,7 @@
 use super::NodeInner;
 use super::watch::Kind;
 use crate::error::Error;
-use crate::message::{Envelope, ExitReason, MessageExit, Payload, Pid, Priority, Target, To};
+use crate::message::{Envelope, ExitReason, From, MessageExit, Payload, Pid, Priority, Target, To};
 use crate::process::call::CallSlot;
 use crate::process::entry::ProcessEntry;
 use crate::runtime::worker::schedule;
@@ -59,7 +59,7 @@ impl NodeInner {
         unsafe {
             entry.mailbox.drain_ready(|envelope| {
                 if let Some(ref_id) = envelope.payload.request_ref() {
-                    self.fail_queued_request(envelope.from, ref_id);
+                    self.fail_request(From { pid: envelope.from, ref_id });
                 }
             })
         };

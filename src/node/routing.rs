@@ -41,7 +41,7 @@ impl NodeInner {
             // (D21). Answering twice is harmless: a call takes the first outcome for its ref.
             if !target.is_alive() {
                 // Answering twice is harmless: a call takes the first outcome for its ref.
-                self.fail_queued_request(from, ref_id);
+                self.fail_request(crate::message::From { pid: from, ref_id });
             }
         }
         Ok(over)
@@ -117,7 +117,7 @@ impl NodeInner {
             To::Alias(a) => Addressed::Alias(*a),
         };
         match envelope.payload {
-            payload @ (Payload::Message(_) | Payload::Request(..)) => {
+            payload @ (Payload::Message(_) | Payload::Request(..) | Payload::RequestWide(_)) => {
                 Envelope { from: envelope.from, payload: Payload::Via(Box::new(Via { to: addressed, payload })) }
             }
             payload => Envelope { from: envelope.from, payload },

@@ -274,10 +274,6 @@ impl NodeInner {
     }
 
     /// Fails a request found in a dying process's mailbox (nobody ever held it).
-    pub(crate) fn fail_queued_request(&self, from: Pid, ref_id: u64) {
-        self.fail_request(From::local(from, ref_id));
-    }
-
     /// Hands a request on to `to`, which handles it as a call from the original caller and
     /// replies to it directly.
     ///
@@ -294,7 +290,7 @@ impl NodeInner {
         if target.pid == from.pid {
             return Err(Error::NotAllowed("a request cannot be forwarded to its caller"));
         }
-        let envelope = Envelope { from: from.pid, payload: Payload::Request(from.local_id(), request) };
+        let envelope = Envelope { from: from.pid, payload: Payload::request(&from, request) };
         let envelope = NodeInner::addressed(to, &target, envelope);
         self.push(&target, priority, envelope)
     }
@@ -310,7 +306,7 @@ impl NodeInner {
         if target.pid == from.pid {
             return Err(Error::NotAllowed("a request cannot be forwarded to its caller"));
         }
-        let envelope = Envelope { from: from.pid, payload: Payload::Request(from.local_id(), request) };
+        let envelope = Envelope { from: from.pid, payload: Payload::request(&from, request) };
         self.push(target, priority, envelope)
     }
 

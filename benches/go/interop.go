@@ -1,0 +1,133 @@
+package main
+
+// peer: a Go Ergo node for the ergors interop tests (tests/net_interop_go.rs), not a benchmark.
+//
+// It starts a node with networking on (acceptor on 127.0.0.1:-port, cookie -cookie), registers
+// an "echo" process (a string message is sent back to its sender as "echo: <text>"; a call with
+// a string is answered "called: <text>"), adds a static route to the ergors node when -route
+// names one, prints "READY" and then obeys lines on stdin:
+//
+//	send <node> <name> <text>   send <text> to the process <name> on <node>
+//	call <node> <name> <text>   call it; prints "REPLY <text>" or "ERROR <error>"
+//	quit                        stop the node and exit
+//
+// Whatever the prober process receives is printed as "GOT <from node> <text>".
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"ergo.services/ergo"
+	"ergo.services/ergo/act"
+	"ergo.services/ergo/gen"
+)
+
+var outMu sync.Mutex
+
+func say(format string, args ...any) {
+	outMu.Lock()
+	defer outMu.Unlock()
+	fmt.Printf(format+"\n", args...)
+}
+
+type interopEcho struct {
+	act.Actor
+}
+
+func (e *interopEcho) HandleMessage(from gen.PID, message any) error {
+	if s, ok := message.(string); ok {
+		return e.Send(from, "echo: "+s)
+	}
+	return nil
+}
+
+func (e *interopEcho) HandleCall(from gen.PID, ref gen.Ref, request any) (any, error) {
+	if s, ok := request.(string); ok {
+		return "called: " + s, nil
+	}
+	return request, nil
+}
+
+type proberCommand struct {
+	call bool
+	to   gen.ProcessID
+	text string
+}
+
+type interopProber struct {
+	act.Actor
+}
+
+func (p *interopProber) HandleMessage(from gen.PID, message any) error {
+	switch m := message.(type) {
+	case proberCommand:
+		if m.call {
+			reply, err := p.Call(m.to, m.text)
+			if err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("REPLY %v", reply)
+			}
+			return nil
+		}
+		if err := p.Send(m.to, m.text); err != nil {
+			say("ERROR %v", err)
+		}
+	case string:
+		say("GOT %s %s", from.Node, m)
+	}
+	return nil
+}
+
+func runPeer(args []string) error {
+	fs := flag.NewFlagSet("peer", flag.ExitOnError)
+	name := fs.String("name", "go@localhost", "node name")
+	cookie := fs.String("cookie", "secret", "cookie")
+	port := fs.Int("port", 11144, "acceptor port")
+	route := fs.String("route", "", "name of a node to reach by a static route")
+	routePort := fs.Int("route-port", 0, "that node's acceptor port on 127.0.0.1")
+	fs.Parse(args)
+
+	var options gen.NodeOptions
+	options.Network.Mode = gen.NetworkModeEnabled
+	options.Network.Cookie = *cookie
+	options.Network.Acceptors = []gen.AcceptorOptions{{Host: "127.0.0.1", Port: uint16(*port)}}
+	options.Log.Level = gen.LogLevelWarning
+	node, err := ergo.StartNode(gen.Atom(*name), options)
+	if err != nil {
+		return err
+	}
+	defer node.Stop()
+	if *route != "" {
+		r := gen.NetworkRoute{Route: gen.Route{Host: "127.0.0.1", Port: uint16(*routePort)}}
+		if err := node.Network().AddRoute(*route, r, 100); err != nil {
+			return err
+		}
+	}
+	if _, err := node.SpawnRegister("echo", func() gen.ProcessBehavior { return &interopEcho{} }, gen.ProcessOptions{}); err != nil {
+		return err
+	}
+	prober, err := node.Spawn(func() gen.ProcessBehavior { return &interopProber{} }, gen.ProcessOptions{})
+	if err != nil {
+		return err
+	}
+	say("READY")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.SplitN(in.Text(), " ", 4)
+		switch {
+		case len(f) == 1 && f[0] == "quit":
+			return nil
+		case len(f) == 4 && (f[0] == "send" || f[0] == "call"):
+			to := gen.ProcessID{Node: gen.Atom(f[1]), Name: gen.Atom(f[2])}
+			node.Send(prober, proberCommand{call: f[0] == "call", to: to, text: f[3]})
+		default:
+			say("ERROR bad command %q", in.Text())
+		}
+	}
+	return nil
+}

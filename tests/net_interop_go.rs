@@ -1,0 +1,140 @@
+//! Interop with a real Go Ergo node, both directions: the Go side is `ergo-bench peer`
+//! (benches/go/interop.go). Runs where that program was built (scripts/bench-vs-go.sh builds it
+//! to target/go-bench/ergo-bench; `ERGORS_GO_PEER` names another path) and skips with a message
+//! otherwise: CI has no Go toolchain and no copy of Ergo.
+
+mod support;
+
+use ergors::net::NetworkOptions;
+use ergors::{Actor, Atom, Context, ExitReason, From, Message, Node, NodeOptions, Pid, ProcessId, SpawnOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use support::*;
+
+fn go_peer() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("ERGORS_GO_PEER")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/go-bench/ergo-bench"));
+    path.exists().then_some(path)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+struct GoNode {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+}
+
+impl GoNode {
+    fn start(path: &std::path::Path, port: u16, route: &str, route_port: u16) -> GoNode {
+        let mut child = Command::new(path)
+            .args(["peer", "-name", "go@localhost", "-cookie", "interop", "-port", &port.to_string()])
+            .args(["-route", route, "-route-port", &route_port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the Go peer runs");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut go = GoNode { child, stdin, lines };
+        assert_eq!(go.next_line(), "READY");
+        go
+    }
+
+    fn next_line(&mut self) -> String {
+        self.lines.recv_timeout(PATIENCE * 2).expect("a line from the Go peer")
+    }
+
+    fn command(&mut self, line: &str) -> String {
+        writeln!(self.stdin, "{line}").expect("the Go peer reads");
+        self.next_line()
+    }
+}
+
+impl Drop for GoNode {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.child.wait();
+    }
+}
+
+/// Echoes strings back to their sender; answers calls.
+struct Echo;
+
+impl Actor for Echo {
+    async fn handle_message(&mut self, ctx: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if let Ok(s) = msg.downcast::<String>() {
+            ctx.send(from, format!("echo: {s}")).map_err(ExitReason::error)?;
+        }
+        Ok(())
+    }
+    async fn handle_call(&mut self, _: &mut Context, _: From, req: Message) -> Result<Option<Message>, ExitReason> {
+        Ok(Some(match req.downcast::<String>() {
+            Ok(s) => Message::new(format!("called: {s}")),
+            Err(other) => other,
+        }))
+    }
+}
+
+/// Sends one string in init; reports what comes back.
+struct Asker {
+    to: ProcessId,
+    report: Sender<(Pid, String)>,
+}
+
+impl Actor for Asker {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        ctx.send(self.to.clone(), String::from("hi")).map_err(ExitReason::error)
+    }
+    async fn handle_message(&mut self, _: &mut Context, from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if let Ok(s) = msg.downcast::<String>() {
+            let _ = self.report.send((from, s));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn ergors_and_go_ergo_send_and_call_each_other() {
+    let Some(path) = go_peer() else {
+        eprintln!(
+            "SKIPPED: no Go peer (build benches/go to target/go-bench/ergo-bench, e.g. with scripts/bench-vs-go.sh, \
+             or set ERGORS_GO_PEER)"
+        );
+        return;
+    };
+    let (rs_port, go_port) = (free_port(), free_port());
+    let go_name = Atom::new("go@localhost");
+    let net = NetworkOptions::enabled("interop", format!("127.0.0.1:{rs_port}").parse().unwrap())
+        .route("go@localhost", format!("127.0.0.1:{go_port}").parse().unwrap());
+    let node = Node::start("rs@localhost", NodeOptions::default().workers(2).network(net)).expect("node");
+    node.spawn(Echo, SpawnOptions::default()).and_then(|p| node.register_name("echo", p)).expect("echo");
+    let mut go = GoNode::start(&path, go_port, "rs@localhost", rs_port);
+
+    // ergors → Go: a call by name, then a send whose reply comes back to a Rust process's Pid.
+    let echo = ProcessId { name: "echo".into(), node: go_name };
+    let reply = node.call(echo.clone(), String::from("ping")).expect("Go answers the call");
+    assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("called: ping"));
+    let (tx, rx) = channel();
+    node.spawn(Asker { to: echo, report: tx }, SpawnOptions::default()).expect("asker");
+    let (from, text) = rx.recv_timeout(PATIENCE).expect("Go's echo comes back");
+    assert_eq!((from.node, text.as_str()), (go_name, "echo: hi"));
+
+    // Go → ergors: a call and a send to our registered process, on the connection Go now has.
+    assert_eq!(go.command("call rs@localhost echo hello"), "REPLY called: hello");
+    assert_eq!(go.command("send rs@localhost echo hey"), "GOT 'rs@localhost' echo: hey");
+    assert_eq!(go.command("call rs@localhost nobody x"), "ERROR unknown process");
+}
