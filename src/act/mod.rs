@@ -224,6 +224,14 @@ pub(crate) async fn start<A: Actor>(actor: &mut A, ctx: &mut Context) -> Option<
     }
 }
 
+/// Takes a request to handle: the guard that owes its reply, and its body. A function, so that
+/// no copy of the caller outlives it in the state machine beside the guard's.
+fn hold(ctx: &mut Context, payload: Payload, from: Pid) -> (HeldRequest, Message) {
+    let (from, req) = payload.into_request(from);
+    ctx.hold_request(from.local_id());
+    (HeldRequest { from }, req)
+}
+
 /// Answers a request once its handler returned; the reason to stop if it returned one.
 fn answer(ctx: &mut Context, from: From, outcome: Result<Option<Message>, ExitReason>) -> Result<(), ExitReason> {
     let owed = ctx.release_request();
@@ -260,9 +268,7 @@ async fn addressed<A: Actor>(actor: &mut A, ctx: &mut Context, from: Pid, via: V
             None => actor.handle_message(ctx, from, msg).await,
         },
         payload @ (Payload::Request(..) | Payload::RequestWide(_)) => {
-            let (from, req) = payload.into_request(from);
-            let held = HeldRequest { from };
-            ctx.hold_request(from.local_id());
+            let (held, req) = hold(ctx, payload, from);
             let outcome = match to {
                 Some(Addressed::Name(n)) => actor.handle_call_name(ctx, n, held.from, req).await,
                 Some(Addressed::Alias(a)) => actor.handle_call_alias(ctx, a, held.from, req).await,
@@ -314,9 +320,7 @@ pub(crate) async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitRea
             }
             payload @ (Payload::Request(..) | Payload::RequestWide(_)) => {
                 // The guard holds the only copy of `from` across the await (process memory).
-                let (from, req) = payload.into_request(from);
-                let held = HeldRequest { from };
-                ctx.hold_request(from.local_id());
+                let (held, req) = hold(ctx, payload, from);
                 let outcome = actor.handle_call(ctx, held.from, req).await;
                 let from = held.from;
                 std::mem::forget(held);
