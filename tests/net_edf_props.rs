@@ -294,3 +294,17 @@ fn encoding_scalars_identities_and_registered_structs_allocates_nothing() {
     assert_eq!(dec.decode::<MessageLinkPid>(), Ok(link));
     assert_eq!(allocated() - before, 0);
 }
+
+#[test]
+fn a_lying_count_of_large_items_reserves_little() {
+    // `[][512]uint64` claiming 1000 items, backed by 1000 bytes that are not items at all: a
+    // count within the bytes left, yet each item would be 4 KiB in Rust.
+    let mut bytes = vec![0x82, 0, 7, 0x9d, 0x9e, 0, 0, 2, 0, 0x9a, 0x9d, 0, 0, 3, 0xe8];
+    bytes.extend(std::iter::repeat_n(0u8, 1000));
+    let reg = Registry::builtin();
+    let before = allocated();
+    let r = Decoder::new(&bytes, reg).decode::<Vec<[u64; 512]>>();
+    assert!(r.is_err());
+    let used = allocated() - before;
+    assert!(used <= 128 * 1024, "{used} bytes reserved for 1000 bytes of input");
+}

@@ -219,7 +219,7 @@ impl Registry {
             tag::REG => {
                 dec.read_u8()?;
                 let name = dec.read_reg_name()?;
-                let entry = dec.registry().lookup(name)?;
+                let entry = self.lookup(name)?;
                 match entry.decode {
                     Some(f) => {
                         dec.enter()?;

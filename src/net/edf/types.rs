@@ -223,6 +223,14 @@ impl TypeDesc {
     }
 }
 
+/// How many of `n` announced items of type `T` to reserve room for up front. A count is checked
+/// against the bytes left, but one byte of input may stand for a large `T`: beyond 64 KiB the
+/// vector grows with the items actually decoded, so a lying count costs no more than the truth.
+pub(crate) fn prealloc<T>(n: usize) -> usize {
+    const MAX_PREALLOC: usize = 64 * 1024;
+    n.min(MAX_PREALLOC / std::mem::size_of::<T>().max(1))
+}
+
 /// A Rust type with an EDF encoding. `encode`/`decode` handle the value bytes only (as inside a
 /// struct, or as slice items); the type (tag, `0x82` header, `0x83` name) is written by the
 /// top-level [`Encoder::encode`](super::Encoder::encode) through `write_type`/`read_type`.
@@ -300,7 +308,7 @@ pub trait Edf: Sized {
             tag::NIL => Ok(None),
             tag::SLICE => {
                 let n = dec.read_count()?;
-                let mut v = Vec::with_capacity(n);
+                let mut v = Vec::with_capacity(prealloc::<Self>(n));
                 for _ in 0..n {
                     v.push(Self::decode(dec)?);
                 }
@@ -543,7 +551,7 @@ impl<T: Edf, const N: usize> Edf for [T; N] {
     }
     fn decode(dec: &mut Decoder<'_>) -> Result<[T; N], EdfError> {
         dec.check_count(N as u64)?;
-        let mut v = Vec::with_capacity(N);
+        let mut v = Vec::with_capacity(prealloc::<T>(N));
         for _ in 0..N {
             v.push(T::decode(dec)?);
         }
@@ -656,7 +664,7 @@ pub fn decode_map<K: Edf, V: Edf, M: EdfMap<K, V>>(marker: u8, dec: &mut Decoder
         tag::NIL => Ok(None),
         b if b == marker => {
             let n = dec.read_count()?;
-            let mut m = M::with_capacity(n);
+            let mut m = M::with_capacity(prealloc::<(K, V)>(n));
             for _ in 0..n {
                 let k = K::decode(dec)?;
                 m.insert_entry(k, V::decode(dec)?);
@@ -686,7 +694,7 @@ pub fn decode_reg_slice<T: Edf>(dec: &mut Decoder<'_>) -> Result<Option<Vec<T>>,
         tag::NIL => Ok(None),
         tag::REG => {
             let n = dec.read_count()?;
-            let mut v = Vec::with_capacity(n);
+            let mut v = Vec::with_capacity(prealloc::<T>(n));
             for _ in 0..n {
                 v.push(T::decode(dec)?);
             }

@@ -11,7 +11,7 @@ use super::error::EdfError;
 use super::registry::RegShape;
 use super::tag;
 use super::time::GoTime;
-use super::types::{Edf, Kind, TypeDesc};
+use super::types::{Edf, Kind, TypeDesc, prealloc};
 use crate::{Alias, Event, Name, Pid, ProcessId, Ref};
 
 /// Go's `error` as it travels: its text. Cheap to clone.
@@ -389,7 +389,7 @@ pub(crate) fn decode_reg(name: Arc<str>, dec: &mut Decoder<'_>) -> Result<Value,
                 tag::NIL => Value::Slice { item, items: None },
                 tag::REG => {
                     let n = dec.read_count()?;
-                    let mut items = Vec::with_capacity(n);
+                    let mut items = Vec::with_capacity(prealloc::<Value>(n));
                     for _ in 0..n {
                         items.push(decode_as(d, dec)?);
                     }
@@ -404,7 +404,7 @@ pub(crate) fn decode_reg(name: Arc<str>, dec: &mut Decoder<'_>) -> Result<Value,
                 tag::NIL => Value::Map { key, value, entries: None },
                 tag::REG => {
                     let n = dec.read_count()?;
-                    let mut entries = Vec::with_capacity(n);
+                    let mut entries = Vec::with_capacity(prealloc::<(Value, Value)>(n));
                     for _ in 0..n {
                         let k = decode_as(kd, dec)?;
                         entries.push((k, decode_as(vd, dec)?));
@@ -462,7 +462,7 @@ pub(crate) fn decode_as(desc: &TypeDesc, dec: &mut Decoder<'_>) -> Result<Value,
                 tag::SLICE => {
                     let n = dec.read_count()?;
                     dec.enter()?;
-                    let mut items = Vec::with_capacity(n);
+                    let mut items = Vec::with_capacity(prealloc::<Value>(n));
                     for _ in 0..n {
                         items.push(decode_as(d, dec)?);
                     }
@@ -476,7 +476,7 @@ pub(crate) fn decode_as(desc: &TypeDesc, dec: &mut Decoder<'_>) -> Result<Value,
             // Go has no check here; an array longer than the input left is refused like a slice.
             let n = dec.check_count(u64::from(*n))?;
             dec.enter()?;
-            let mut items = Vec::with_capacity(n);
+            let mut items = Vec::with_capacity(prealloc::<Value>(n));
             for _ in 0..n {
                 items.push(decode_as(d, dec)?);
             }
@@ -490,7 +490,7 @@ pub(crate) fn decode_as(desc: &TypeDesc, dec: &mut Decoder<'_>) -> Result<Value,
                 tag::MAP => {
                     let n = dec.read_count()?;
                     dec.enter()?;
-                    let mut entries = Vec::with_capacity(n);
+                    let mut entries = Vec::with_capacity(prealloc::<(Value, Value)>(n));
                     for _ in 0..n {
                         let k = decode_as(kd, dec)?;
                         entries.push((k, decode_as(vd, dec)?));
