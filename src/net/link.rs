@@ -28,6 +28,18 @@ pub(crate) enum Stage {
     Accepted(TcpStream, SocketAddr),
     /// We dial `node` at `addr`.
     Dial(String, SocketAddr),
+    /// We add a link to our connection `connection_id` with `node`, dialling `addr` (one of the
+    /// pool addresses its acceptor gave).
+    Join { node: String, connection_id: String, addr: SocketAddr },
+}
+
+/// How a handshake ended well.
+enum Handshaked {
+    /// A new connection.
+    Main(Box<Established>),
+    /// One more link of an existing connection (found by the acceptor; the dialer knows which
+    /// it joined), and the first ENP bytes.
+    Joined(Option<Arc<Peer>>, Vec<u8>),
 }
 
 /// A link's meta process.
@@ -67,24 +79,59 @@ async fn dial(
     let _ = stream.socket().set_tcp_nodelay(true);
     let dialer = Dialer::connect(net.config.clone(), node, None, Instant::now())
         .map_err(|e| format!("handshake with {node}: {e}"))?;
-    let est = handshake(ctx, net, &mut stream, Machine::Dialer(dialer)).await?;
-    Ok((stream, est))
+    match handshake(ctx, net, &mut stream, Machine::Dialer(dialer)).await? {
+        Handshaked::Main(est) => Ok((stream, *est)),
+        Handshaked::Joined(..) => Err(format!("{node} answered our handshake as a join")),
+    }
+}
+
+/// Dials one more link of the connection with `node` and joins it.
+async fn join(
+    ctx: &MetaContext,
+    net: &Network,
+    node: &str,
+    connection_id: &str,
+    addr: SocketAddr,
+) -> Result<(TcpStream, Arc<Peer>, Vec<u8>), String> {
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("join {node} at {addr}: {e}"))?;
+    let _ = stream.socket().set_tcp_nodelay(true);
+    let dialer = Dialer::join(net.config.clone(), connection_id, None, Instant::now())
+        .map_err(|e| format!("join {node}: {e}"))?;
+    match handshake(ctx, net, &mut stream, Machine::Dialer(dialer)).await? {
+        Handshaked::Joined(_, tail) => {
+            let atom = crate::message::Atom::try_new(node).map_err(|e| e.to_string())?;
+            let peer = net.peer(atom).filter(|p| p.connection_id == connection_id);
+            let peer = peer.ok_or_else(|| format!("the connection with {node} ended before its join"))?;
+            Ok((stream, peer, tail))
+        }
+        Handshaked::Main(_) => Err(format!("{node} answered our join as a new connection")),
+    }
 }
 
 async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), String> {
     let (stream, est) = match stage {
         Stage::Dial(node, addr) => match dial(ctx, net, &node, addr).await {
-            Ok(done) => done,
+            Ok((stream, est)) => {
+                open_pool(ctx, net, &node, &est);
+                (stream, est)
+            }
             Err(e) => {
                 net.dial_failed(&ctx.node().inner, &node);
                 return Err(e);
             }
         },
+        Stage::Join { node, connection_id, addr } => {
+            let (stream, peer, tail) = join(ctx, net, &node, &connection_id, addr).await?;
+            return serve(ctx, net, stream, peer, tail).await;
+        }
         Stage::Accepted(mut stream, local) => {
             let _ = stream.socket().set_tcp_nodelay(true);
             let acceptor = Acceptor::new(net.config.clone(), local.to_string(), None, Instant::now());
-            let est = handshake(ctx, net, &mut stream, Machine::Acceptor(acceptor)).await?;
-            (stream, est)
+            match handshake(ctx, net, &mut stream, Machine::Acceptor(acceptor)).await? {
+                Handshaked::Main(est) => (stream, *est),
+                Handshaked::Joined(Some(peer), tail) => return serve(ctx, net, stream, peer, tail).await,
+                Handshaked::Joined(None, _) => return Err("an accepted join names no connection".into()),
+            }
         }
     };
     let peer = Arc::new(Peer::new(&est).map_err(|e| format!("handshake with {}: {e}", est.peer))?);
@@ -96,12 +143,34 @@ async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), 
         return Err(format!("already connected to {}", peer.name));
     }
     ctx.log(Level::INFO, format_args!("connected to {} (creation {})", peer.name, peer.creation));
+    serve(ctx, net, stream, peer, est.tail).await
+}
+
+/// Asks for the other links of a connection we dialled: `pool_size - 1` joins, over the pool
+/// addresses the acceptor gave (Go's dialer does the same).
+fn open_pool(ctx: &MetaContext, net: &Arc<Network>, node: &str, est: &Established) {
+    let addrs: Vec<SocketAddr> = est.pool_dsn.iter().filter_map(|a| a.parse().ok()).collect();
+    if addrs.is_empty() {
+        return;
+    }
+    for i in 1..est.pool_size.min(net.options.pool_size.max(1)) as usize {
+        let stage =
+            Stage::Join { node: node.to_string(), connection_id: est.connection_id.clone(), addr: addrs[i % addrs.len()] };
+        let link = Link { stage: Some(stage), net: net.clone() };
+        if let Err(e) = ctx.spawn_meta(link, crate::meta::MetaOptions::default()) {
+            ctx.log(Level::WARN, format_args!("cannot open a pool link to {node}: {e}"));
+        }
+    }
+}
+
+/// Carries a handshaken link of `peer` until it ends: its reader delivers, its writer sends.
+async fn serve(ctx: &MetaContext, net: &Arc<Network>, stream: TcpStream, peer: Arc<Peer>, tail: Vec<u8>) -> Result<(), String> {
     let out = Arc::new(LinkOut::default());
     peer.add_link(out.clone());
     net.flush_dialing(&ctx.node().inner, peer.name);
     let (reader, writer) = stream.into_split();
     let node = ctx.node().clone();
-    let ended = race(read_loop(&node, &peer, reader, est.tail), write_loop(&out, writer)).await;
+    let ended = race(read_loop(&node, &peer, reader, tail), write_loop(&out, writer)).await;
     out.close();
     if peer.remove_link(&out) {
         net.remove_peer(&peer);
@@ -191,7 +260,7 @@ async fn handshake(
     net: &Network,
     stream: &mut TcpStream,
     mut machine: Machine,
-) -> Result<Established, String> {
+) -> Result<Handshaked, String> {
     let mut frames = FrameReader::new();
     let mut buf = Vec::with_capacity(4096);
     loop {
@@ -218,22 +287,36 @@ async fn handshake(
         while let Some(payload) = frames.next_frame().map_err(|e| format!("handshake: {e}"))? {
             let msg = decode_handshake(net, payload).map_err(|e| format!("handshake: {e}"))?;
             let rest = frames.remaining().to_vec();
-            match machine.handle_message(Instant::now(), msg, &rest).map_err(|e| format!("handshake: {e}"))? {
-                Progress::Continue => {}
-                Progress::Established(est) => {
-                    let mut out = Vec::new();
-                    while let Some(msg) = machine.poll_transmit() {
-                        write_frame(&mut out, |b| encode_handshake(&msg, b)).map_err(|e| format!("handshake: {e}"))?;
-                    }
-                    if !out.is_empty() {
-                        stream.write_all(out).await.map_err(|e| format!("handshake: {e}"))?;
-                    }
-                    return Ok(*est);
+            let done = match machine.handle_message(Instant::now(), msg, &rest).map_err(|e| format!("handshake: {e}"))? {
+                Progress::Continue => continue,
+                Progress::Established(est) => Handshaked::Main(est),
+                // A dialer's join is over: the caller finds the connection it joined.
+                Progress::Joined(j) => Handshaked::Joined(None, j.tail),
+                Progress::JoinRequest(req) => {
+                    let Machine::Acceptor(acceptor) = &mut machine else {
+                        return Err("a join request reached a dialer".into());
+                    };
+                    let peer = crate::message::Atom::try_new(&req.peer)
+                        .ok()
+                        .and_then(|a| net.peer(a))
+                        .filter(|p| p.connection_id == req.connection_id);
+                    let Some(peer) = peer else {
+                        acceptor.reject_join();
+                        return Err(format!("a join from {} names no connection of ours", req.peer));
+                    };
+                    let joined = acceptor.accept_join(&mut peer.joins.lock().unwrap_or_else(|p| p.into_inner()));
+                    let joined = joined.map_err(|e| format!("join from {}: {e}", req.peer))?;
+                    Handshaked::Joined(Some(peer), joined.tail)
                 }
-                Progress::JoinRequest(_) | Progress::Joined(_) => {
-                    return Err("pool links (joins) are not accepted yet".into());
-                }
+            };
+            let mut out = Vec::new();
+            while let Some(msg) = machine.poll_transmit() {
+                write_frame(&mut out, |b| encode_handshake(&msg, b)).map_err(|e| format!("handshake: {e}"))?;
             }
+            if !out.is_empty() {
+                stream.write_all(out).await.map_err(|e| format!("handshake: {e}"))?;
+            }
+            return Ok(done);
         }
     }
 }

@@ -183,6 +183,10 @@ impl LinkOut {
 pub(crate) struct Peer {
     pub(crate) name: Atom,
     pub(crate) creation: i64,
+    /// The connection's id (joins name it).
+    pub(crate) connection_id: String,
+    /// The joins this connection admitted (a replayed join is refused: D184).
+    pub(crate) joins: Mutex<super::handshake::JoinGuard>,
     pub(crate) writer: FrameWriter,
     /// The dictionaries the peer encodes with (decode its frames with them).
     pub(crate) caches: super::edf::DecodeCaches,
@@ -205,6 +209,8 @@ impl Peer {
         Ok(Peer {
             name: Atom::try_new(&est.peer).map_err(|_| EdfError::AtomTableFull)?,
             creation: est.peer_creation,
+            connection_id: est.connection_id.clone(),
+            joins: Mutex::new(super::handshake::JoinGuard::new()),
             writer: FrameWriter::new(est.peer_max_message_size),
             caches,
             links: RwLock::new(Vec::new()),
