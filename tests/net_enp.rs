@@ -307,6 +307,9 @@ fn important_ack_is_what_go_sends() {
     let mut buf = Vec::new();
     FrameWriter::new(0).write_bytes(&mut buf, order::important_ack().order, &ack, &[]).unwrap();
     assert_eq!(buf, cap.frame(28).bytes);
+    let received = Frame::parse(&cap.frame(28).bytes).unwrap();
+    assert_eq!(received.enp.important_ack(), Some((229916, ResponseCode::Ok)));
+    assert_eq!(Frame::parse(&cap.frame(15).bytes).unwrap().enp.important_ack(), None, "a call response");
     // Frame 31: an important call of an unknown name is answered with code 1 from id 0.
     let failed = Frame::parse(&cap.frame(31).bytes).unwrap();
     let Enp::MessageResponseError { code, reference, from: 0, .. } = failed.enp else { panic!("an error response") };
