@@ -307,6 +307,9 @@ fn important_ack_is_what_go_sends() {
     let mut buf = Vec::new();
     FrameWriter::new(0).write_bytes(&mut buf, order::important_ack().order, &ack, &[]).unwrap();
     assert_eq!(buf, cap.frame(28).bytes);
+    let received = Frame::parse(&cap.frame(28).bytes).unwrap();
+    assert_eq!(received.enp.important_ack(), Some((229916, ResponseCode::Ok)));
+    assert_eq!(Frame::parse(&cap.frame(15).bytes).unwrap().enp.important_ack(), None, "a call response");
     // Frame 31: an important call of an unknown name is answered with code 1 from id 0.
     let failed = Frame::parse(&cap.frame(31).bytes).unwrap();
     let Enp::MessageResponseError { code, reference, from: 0, .. } = failed.enp else { panic!("an error response") };
@@ -494,4 +497,42 @@ proptest! {
         }
         prop_assert_eq!(got, payloads);
     }
+}
+
+#[test]
+fn the_family_builders_make_gos_frames() {
+    use ergors::net::proto::{Recipient, Terminated};
+    let cap = capture::load();
+    let writer = FrameWriter::new(0);
+    let build = |seq: u64, (enp, route): (Enp<'_>, Route)| {
+        let original = &cap.frame(seq).bytes;
+        let payload = Frame::parse(original).unwrap().payload;
+        let mut out = Vec::new();
+        writer.write_bytes(&mut out, route.order, &enp, payload).unwrap();
+        assert_eq!(&out, original, "frame {seq}");
+        route
+    };
+    let garbage = 0x7276_6963_6573_2f65; // Go's unimportant impid in these frames
+    let p0 = Prio::default();
+    assert_eq!(build(6, Enp::send(1004, Recipient::Name(b"echo"), p0, garbage, true)).link, 239);
+    build(7, Enp::send(1004, Recipient::Pid(1004), p0, garbage, true));
+    build(26, Enp::send(1004, Recipient::Pid(1005), p0, 4312147165184, true));
+    build(27, Enp::send(1004, Recipient::Pid(1004), Prio::new(0, true), 229916, true));
+    build(14, Enp::request(1004, Recipient::Name(b"echo"), p0, [204391, 25519, 0], true));
+    build(16, Enp::request(1004, Recipient::Pid(1004), p0, [204392, 25519, 0], true));
+    build(30, Enp::request(1004, Recipient::Name(b"nobody"), Prio::new(0, true), [204398, 25519, 0], true));
+    build(15, Enp::response(1004, 1004, p0, [204391, 25519, 0], true));
+    assert_eq!(build(34, Enp::exit(1004, 1006)), Route { link: 239, order: 241 });
+    build(36, Enp::terminate(Terminated::Pid(1004)));
+    build(37, Enp::terminate(Terminated::Name(b"echo")));
+    // Without KeepNetworkOrder, sends and calls are unordered.
+    assert_eq!(Enp::send(1004, Recipient::Pid(1), p0, 0, false).1, Route::UNORDERED);
+    assert_eq!(Enp::request(1004, Recipient::Alias([1, 2, 3]), p0, [0; 3], false).1, Route::UNORDERED);
+    let (enp, route) = Enp::response_error(5, 6, p0, [7, 8, 9], ResponseCode::Error, true);
+    assert!(matches!(enp, Enp::MessageResponseError { code: 255, .. }));
+    assert_eq!(route, Route { link: 5, order: 6 });
+    assert!(matches!(
+        Enp::event(3, p0, 42, b"news", true),
+        (Enp::MessageEvent { timestamp: 42, .. }, Route { link: 3, order: 3 })
+    ));
 }

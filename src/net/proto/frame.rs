@@ -139,6 +139,17 @@ pub enum Enp<'a> {
 }
 
 impl Enp<'_> {
+    /// If this is an error response shaped like an important delivery's acknowledgement
+    /// (§3.5: reference `[ack_id, 0, 0]`), its ack id and code. Real call references have a
+    /// non-zero second id, but the caller still matches the id against the acks it awaits
+    /// (as Go matches a call response).
+    pub fn important_ack(&self) -> Option<(u64, ResponseCode)> {
+        match *self {
+            Enp::MessageResponseError { reference: [ack_id, 0, 0], code, .. } => Some((ack_id, code.into())),
+            _ => None,
+        }
+    }
+
     /// The opcode byte of this frame.
     pub fn opcode(&self) -> u8 {
         use Enp::*;

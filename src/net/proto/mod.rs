@@ -16,12 +16,14 @@
 //! [`FrameError::Truncated`] from [`Frame::parse`] or an [`InflateError`] spoils one frame, which
 //! the caller drops and logs, as Go does.
 
+mod build;
 mod compress;
 mod frame;
 mod header;
 pub mod order;
 mod split;
 
+pub use build::{Recipient, Terminated};
 pub use compress::{
     CompressionLevel, CompressionType, DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_INFLATE_CAP, InflateError, deflate,
     inflate,
