@@ -149,3 +149,20 @@ fn a_node_without_a_route_or_network_has_no_connection() {
     assert_eq!(net.send(to, String::from("x")), Err(Error::NoConnection(Atom::new("elsewhere@localhost"))));
     assert_eq!(NetworkOptions::default().mode, NetworkMode::Disabled);
 }
+
+#[test]
+fn a_connection_opens_its_pool_of_links_and_sends_spread_over_them() {
+    let (a, b, a_name) = pair("pool");
+    a.spawn(Echo, SpawnOptions::default()).and_then(|p| a.register_name("echo", p)).expect("echo");
+    let to = ProcessId { name: "echo".into(), node: a_name };
+    b.call(to.clone(), String::from("first")).expect("connected");
+    // The dialer joins two more links (the acceptor's default pool of 3).
+    assert!(eventually(|| b.peer_info(a_name).is_some_and(|p| p.links == 3)), "{:?}", b.peer_info(a_name));
+    let b_name = b.handle().name();
+    assert!(eventually(|| a.peer_info(b_name).is_some_and(|p| p.links == 3)), "{:?}", a.peer_info(b_name));
+    // Calls from many processes go over every link and all come back.
+    for i in 0..50 {
+        let reply = b.call(to.clone(), format!("n{i}")).expect("answered");
+        assert_eq!(reply.downcast::<String>().ok(), Some(format!("called: n{i}")));
+    }
+}

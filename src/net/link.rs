@@ -154,8 +154,11 @@ fn open_pool(ctx: &MetaContext, net: &Arc<Network>, node: &str, est: &Establishe
         return;
     }
     for i in 1..est.pool_size.min(net.options.pool_size.max(1)) as usize {
-        let stage =
-            Stage::Join { node: node.to_string(), connection_id: est.connection_id.clone(), addr: addrs[i % addrs.len()] };
+        let stage = Stage::Join {
+            node: node.to_string(),
+            connection_id: est.connection_id.clone(),
+            addr: addrs[i % addrs.len()],
+        };
         let link = Link { stage: Some(stage), net: net.clone() };
         if let Err(e) = ctx.spawn_meta(link, crate::meta::MetaOptions::default()) {
             ctx.log(Level::WARN, format_args!("cannot open a pool link to {node}: {e}"));
@@ -164,7 +167,13 @@ fn open_pool(ctx: &MetaContext, net: &Arc<Network>, node: &str, est: &Establishe
 }
 
 /// Carries a handshaken link of `peer` until it ends: its reader delivers, its writer sends.
-async fn serve(ctx: &MetaContext, net: &Arc<Network>, stream: TcpStream, peer: Arc<Peer>, tail: Vec<u8>) -> Result<(), String> {
+async fn serve(
+    ctx: &MetaContext,
+    net: &Arc<Network>,
+    stream: TcpStream,
+    peer: Arc<Peer>,
+    tail: Vec<u8>,
+) -> Result<(), String> {
     let out = Arc::new(LinkOut::default());
     peer.add_link(out.clone());
     net.flush_dialing(&ctx.node().inner, peer.name);
@@ -287,28 +296,29 @@ async fn handshake(
         while let Some(payload) = frames.next_frame().map_err(|e| format!("handshake: {e}"))? {
             let msg = decode_handshake(net, payload).map_err(|e| format!("handshake: {e}"))?;
             let rest = frames.remaining().to_vec();
-            let done = match machine.handle_message(Instant::now(), msg, &rest).map_err(|e| format!("handshake: {e}"))? {
-                Progress::Continue => continue,
-                Progress::Established(est) => Handshaked::Main(est),
-                // A dialer's join is over: the caller finds the connection it joined.
-                Progress::Joined(j) => Handshaked::Joined(None, j.tail),
-                Progress::JoinRequest(req) => {
-                    let Machine::Acceptor(acceptor) = &mut machine else {
-                        return Err("a join request reached a dialer".into());
-                    };
-                    let peer = crate::message::Atom::try_new(&req.peer)
-                        .ok()
-                        .and_then(|a| net.peer(a))
-                        .filter(|p| p.connection_id == req.connection_id);
-                    let Some(peer) = peer else {
-                        acceptor.reject_join();
-                        return Err(format!("a join from {} names no connection of ours", req.peer));
-                    };
-                    let joined = acceptor.accept_join(&mut peer.joins.lock().unwrap_or_else(|p| p.into_inner()));
-                    let joined = joined.map_err(|e| format!("join from {}: {e}", req.peer))?;
-                    Handshaked::Joined(Some(peer), joined.tail)
-                }
-            };
+            let done =
+                match machine.handle_message(Instant::now(), msg, &rest).map_err(|e| format!("handshake: {e}"))? {
+                    Progress::Continue => continue,
+                    Progress::Established(est) => Handshaked::Main(est),
+                    // A dialer's join is over: the caller finds the connection it joined.
+                    Progress::Joined(j) => Handshaked::Joined(None, j.tail),
+                    Progress::JoinRequest(req) => {
+                        let Machine::Acceptor(acceptor) = &mut machine else {
+                            return Err("a join request reached a dialer".into());
+                        };
+                        let peer = crate::message::Atom::try_new(&req.peer)
+                            .ok()
+                            .and_then(|a| net.peer(a))
+                            .filter(|p| p.connection_id == req.connection_id);
+                        let Some(peer) = peer else {
+                            acceptor.reject_join();
+                            return Err(format!("a join from {} names no connection of ours", req.peer));
+                        };
+                        let joined = acceptor.accept_join(&mut peer.joins.lock().unwrap_or_else(|p| p.into_inner()));
+                        let joined = joined.map_err(|e| format!("join from {}: {e}", req.peer))?;
+                        Handshaked::Joined(Some(peer), joined.tail)
+                    }
+                };
             let mut out = Vec::new();
             while let Some(msg) = machine.poll_transmit() {
                 write_frame(&mut out, |b| encode_handshake(&msg, b)).map_err(|e| format!("handshake: {e}"))?;

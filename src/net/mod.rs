@@ -16,4 +16,4 @@ pub mod network;
 pub mod proto;
 pub mod registrar;
 
-pub use network::{NetworkMode, NetworkOptions};
+pub use network::{NetworkMode, NetworkOptions, PeerInfo};

@@ -249,6 +249,18 @@ impl Peer {
     }
 }
 
+/// What a node knows of one connected peer (`NodeHandle::peer_info`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// Its name.
+    pub name: Atom,
+    /// Its creation (its Pids carry it).
+    pub creation: i64,
+    /// TCP links the connection has now (the pool).
+    pub links: usize,
+}
+
 /// The node's network state, shared by its links and every sender.
 pub(crate) struct Network {
     pub(crate) options: NetworkOptions,
@@ -310,6 +322,13 @@ impl Network {
         if peers.get(&peer.name).is_some_and(|p| Arc::ptr_eq(p, peer)) {
             peers.remove(&peer.name);
         }
+    }
+
+    /// What we know of `node`, if connected.
+    pub(crate) fn peer_info(&self, node: Atom) -> Option<PeerInfo> {
+        let peer = self.peer(node)?;
+        let links = peer.links.read().unwrap_or_else(|p| p.into_inner()).len();
+        Some(PeerInfo { name: peer.name, creation: peer.creation, links })
     }
 
     /// The names of the connected nodes.

@@ -43,6 +43,11 @@ impl NodeHandle {
         self.inner.net.as_ref().map(|n| n.peer_names()).unwrap_or_default()
     }
 
+    /// What this node knows of the connected node `node`; `None` when not connected.
+    pub fn peer_info(&self, node: Atom) -> Option<crate::net::PeerInfo> {
+        self.inner.net.as_ref().and_then(|n| n.peer_info(node))
+    }
+
     /// The node's creation (start time, nanoseconds since the Unix epoch; Ergo's `Creation`).
     pub fn creation(&self) -> i64 {
         self.inner.creation
