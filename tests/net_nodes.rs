@@ -166,3 +166,28 @@ fn a_connection_opens_its_pool_of_links_and_sends_spread_over_them() {
         assert_eq!(reply.downcast::<String>().ok(), Some(format!("called: n{i}")));
     }
 }
+
+/// Keeps every request unanswered.
+struct Silent;
+
+impl Actor for Silent {
+    async fn handle_call(&mut self, _: &mut Context, _: From, _: Message) -> Result<Option<Message>, ExitReason> {
+        Ok(None)
+    }
+}
+
+#[test]
+fn a_call_waiting_on_a_node_that_goes_away_fails_with_no_connection() {
+    let (a, b, a_name) = pair("gone");
+    a.spawn(Silent, SpawnOptions::default()).and_then(|p| a.register_name("silent", p)).expect("silent");
+    let to = ProcessId { name: "silent".into(), node: a_name };
+    let caller = std::thread::spawn({
+        let b = b.handle();
+        move || b.call_timeout(to, String::from("anyone?"), std::time::Duration::from_secs(60))
+    });
+    assert!(eventually(|| b.peer_info(a_name).is_some()), "connected");
+    drop(a);
+    let outcome = caller.join().expect("the caller returns");
+    assert_eq!(outcome.expect_err("no answer can come"), Error::NoConnection(a_name));
+    assert!(eventually(|| b.peer_info(a_name).is_none()), "the peer is gone");
+}

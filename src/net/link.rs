@@ -183,6 +183,7 @@ async fn serve(
     out.close();
     if peer.remove_link(&out) {
         net.remove_peer(&peer);
+        peer.fail_calls(&ctx.node().inner);
         ctx.log(Level::INFO, format_args!("disconnected from {}", peer.name));
     }
     match ended {

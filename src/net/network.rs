@@ -192,6 +192,20 @@ pub(crate) struct Peer {
     pub(crate) caches: super::edf::DecodeCaches,
     links: RwLock<Vec<Arc<LinkOut>>>,
     round_robin: AtomicU32,
+    /// Our calls waiting for this peer's answer: ref word → caller. Failed with
+    /// `NoConnection` when the connection goes; swept of calls nobody waits for any more.
+    calls: Mutex<CallBook>,
+}
+
+/// The calls in flight towards one peer (see [`Peer::calls`]).
+#[derive(Default)]
+struct CallBook {
+    waiting: HashMap<u64, Pid>,
+    /// Sweep when `waiting` grows past this (doubling), so the book stays proportional to the
+    /// calls really waiting even if the peer never answers some.
+    sweep_at: usize,
+    /// The connection is gone: no call is booked any more.
+    closed: bool,
 }
 
 impl Peer {
@@ -215,6 +229,7 @@ impl Peer {
             caches,
             links: RwLock::new(Vec::new()),
             round_robin: AtomicU32::new(0),
+            calls: Mutex::new(CallBook { waiting: HashMap::new(), sweep_at: 1024, closed: false }),
         })
     }
 
@@ -241,6 +256,42 @@ impl Peer {
             self.round_robin.store(rr, Ordering::Relaxed);
         }
         links.get(i).cloned()
+    }
+
+    /// Books our call `n` from `caller`, about to leave for this peer (booked first, so that a
+    /// connection lost meanwhile fails it).
+    ///
+    /// # Errors
+    /// `NoConnection` once the connection is gone.
+    fn book_call(&self, inner: &NodeInner, n: u64, caller: Pid) -> Result<(), Error> {
+        let mut book = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        if book.closed {
+            return Err(Error::NoConnection(self.name));
+        }
+        book.waiting.insert(n, caller);
+        if book.waiting.len() >= book.sweep_at {
+            book.waiting.retain(|n, caller| inner.call_waits(*caller, *n));
+            book.sweep_at = (book.waiting.len() * 2).max(1024);
+        }
+        Ok(())
+    }
+
+    /// Our call `n` is answered: off the book.
+    fn call_answered(&self, n: u64) {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).waiting.remove(&n);
+    }
+
+    /// Fails every call still waiting for this peer (its connection is gone).
+    pub(crate) fn fail_calls(&self, inner: &NodeInner) {
+        let waiting = {
+            let mut book = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+            book.closed = true;
+            std::mem::take(&mut book.waiting)
+        };
+        for (n, caller) in waiting {
+            let _ = inner
+                .respond(crate::message::From { pid: caller, ref_id: [n, 0, 0] }, Err(Error::NoConnection(self.name)));
+        }
     }
 
     /// The Pid `id` of this peer.
@@ -518,9 +569,28 @@ impl NodeInner {
         };
         let link = peer.link(route).ok_or(Error::NoConnection(node))?;
         let reg = net.registry();
-        link.push(|buf| {
+        let booked = match envelope.payload {
+            Payload::Request(n, _) => {
+                peer.book_call(self, n, envelope.from)?;
+                Some(n)
+            }
+            _ => None,
+        };
+        let pushed = link.push(|buf| {
             peer.writer.write(buf, route.order, &enp, |b| encode_payload(reg, msg, b)).map(drop).map_err(build_error)
-        })
+        });
+        if let (Err(_), Some(n)) = (&pushed, booked) {
+            peer.call_answered(n);
+        }
+        pushed
+    }
+
+    /// Whether `caller` (a process, or the node for `Node::call`) still waits for its call `n`.
+    fn call_waits(&self, caller: Pid, n: u64) -> bool {
+        if caller == self.core_pid() {
+            return self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&n);
+        }
+        self.table.get(&caller).is_some_and(|e| e.call_waits_for(n))
     }
 
     /// Answers the remote caller `to` with `outcome`.
@@ -616,11 +686,13 @@ impl NodeInner {
                 self.deliver_request(peer, from, reference, &to, priority_of(prio), decode)
             }
             Enp::MessageResponse { to, reference, .. } => {
+                peer.call_answered(reference[0]);
                 let outcome = decode();
                 self.complete_remote_call(local(to), reference, outcome.map_err(Error::Remote));
                 Ok(())
             }
             Enp::MessageResponseError { to, reference, code, .. } => {
+                peer.call_answered(reference[0]);
                 let error = match ResponseCode::from(code) {
                     ResponseCode::UnknownProcess => Error::ProcessUnknown,
                     ResponseCode::MailboxFull => Error::MailboxFull,
