@@ -455,7 +455,7 @@ async fn race<M: Meta>(
                 // Still inside a callback (a write to a peer that does not read, ...) while an
                 // exit or a kill waits: abandon the callback (dropping it cancels what it
                 // awaited) and serve again; the next receive takes the signal (D116).
-                if entry.interrupt.swap(false, Ordering::AcqRel) {
+                if entry.interrupt.swap(0, Ordering::AcqRel) != 0 {
                     return Poll::Ready(None);
                 }
                 match looped.as_mut().poll(cx) {
@@ -638,8 +638,7 @@ fn send_exit_meta(node: &NodeHandle, from: Pid, alias: Alias, reason: ExitReason
     let exit = MessageExit { target: Target::Pid(from), reason };
     node.inner.push_forced(&entry, Priority::Urgent, Envelope { from, payload: Payload::Exit(Box::new(exit)) });
     // Taken even by a meta suspended in a callback (D116).
-    entry.interrupt.store(true, Ordering::Release);
-    crate::runtime::waker::notify(&entry);
+    entry.interrupt_for_exit(false);
     Ok(())
 }
 
