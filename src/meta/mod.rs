@@ -29,6 +29,7 @@ use crate::runtime::worker::{on_worker_thread, panic_message};
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -424,7 +425,11 @@ async fn meta_life<M: Meta>(actor: &mut MetaActor<M>, ctx: &mut Context, shared:
         return reason;
     }
     let mctx = MetaContext { shared: shared.clone(), node: ctx.node().clone() };
-    let reason = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| actor.meta.start(mctx))) {
+    // Boxed as it is made: passed by value, the loop's future would be held twice in this
+    // state machine (here and as `race`'s argument), which every meta carries for its whole
+    // life (a Web connection's loop is kilobytes).
+    let started = || Box::pin(CatchUnwind::new(actor.meta.start(mctx)));
+    let reason = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(started)) {
         Ok(looped) => race(actor, ctx, looped, shared).await,
         Err(panic) => ExitReason::Panic(panic_message(&*panic)),
     };
@@ -438,11 +443,10 @@ async fn meta_life<M: Meta>(actor: &mut MetaActor<M>, ctx: &mut Context, shared:
 async fn race<M: Meta>(
     actor: &mut MetaActor<M>,
     ctx: &mut Context,
-    looped: impl Future<Output = Result<(), ExitReason>> + Send + 'static,
+    mut looped: Pin<Box<CatchUnwind<impl Future<Output = Result<(), ExitReason>> + Send + 'static>>>,
     shared: &MetaShared,
 ) -> ExitReason {
     // Boxed, so that it can be dropped (detaching what it awaits) before `terminate` runs.
-    let mut looped = Box::pin(CatchUnwind::new(looped));
     let entry = ctx.entry.clone();
     let (reason, loop_ended) = loop {
         let outcome = {
