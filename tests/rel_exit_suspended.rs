@@ -256,3 +256,45 @@ fn an_exit_to_a_process_between_messages_ends_it_and_a_trapped_one_is_a_message(
     assert!(on(&h, q, |ctx| ctx.trap_exit()), "still serving, still trapping");
     node.stop();
 }
+
+/// Takes an exit, then hangs in `terminate` (on a sleep) until killed.
+struct SlowEnd {
+    tx: Sender<Step>,
+}
+
+impl Actor for SlowEnd {
+    async fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) {
+        let _ = self.tx.send(Step::Terminated(reason.clone(), true));
+        ctx.sleep(FOREVER).await;
+        let _ = self.tx.send(Step::Resumed);
+    }
+}
+
+#[test]
+fn a_kill_ends_a_process_suspended_in_terminate_and_fails_what_it_was_sent() {
+    // D169: the kill abandons `terminate`, and the process finishes: a request that reached it
+    // after its loop ended is failed at once, not left to the caller's (long) timeout.
+    let opts = NodeOptions::default().workers(2).pin_workers(false).call_timeout(Duration::from_secs(600));
+    let node = ergors::Node::start("exs7@localhost", opts).unwrap();
+    let h = node.handle();
+    let (sender, _srx) = agent(&h, false);
+    let (tx, rx) = channel();
+    let p = h.spawn(SlowEnd { tx }, SpawnOptions::default()).unwrap();
+    send_exit(&h, sender, p, ExitReason::Error("stop".into()));
+    assert!(matches!(step(&rx), Step::Terminated(ExitReason::Exit(_), true)));
+    let (done_tx, done_rx) = channel();
+    {
+        let h = h.clone();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(h.call(p, 1u64));
+        });
+    }
+    // Queued, never to be read by the loop (it has ended).
+    assert!(eventually(|| h.process_info(p).is_ok_and(|i| i.mailbox.iter().sum::<usize>() == 1)));
+    node.kill(p).unwrap();
+    let outcome = done_rx.recv_timeout(PATIENCE).expect("the call ends").err();
+    assert_eq!(outcome, Some(Error::Terminated));
+    assert!(eventually(|| !h.is_alive(p)));
+    assert!(rx.try_recv().is_err(), "terminate was abandoned, not resumed");
+    node.stop();
+}
