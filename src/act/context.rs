@@ -49,10 +49,6 @@ pub struct Context {
     /// The ref id of the request `handle_call` is handling while this process still owes its
     /// reply; 0 once it was handed on (ref ids start at 1).
     current_request: u64,
-    trap_exit: bool,
-    /// Exit signals from the parent arrive as messages too (when trapping exits): for
-    /// supervisors, which stop their children in order before they end (D81).
-    trap_parent_exit: bool,
     /// The queue the message being handled came from (a pool forwards only `Main`: D85). A
     /// byte in what was padding: the state machine does not grow.
     received: Priority,
@@ -85,8 +81,6 @@ impl Context {
             turn: 0,
             sent: 0,
             current_request: 0,
-            trap_exit: false,
-            trap_parent_exit: false,
             received: Priority::Main,
             log_level: level_code(log_level),
         }
@@ -689,23 +683,20 @@ impl Context {
     /// instead of ending this process (Ergo's `SetTrapExit`). Exits from the parent and node
     /// shutdown cannot be trapped.
     pub fn set_trap_exit(&mut self, on: bool) {
-        self.trap_exit = on;
+        // On the entry: senders of exit signals read it, to interrupt a callback only when the
+        // signal ends the process (D168).
+        self.entry.set_trap(on, self.entry.traps_parent_exit());
     }
 
     /// True when this process traps exits.
     pub fn trap_exit(&self) -> bool {
-        self.trap_exit
+        self.entry.traps_exit()
     }
 
     /// Lets an exit signal from the parent arrive as a message too, while trapping exits (a
     /// supervisor stops its children in order before it ends, as Ergo's does: D81).
     pub(crate) fn set_trap_parent_exit(&mut self, on: bool) {
-        self.trap_parent_exit = on;
-    }
-
-    /// True when exits from the parent are trapped too (with `trap_exit`).
-    pub(crate) fn trap_parent_exit(&self) -> bool {
-        self.trap_parent_exit
+        self.entry.set_trap(self.entry.traps_exit(), on);
     }
 
     /// Sends an exit signal to `to` (Ergo's `SendExit`): it ends with `reason` unless it traps

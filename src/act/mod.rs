@@ -12,6 +12,7 @@ use crate::message::{
     Addressed, Alias, ExitReason, From, Message, MessageEvent, MessageLog, Name, Payload, Pid, Target, Via,
 };
 use crate::process::call::HeldRequest;
+use crate::process::entry::{INTERRUPT_EXIT, INTERRUPT_KILL, INTERRUPT_PARENT_EXIT};
 use catch::CatchUnwind;
 use context::Context;
 use std::future::Future;
@@ -196,12 +197,28 @@ async fn life<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitReason {
     }
     // One `catch_unwind` around the whole loop, not one per callback: the common path stays a
     // straight line (a panic in a callback ends the process either way).
-    let reason = match CatchUnwind::new(Killable(serve(actor, ctx))).await {
-        Ok(reason) => reason,
-        Err(panic) => ExitReason::Panic(panic),
+    let reason = loop {
+        match CatchUnwind::new(Killable::<_, true>(serve(actor, ctx))).await {
+            Ok(Some(reason)) => break reason,
+            // An exit signal this process does not trap came while a callback was suspended:
+            // the callback was abandoned (its requests cancelled, a request it held failed for
+            // its caller), and the loop, served again, takes the signal now (D168).
+            Ok(None) => {
+                ctx.release_request();
+            }
+            Err(panic) => break ExitReason::Panic(panic),
+        }
     };
-    // A panic in terminate changes nothing: the process is ending anyway.
-    let _ = CatchUnwind::new(actor.terminate(ctx, &reason)).await;
+    // A panic in terminate changes nothing: the process is ending anyway. A kill while it is
+    // suspended abandons it (a `terminate` that never finishes would otherwise keep the process
+    // from ever finishing: its queued requests would wait for their timeouts); a kill that
+    // ended the loop does not count.
+    ctx.entry.interrupt.store(0, std::sync::atomic::Ordering::Relaxed);
+    let terminate = async {
+        actor.terminate(ctx, &reason).await;
+        ExitReason::Normal
+    };
+    let _ = CatchUnwind::new(Killable::<_, false>(terminate)).await;
     reason
 }
 
@@ -283,28 +300,45 @@ async fn addressed<A: Actor>(actor: &mut A, ctx: &mut Context, from: Pid, via: V
     }
 }
 
-/// The message loop, abandoned if the process is killed while a callback is suspended on
-/// something other than a call (a socket that never speaks, a long sleep, a blocking job):
-/// `Node::kill` sets `interrupt` and wakes the process, and the next poll ends the loop
-/// with `Kill` (dropping the callback's future cancels what it waited on); `terminate` runs
-/// after, as for any kill. A callback suspended in a call resumes with the failed call instead
-/// (D34). Stores nothing: the entry comes from the process's own waker.
-struct Killable<F>(F);
+/// The message loop, abandoned when a callback is suspended and cannot be left to finish:
+/// killed while suspended on something other than a call (a socket that never speaks, a long
+/// sleep, a blocking job), `Node::kill` sets `interrupt` and wakes the process, and the next poll
+/// ends the loop with `Kill` (dropping the callback's future cancels what it waited on;
+/// `terminate` runs after, as for any kill; a callback suspended in a call resumes with the
+/// failed call instead, D34). Sent an exit signal it does not trap, the loop is abandoned
+/// (`None`) so that it can be served again and take the signal (D168); `EXITS = false` (around
+/// `terminate`) looks at kills only. Stores nothing: the entry comes from the process's own waker.
+struct Killable<F, const EXITS: bool>(F);
 
-impl<F: Future<Output = ExitReason>> Future for Killable<F> {
-    type Output = ExitReason;
+impl<F: Future<Output = ExitReason>, const EXITS: bool> Future for Killable<F, EXITS> {
+    type Output = Option<ExitReason>;
 
     #[inline]
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<ExitReason> {
-        if crate::runtime::waker::entry_of(cx.waker())
-            .is_some_and(|e| e.interrupt.load(std::sync::atomic::Ordering::Relaxed))
-        {
-            return std::task::Poll::Ready(ExitReason::Kill);
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<ExitReason>> {
+        if let Some(entry) = crate::runtime::waker::entry_of(cx.waker()) {
+            let bits = entry.interrupt.load(std::sync::atomic::Ordering::Acquire);
+            if bits & INTERRUPT_KILL != 0 {
+                return std::task::Poll::Ready(Some(ExitReason::Kill));
+            }
+            if EXITS && bits != 0 && exit_interrupts(entry) {
+                return std::task::Poll::Ready(None);
+            }
         }
         // SAFETY: structural pinning: the field is never moved out, and `Killable` has no Drop
         // impl and no other access to it.
-        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx).map(Some)
     }
+}
+
+/// Takes the exit-signal bits of `interrupt`: true when one of the signals queued ends the
+/// process. Checked again here, not only by the sender, because the process may have started
+/// to trap exits between the sender's look and now.
+#[cold]
+fn exit_interrupts(entry: &crate::process::entry::ProcessEntry) -> bool {
+    let exits = INTERRUPT_EXIT | INTERRUPT_PARENT_EXIT;
+    let bits = entry.interrupt.fetch_and(!exits, std::sync::atomic::Ordering::AcqRel);
+    (bits & INTERRUPT_PARENT_EXIT != 0 && entry.exit_ends(true))
+        || (bits & INTERRUPT_EXIT != 0 && entry.exit_ends(false))
 }
 
 /// Handles messages until a callback or an exit signal ends the process.
@@ -340,7 +374,7 @@ pub(crate) async fn serve<A: Actor>(actor: &mut A, ctx: &mut Context) -> ExitRea
                 // when the process traps exits, and end it otherwise, with the exit's reason.
                 // A supervisor traps its parent's exit too, to stop its children in order (D81).
                 let from_parent = matches!(exit.target, Target::Pid(p) if p == ctx.parent());
-                if (from_parent && !ctx.trap_parent_exit()) || !ctx.trap_exit() {
+                if ctx.entry.exit_ends(from_parent) {
                     // `terminate` learns who sent it; watchers get the bare reason (D35).
                     return ExitReason::Exit(exit);
                 }

@@ -29,6 +29,7 @@ use crate::runtime::worker::{on_worker_thread, panic_message};
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -437,7 +438,11 @@ async fn meta_life<M: Meta>(actor: &mut MetaActor<M>, ctx: &mut Context, shared:
         return reason;
     }
     let mctx = MetaContext { shared: shared.clone(), node: ctx.node().clone() };
-    let reason = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| actor.meta.start(mctx))) {
+    // Boxed as it is made: passed by value, the loop's future would be held twice in this
+    // state machine (here and as `race`'s argument), which every meta carries for its whole
+    // life (a Web connection's loop is kilobytes).
+    let started = || Box::pin(CatchUnwind::new(actor.meta.start(mctx)));
+    let reason = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(started)) {
         Ok(looped) => race(actor, ctx, looped, shared).await,
         Err(panic) => ExitReason::Panic(panic_message(&*panic)),
     };
@@ -451,11 +456,10 @@ async fn meta_life<M: Meta>(actor: &mut MetaActor<M>, ctx: &mut Context, shared:
 async fn race<M: Meta>(
     actor: &mut MetaActor<M>,
     ctx: &mut Context,
-    looped: impl Future<Output = Result<(), ExitReason>> + Send + 'static,
+    mut looped: Pin<Box<CatchUnwind<impl Future<Output = Result<(), ExitReason>> + Send + 'static>>>,
     shared: &MetaShared,
 ) -> ExitReason {
     // Boxed, so that it can be dropped (detaching what it awaits) before `terminate` runs.
-    let mut looped = Box::pin(CatchUnwind::new(looped));
     let entry = ctx.entry.clone();
     let (reason, loop_ended) = loop {
         let outcome = {
@@ -468,7 +472,7 @@ async fn race<M: Meta>(
                 // Still inside a callback (a write to a peer that does not read, ...) while an
                 // exit or a kill waits: abandon the callback (dropping it cancels what it
                 // awaited) and serve again; the next receive takes the signal (D116).
-                if entry.interrupt.swap(false, Ordering::AcqRel) {
+                if entry.interrupt.swap(0, Ordering::AcqRel) != 0 {
                     return Poll::Ready(None);
                 }
                 match looped.as_mut().poll(cx) {
@@ -655,8 +659,7 @@ fn send_exit_meta(node: &NodeHandle, from: Pid, alias: Alias, reason: ExitReason
     let exit = MessageExit { target: Target::Pid(from), reason };
     node.inner.push_forced(&entry, Priority::Urgent, Envelope { from, payload: Payload::Exit(Box::new(exit)) });
     // Taken even by a meta suspended in a callback (D116).
-    entry.interrupt.store(true, Ordering::Release);
-    crate::runtime::waker::notify(&entry);
+    entry.interrupt_for_exit(false);
     Ok(())
 }
 

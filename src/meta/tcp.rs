@@ -495,7 +495,7 @@ async fn with_timeout<T>(
     limit: Duration,
     fut: impl Future<Output = std::io::Result<T>>,
 ) -> std::io::Result<T> {
-    match race(fut, ctx.sleep(limit)).await {
+    match race(std::pin::pin!(fut), ctx.sleep(limit)).await {
         Either::Left(r) => r,
         Either::Right(()) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the TLS handshake took too long")),
     }

@@ -25,6 +25,7 @@ use crate::web::{CONTINUE, Flow, Router, ServerCodec, WebError, WebLimits, WebRe
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Poll, Waker};
@@ -376,6 +377,10 @@ const LINGER: Duration = Duration::from_secs(2);
 /// At most this much is read and dropped while lingering.
 const LINGER_BYTES: usize = 256 * 1024;
 
+/// The largest buffer a connection keeps between reads or responses; a larger one (a large
+/// request or response) is given back.
+const KEEP_BUFFER: usize = 16 * 1024;
+
 /// One client's connection: its loop reads and parses, its message half answers.
 struct WebConnection {
     tcp: Option<TcpStream>,
@@ -404,10 +409,14 @@ impl WebConnection {
             return Err(ExitReason::Normal);
         };
         let buf = std::mem::take(&mut self.out);
-        match race(writer.write_all(buf), Sleep::new(self.served.write_timeout)).await {
+        match race(pin!(writer.write_all(buf)), Sleep::new(self.served.write_timeout)).await {
             Either::Left(Ok(mut buf)) => {
-                buf.clear();
-                self.out = buf;
+                // Kept for the next response unless a large one grew it (an idle connection
+                // holds no large buffer: D167).
+                if buf.capacity() <= KEEP_BUFFER {
+                    buf.clear();
+                    self.out = buf;
+                }
                 Ok(())
             }
             Either::Left(Err(e)) => {
@@ -431,7 +440,7 @@ impl WebConnection {
     async fn close(&mut self) {
         if let Some(writer) = self.conn.writer.get() {
             // Bounded like any write: a TLS close_notify is a write.
-            let _ = race(writer.finish(), Sleep::new(self.served.write_timeout)).await;
+            let _ = race(pin!(writer.finish()), Sleep::new(self.served.write_timeout)).await;
         }
         self.conn.closing.store(true, Ordering::Release);
         self.conn.wake.notify();
@@ -473,7 +482,11 @@ impl Meta for WebConnection {
                     Reader::Tcp(r)
                 }
                 Some(config) => {
-                    match race(TlsStream::accept(tcp, config.clone()), Sleep::new(served.idle_timeout)).await {
+                    // Boxed: a handshake's state is large and needed once, while the loop's
+                    // state lives as long as the connection (memory per connection, D167).
+                    let handshake =
+                        race(Box::pin(TlsStream::accept(tcp, config.clone())), Sleep::new(served.idle_timeout));
+                    match handshake.await {
                         Either::Left(Ok(tls)) => {
                             let (r, w) = tls.into_split();
                             let _ = conn.writer.set(Writer::Tls(w));
@@ -496,7 +509,7 @@ impl Meta for WebConnection {
                 if conn.closing.load(Ordering::Acquire) {
                     // The last response is written: read and drop until the client closes.
                     buf.clear();
-                    match race(reader.read(&mut buf), Sleep::new(LINGER)).await {
+                    match race(pin!(reader.read(&mut buf)), Sleep::new(LINGER)).await {
                         Either::Left(Ok(n)) if n > 0 && lingered < LINGER_BYTES => lingered += n,
                         _ => return Ok(()),
                     }
@@ -510,7 +523,9 @@ impl Meta for WebConnection {
                     continue;
                 }
                 buf.clear();
-                let read = race(race(reader.read(&mut buf), conn.wake.wait()), Sleep::new(served.idle_timeout)).await;
+                let read =
+                    race(race(pin!(reader.read(&mut buf)), pin!(conn.wake.wait())), Sleep::new(served.idle_timeout))
+                        .await;
                 let n = match read {
                     Either::Left(Either::Left(Ok(n))) => n,
                     Either::Left(Either::Left(Err(e))) => {
@@ -541,6 +556,9 @@ impl Meta for WebConnection {
                     continue;
                 }
                 conn.parse().codec.push(&buf);
+                if buf.capacity() > KEEP_BUFFER {
+                    buf = Vec::new();
+                }
                 if let Err(e) = conn.drain(|item| ctx.send(ctx.pid(), item)) {
                     ctx.log(Level::WARN, format_args!("web {peer}: cannot queue a request ({e}); closing"));
                     return Ok(());

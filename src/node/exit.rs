@@ -9,7 +9,7 @@ use super::watch::Kind;
 use crate::error::Error;
 use crate::message::{Envelope, ExitReason, From, MessageExit, Payload, Pid, Priority, Target, To};
 use crate::process::call::CallSlot;
-use crate::process::entry::ProcessEntry;
+use crate::process::entry::{INTERRUPT_KILL, ProcessEntry};
 use crate::runtime::worker::schedule;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -71,6 +71,11 @@ impl NodeInner {
         let entry = self.resolve(&To::Pid(*to))?;
         let payload = Payload::Exit(Box::new(MessageExit { target: Target::Pid(from), reason }));
         self.push_forced(&entry, Priority::Urgent, Envelope { from, payload });
+        // Ended by it: taken now even if a callback is suspended (D168).
+        let from_parent = from == entry.parent;
+        if entry.exit_ends(from_parent) {
+            entry.interrupt_for_exit(from_parent);
+        }
         Ok(())
     }
 
@@ -90,7 +95,7 @@ impl NodeInner {
             if !in_call {
                 // Asleep between messages, or suspended in a callback on I/O, a sleep or a
                 // blocking job: either way its next poll ends it.
-                entry.interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
+                entry.interrupt.fetch_or(INTERRUPT_KILL, Ordering::Relaxed);
                 self.unregister_process(&entry, &ExitReason::Kill);
                 if entry.sched.end_kill(queued) {
                     schedule(entry);
@@ -107,7 +112,7 @@ impl NodeInner {
         // callback suspended on anything else is abandoned at its next poll (it may be waiting
         // for a socket that never speaks): woken now for that.
         if !entry.fail_pending_call(Error::Terminated) {
-            entry.interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
+            entry.interrupt.fetch_or(INTERRUPT_KILL, Ordering::Relaxed);
             crate::runtime::waker::notify(&entry);
         }
         Ok(())
@@ -138,8 +143,7 @@ impl NodeInner {
                 let envelope = Envelope { from: entry.pid, payload: Payload::Exit(Box::new(exit)) };
                 self.push_forced(&meta, Priority::Urgent, envelope);
                 // Taken even by a meta suspended in a callback (D116).
-                meta.interrupt.store(true, std::sync::atomic::Ordering::Release);
-                crate::runtime::waker::notify(&meta);
+                meta.interrupt_for_exit(true);
             }
         }
         for (consumer, target) in rel.linked_by {

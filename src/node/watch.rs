@@ -62,11 +62,19 @@ impl NodeInner {
             _ => self.core_pid(),
         };
         let reason = reason.clone();
+        // An exit from the parent (a Pid target: the rule `act::serve` applies).
+        let from_parent = matches!(&target, Target::Pid(p) if *p == entry.parent);
         let (priority, payload) = match kind {
             Kind::Link => (Priority::Urgent, Payload::Exit(Box::new(MessageExit { target, reason }))),
             Kind::Monitor => (Priority::System, Payload::Message(Message::new(MessageDown { target, reason }))),
         };
         self.push_signal(&entry, priority, Envelope { from, payload });
+        if kind == Kind::Link {
+            // Ended by it: taken now even if a callback is suspended (D168).
+            if entry.exit_ends(from_parent) {
+                entry.interrupt_for_exit(from_parent);
+            }
+        }
     }
 
     /// Fires every link and monitor on one identity of a live process (a name or an alias that

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -109,11 +109,15 @@ pub(crate) struct ProcessEntry {
     /// waiting across workers polls this flag, read-only, instead of the slot's lock, whose
     /// line would otherwise move back and forth under the replier's feet.
     pub(crate) call_done: AtomicBool,
-    /// Set by `Node::kill` for a process suspended inside a callback on something other than a
-    /// call (I/O, a sleep, a blocking job): the callback's future is abandoned at its next poll
-    /// and the process ends with `Kill` (`act::Killable`, D111). For a meta, also set by an exit
-    /// signal (every exit ends a meta): its callback is abandoned and it takes the signal (D116).
-    pub(crate) interrupt: AtomicBool,
+    /// Why a callback suspended in this process must be abandoned (`INTERRUPT_*` bits): a kill
+    /// of a process suspended on something other than a call (I/O, a sleep, a blocking job:
+    /// the process ends with `Kill`, D111), or an exit signal it does not trap (the message
+    /// loop starts again and takes the signal, D116, D168). Read on every poll through the
+    /// process's own waker (`act::Killable`), so nothing is stored in the idle future.
+    pub(crate) interrupt: AtomicU8,
+    /// The process traps exit signals (`TRAP_*` bits), as `Context::set_trap_exit` set it: read
+    /// by the senders of exit signals, which interrupt only a process that does not trap them.
+    trap: AtomicU8,
     alive: Alive,
     task: UnsafeCell<Option<Task>>,
 }
@@ -179,7 +183,8 @@ impl ProcessEntry {
             initialized: AtomicBool::new(false),
             split: AtomicBool::new(false),
             call_done: AtomicBool::new(false),
-            interrupt: AtomicBool::new(false),
+            interrupt: AtomicU8::new(0),
+            trap: AtomicU8::new(0),
             alive: Alive::new(),
             task: UnsafeCell::new(None),
         }
@@ -239,6 +244,38 @@ impl ProcessEntry {
         self.alive.mark_dead()
     }
 
+    /// Records whether the process traps exit signals, and whether it traps its parent's too
+    /// (written by the process itself).
+    pub(crate) fn set_trap(&self, exit: bool, parent: bool) {
+        let bits = if exit { TRAP_EXIT } else { 0 } | if parent { TRAP_PARENT } else { 0 };
+        self.trap.store(bits, Ordering::Relaxed);
+    }
+
+    /// Whether the process traps exit signals (`Context::set_trap_exit`).
+    pub(crate) fn traps_exit(&self) -> bool {
+        self.trap.load(Ordering::Relaxed) & TRAP_EXIT != 0
+    }
+
+    /// Whether exits from the parent arrive as messages too (with `traps_exit`).
+    pub(crate) fn traps_parent_exit(&self) -> bool {
+        self.trap.load(Ordering::Relaxed) & TRAP_PARENT != 0
+    }
+
+    /// Whether an exit signal (from the parent or not) ends this process rather than arrive as
+    /// a message: the rule the message loop applies when it takes the signal (`act::serve`).
+    pub(crate) fn exit_ends(&self, from_parent: bool) -> bool {
+        (from_parent && !self.traps_parent_exit()) || !self.traps_exit()
+    }
+
+    /// An exit signal that ends this process was queued: a callback suspended in it is
+    /// abandoned so that the signal is taken now, not when the callback returns (D168). Call
+    /// after the push, so that the restarted loop finds the signal.
+    pub(crate) fn interrupt_for_exit(self: &Arc<Self>, from_parent: bool) {
+        let bit = if from_parent { INTERRUPT_PARENT_EXIT } else { INTERRUPT_EXIT };
+        self.interrupt.fetch_or(bit, Ordering::Release);
+        crate::runtime::waker::notify(self);
+    }
+
     /// The worker this process is queued on when woken from another thread.
     pub(crate) fn home(&self) -> usize {
         self.home.load(Ordering::Relaxed) as usize
@@ -280,6 +317,17 @@ impl ProcessEntry {
         unsafe { (*self.task.get()).take() }
     }
 }
+
+/// `ProcessEntry::interrupt`: killed while suspended in a callback (D111).
+pub(crate) const INTERRUPT_KILL: u8 = 1;
+/// `ProcessEntry::interrupt`: an exit signal from another process than the parent is queued.
+pub(crate) const INTERRUPT_EXIT: u8 = 2;
+/// `ProcessEntry::interrupt`: an exit signal from the parent is queued.
+pub(crate) const INTERRUPT_PARENT_EXIT: u8 = 4;
+/// `ProcessEntry::trap`: exit signals arrive as messages.
+const TRAP_EXIT: u8 = 1;
+/// `ProcessEntry::trap`: so do the parent's (a supervisor's, D81).
+const TRAP_PARENT: u8 = 2;
 
 /// A process's liveness flag: SeqCst, because a request's sender re-checks it after its push
 /// while the dying process drains its mailbox after marking itself dead, and in the single order

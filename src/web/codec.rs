@@ -6,6 +6,9 @@
 use super::{HttpVersion, WebRequest, WebResponse, split_target};
 use std::collections::VecDeque;
 
+/// The largest input buffer kept by a connection with nothing left to parse.
+const KEEP_BUFFER: usize = 16 * 1024;
+
 /// What the server sends a client that sent `Expect: 100-continue`, before it reads the body
 /// (see [`ServerCodec::take_continue`]).
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -234,6 +237,18 @@ impl ServerCodec {
         std::mem::take(&mut self.send_continue)
     }
 
+    /// How many bytes are held for requests not handed out yet: unparsed input plus the body of
+    /// the request being received. While [`wants_more`](Self::wants_more) is true after
+    /// [`next_request`](Self::next_request) returned `None`, this is at most `max_head +
+    /// max_body`.
+    pub fn buffered(&self) -> usize {
+        let body = match &self.state {
+            State::Body { request, .. } => request.body.len(),
+            State::Head => 0,
+        };
+        self.buf.len() - self.start + body
+    }
+
     /// How many responses are owed (requests handed out, not answered yet).
     pub fn owed(&self) -> usize {
         self.owed.len()
@@ -249,6 +264,18 @@ impl ServerCodec {
             return Err(err.clone());
         }
         match self.step() {
+            Ok(None) if self.start == self.buf.len() => {
+                // Everything received is parsed: an idle keep-alive connection keeps no large
+                // buffer (memory per connection, D167), and the next push appends without
+                // moving anything.
+                self.start = 0;
+                if self.buf.capacity() > KEEP_BUFFER {
+                    self.buf = Vec::new();
+                } else {
+                    self.buf.clear();
+                }
+                Ok(None)
+            }
             Ok(request) => Ok(request),
             Err(err) => {
                 self.failed = Some(err.clone());
@@ -466,13 +493,24 @@ struct Head {
     expect_continue: bool,
 }
 
+/// Header fields parsed into a stack array (the default limit, 100, fits).
+const STACK_HEADERS: usize = 128;
+
 /// Parses a request head at the start of `avail`, or `None` while it is incomplete.
 fn parse_head(avail: &[u8], limits: &WebLimits) -> Result<Option<Head>, WebError> {
     if avail.is_empty() {
         return Ok(None);
     }
-    let mut fields = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut fields);
+    // On the stack for the usual limits: a request costs no allocation for its parse.
+    let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let fields = if limits.max_headers <= STACK_HEADERS {
+        &mut on_stack[..limits.max_headers]
+    } else {
+        on_heap.resize(limits.max_headers, httparse::EMPTY_HEADER);
+        &mut on_heap[..]
+    };
+    let mut req = httparse::Request::new(fields);
     let len = match req.parse(avail) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {

@@ -22,9 +22,9 @@ pub enum Rec {
 /// Ends the child that receives it, with this reason.
 pub struct Crash(pub ExitReason);
 
-/// Makes the child wait, inside its callback, on a future that never completes: it is deaf to
-/// exit signals until killed (the kill abandons the callback and `terminate` runs with `Kill`:
-/// D111).
+/// Makes the child slow to end: it still takes exit signals (even inside a callback, D168), but
+/// its `terminate`, once it has reported the stop, waits on a future that never completes until
+/// the child is killed (which abandons it).
 pub struct Block;
 
 pub struct Child {
@@ -32,6 +32,8 @@ pub struct Child {
     log: Sender<Rec>,
     /// `init` fails while this is above zero (counting down).
     fail: Arc<AtomicUsize>,
+    /// Sent `Block`: `terminate` does not finish.
+    stuck: bool,
 }
 
 impl Actor for Child {
@@ -48,13 +50,16 @@ impl Actor for Child {
             return Err(reason.clone());
         }
         if msg.is::<Block>() {
+            self.stuck = true;
             let _ = self.log.send(Rec::Blocked(self.name.clone(), ctx.pid()));
-            std::future::pending::<()>().await;
         }
         Ok(())
     }
     async fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) {
         let _ = self.log.send(Rec::Stop(self.name.clone(), ctx.pid(), reason.bare().clone()));
+        if self.stuck {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -78,7 +83,7 @@ impl Kit {
     /// A child spec whose `init` fails as long as `fail` is above zero.
     pub fn failing(&self, name: &str, fail: Arc<AtomicUsize>) -> ChildSpec {
         let (tx, n) = (self.tx.clone(), name.to_string());
-        ChildSpec::new(name, move || Child { name: n.clone(), log: tx.clone(), fail: fail.clone() })
+        ChildSpec::new(name, move || Child { name: n.clone(), log: tx.clone(), fail: fail.clone(), stuck: false })
             .options(SpawnOptions::default())
     }
 
