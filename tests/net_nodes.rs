@@ -191,3 +191,113 @@ fn a_call_waiting_on_a_node_that_goes_away_fails_with_no_connection() {
     assert_eq!(outcome.expect_err("no answer can come"), Error::NoConnection(a_name));
     assert!(eventually(|| b.peer_info(a_name).is_none()), "the peer is gone");
 }
+
+/// Ends with `boom` when told to.
+struct Victim;
+
+impl Actor for Victim {
+    async fn handle_message(&mut self, _: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<&'static str>() { Err(ExitReason::error("boom")) } else { Ok(()) }
+    }
+}
+
+/// Links to (trapping exits) or monitors a target in init and reports what fires.
+struct Watcher {
+    target: ergors::Target,
+    link: bool,
+    report: Sender<(ergors::Target, ExitReason)>,
+}
+
+impl Actor for Watcher {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        if self.link {
+            ctx.set_trap_exit(true);
+            ctx.link(self.target.clone()).map_err(ExitReason::error)
+        } else {
+            ctx.monitor(self.target.clone()).map_err(ExitReason::error)
+        }
+    }
+
+    async fn handle_message(&mut self, _: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
+        let msg = match msg.downcast::<ergors::MessageDown>() {
+            Ok(down) => {
+                let _ = self.report.send((down.target, down.reason));
+                return Ok(());
+            }
+            Err(m) => m,
+        };
+        if let Ok(exit) = msg.downcast::<ergors::MessageExit>() {
+            let _ = self.report.send((exit.target, exit.reason));
+        }
+        Ok(())
+    }
+}
+
+fn watch(
+    node: &Node,
+    target: impl Into<ergors::Target>,
+    link: bool,
+) -> std::sync::mpsc::Receiver<(ergors::Target, ExitReason)> {
+    let (tx, rx) = channel();
+    node.spawn(Watcher { target: target.into(), link, report: tx }, SpawnOptions::default()).expect("watcher");
+    rx
+}
+
+/// Connects `b` to `a` (a call to a name nobody has is answered at once).
+fn connect(b: &Node, a_name: Atom) {
+    let _ = b.call(ProcessId { name: "nobody".into(), node: a_name }, String::from("hello"));
+    assert!(b.peer_info(a_name).is_some(), "connected");
+}
+
+#[test]
+fn a_monitor_and_a_link_on_a_remote_pid_fire_with_its_reason() {
+    let (a, b, a_name) = pair("watchpid");
+    connect(&b, a_name);
+    let victim = a.spawn(Victim, SpawnOptions::default()).expect("victim");
+    let monitor = watch(&b, victim, false);
+    let link = watch(&b, victim, true);
+    // Both relations are recorded on a before the victim goes (a's side answers the requests).
+    assert!(eventually(|| a.process_info(victim).is_ok_and(|i| i.monitored_by + i.linked_by == 2)));
+    a.send(victim, "die").expect("told");
+    let boom = ExitReason::error("boom");
+    assert_eq!(monitor.recv_timeout(PATIENCE).expect("down"), (ergors::Target::Pid(victim), boom.clone()));
+    assert_eq!(link.recv_timeout(PATIENCE).expect("exit"), (ergors::Target::Pid(victim), boom));
+}
+
+#[test]
+fn a_monitor_on_a_remote_name_fires_when_its_process_ends() {
+    let (a, b, a_name) = pair("watchname");
+    connect(&b, a_name);
+    let victim = a.spawn(Victim, SpawnOptions::default()).and_then(|p| a.register_name("victim", p).map(|()| p));
+    let victim = victim.expect("victim");
+    let target = ProcessId { name: "victim".into(), node: a_name };
+    let down = watch(&b, target.clone(), false);
+    assert!(eventually(|| a.process_info(victim).is_ok_and(|i| i.monitored_by == 1)));
+    a.send(victim, "die").expect("told");
+    assert_eq!(down.recv_timeout(PATIENCE).expect("down"), (ergors::Target::Name(target), ExitReason::error("boom")));
+}
+
+#[test]
+fn a_monitor_on_a_remote_pid_that_is_gone_fires_at_once() {
+    let (a, b, a_name) = pair("watchgone");
+    connect(&b, a_name);
+    let gone = a.spawn(Victim, SpawnOptions::default()).expect("victim");
+    a.send(gone, "die").expect("told");
+    assert!(eventually(|| a.process_info(gone).is_err()));
+    let down = watch(&b, gone, false);
+    let (target, reason) = down.recv_timeout(PATIENCE).expect("down");
+    assert_eq!((target, reason), (ergors::Target::Pid(gone), ExitReason::Error("unknown process".into())));
+}
+
+#[test]
+fn relations_on_a_node_that_goes_away_fire_with_no_connection() {
+    let (a, b, a_name) = pair("watchnode");
+    connect(&b, a_name);
+    let victim = a.spawn(Victim, SpawnOptions::default()).expect("victim");
+    let on_pid = watch(&b, victim, false);
+    let on_node = watch(&b, ergors::Target::Node(a_name), false);
+    assert!(eventually(|| a.process_info(victim).is_ok_and(|i| i.monitored_by == 1)));
+    drop(a);
+    assert_eq!(on_pid.recv_timeout(PATIENCE).expect("down"), (ergors::Target::Pid(victim), ExitReason::NoConnection));
+    assert_eq!(on_node.recv_timeout(PATIENCE).expect("down"), (ergors::Target::Node(a_name), ExitReason::NoConnection));
+}

@@ -179,11 +179,13 @@ async fn serve(
     net.flush_dialing(&ctx.node().inner, peer.name);
     let (reader, writer) = stream.into_split();
     let node = ctx.node().clone();
-    let ended = race(read_loop(&node, &peer, reader, tail), write_loop(&out, writer)).await;
+    let ended =
+        race(std::pin::pin!(read_loop(&node, &peer, reader, tail)), std::pin::pin!(write_loop(&out, writer))).await;
     out.close();
     if peer.remove_link(&out) {
         net.remove_peer(&peer);
         peer.fail_calls(&ctx.node().inner);
+        ctx.node().inner.peer_down(&peer);
         ctx.log(Level::INFO, format_args!("disconnected from {}", peer.name));
     }
     match ended {
@@ -285,7 +287,8 @@ async fn handshake(
         let deadline = machine.poll_timeout().unwrap_or_else(|| Instant::now() + net.config.timeout);
         let wait = deadline.saturating_duration_since(Instant::now());
         buf.clear();
-        match race(stream.read(&mut buf), ctx.sleep(wait)).await {
+        let read = race(std::pin::pin!(stream.read(&mut buf)), ctx.sleep(wait)).await;
+        match read {
             Either::Left(Ok(0)) => return Err("the peer closed the connection during the handshake".into()),
             Either::Left(Ok(_)) => frames.extend(&buf),
             Either::Left(Err(e)) => return Err(format!("handshake: {e}")),

@@ -15,5 +15,6 @@ pub(crate) mod link;
 pub mod network;
 pub mod proto;
 pub mod registrar;
+pub(crate) mod relations;
 
 pub use network::{NetworkMode, NetworkOptions, PeerInfo};

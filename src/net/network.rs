@@ -195,6 +195,10 @@ pub(crate) struct Peer {
     /// Our calls waiting for this peer's answer: ref word → caller. Failed with
     /// `NoConnection` when the connection goes; swept of calls nobody waits for any more.
     calls: Mutex<CallBook>,
+    /// Our processes watching this peer's targets (links, monitors, the node itself).
+    watchers: Mutex<HashMap<crate::message::Target, Vec<(Pid, crate::node::watch::Kind)>>>,
+    /// Our link/monitor requests waiting for their `MessageResult`, by ref word.
+    controls: Mutex<HashMap<u64, super::relations::ControlWait>>,
 }
 
 /// The calls in flight towards one peer (see [`Peer::calls`]).
@@ -230,6 +234,8 @@ impl Peer {
             links: RwLock::new(Vec::new()),
             round_robin: AtomicU32::new(0),
             calls: Mutex::new(CallBook { waiting: HashMap::new(), sweep_at: 1024, closed: false }),
+            watchers: Mutex::new(HashMap::new()),
+            controls: Mutex::new(HashMap::new()),
         })
     }
 
@@ -292,6 +298,61 @@ impl Peer {
             let _ = inner
                 .respond(crate::message::From { pid: caller, ref_id: [n, 0, 0] }, Err(Error::NoConnection(self.name)));
         }
+    }
+
+    pub(crate) fn add_watcher(&self, target: crate::message::Target, consumer: Pid, kind: crate::node::watch::Kind) {
+        self.watchers.lock().unwrap_or_else(|p| p.into_inner()).entry(target).or_default().push((consumer, kind));
+    }
+
+    pub(crate) fn remove_watcher(
+        &self,
+        target: &crate::message::Target,
+        consumer: Pid,
+        kind: crate::node::watch::Kind,
+    ) {
+        let mut w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = w.get_mut(target) {
+            crate::node::watch::remove_first(list, &(consumer, kind));
+            if list.is_empty() {
+                w.remove(target);
+            }
+        }
+    }
+
+    /// Everyone watching `target` (it ended): they are no longer watching.
+    pub(crate) fn take_watchers(&self, target: &crate::message::Target) -> Vec<(Pid, crate::node::watch::Kind)> {
+        self.watchers.lock().unwrap_or_else(|p| p.into_inner()).remove(target).unwrap_or_default()
+    }
+
+    /// Every relation on this peer's targets (the connection is gone), the node's own included.
+    pub(crate) fn take_all_watchers(&self) -> Vec<(crate::message::Target, Pid, crate::node::watch::Kind)> {
+        let all = std::mem::take(&mut *self.watchers.lock().unwrap_or_else(|p| p.into_inner()));
+        self.controls.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        all.into_iter().flat_map(|(t, list)| list.into_iter().map(move |(c, k)| (t.clone(), c, k))).collect()
+    }
+
+    pub(crate) fn await_control(&self, n: u64, wait: super::relations::ControlWait) {
+        self.controls.lock().unwrap_or_else(|p| p.into_inner()).insert(n, wait);
+    }
+
+    pub(crate) fn control_answered(&self, n: u64) -> Option<super::relations::ControlWait> {
+        self.controls.lock().unwrap_or_else(|p| p.into_inner()).remove(&n)
+    }
+
+    /// Queues one frame with `enp`'s fixed fields and the payload `payload` writes, on the link
+    /// `route` picks.
+    ///
+    /// # Errors
+    /// `NoConnection` without a link; `Encode` if the payload cannot be written; `MailboxFull`
+    /// over the send buffer's limit.
+    pub(crate) fn push_frame(
+        &self,
+        route: order::Route,
+        enp: &Enp<'_>,
+        payload: impl FnOnce(&mut Vec<u8>) -> Result<(), EdfError>,
+    ) -> Result<(), Error> {
+        let link = self.link(route).ok_or(Error::NoConnection(self.name))?;
+        link.push(|buf| self.writer.write(buf, route.order, enp, payload).map(drop).map_err(build_error))
     }
 
     /// The Pid `id` of this peer.
@@ -707,6 +768,22 @@ impl NodeInner {
                 };
                 self.complete_remote_call(local(to), reference, Err(error));
                 Ok(())
+            }
+            Enp::MessageAny => self.deliver_control(peer, decode()?),
+            Enp::TerminatePid { target, .. } => {
+                self.deliver_terminate(peer, NodeInner::peer_target_pid(peer, target), frame.payload)
+            }
+            Enp::TerminateName { name, .. } => {
+                let name = std::str::from_utf8(name).map_err(|_| "a name is not UTF-8".to_string())?;
+                self.deliver_terminate(peer, NodeInner::peer_target_name(peer, name), frame.payload)
+            }
+            Enp::TerminateAlias { alias, .. } => {
+                let target = crate::message::Target::Alias(crate::message::Alias(crate::message::Ref {
+                    node: peer.name,
+                    creation: peer.creation,
+                    id: alias,
+                }));
+                self.deliver_terminate(peer, target, frame.payload)
             }
             other => Err(format!("opcode {} is not handled yet", other.opcode())),
         }

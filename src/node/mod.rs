@@ -22,7 +22,7 @@ mod names;
 mod routing;
 mod spawn;
 mod stop;
-mod watch;
+pub(crate) mod watch;
 
 pub use handle::NodeHandle;
 pub use info::{NodeInfo, ProcessInfo, ProcessState};

@@ -25,13 +25,13 @@ pub(crate) enum Kind {
 }
 
 impl Relations {
-    pub(super) fn watching(&mut self, kind: Kind) -> &mut Vec<Target> {
+    pub(crate) fn watching(&mut self, kind: Kind) -> &mut Vec<Target> {
         match kind {
             Kind::Link => &mut self.links,
             Kind::Monitor => &mut self.monitors,
         }
     }
-    pub(super) fn watched_by(&mut self, kind: Kind) -> &mut Vec<(Pid, Target)> {
+    pub(crate) fn watched_by(&mut self, kind: Kind) -> &mut Vec<(Pid, Target)> {
         match kind {
             Kind::Link => &mut self.linked_by,
             Kind::Monitor => &mut self.monitored_by,
@@ -40,7 +40,7 @@ impl Relations {
 }
 
 /// Removes the first `x` from `v` (order does not matter); false if there was none.
-pub(super) fn remove_first<T: PartialEq>(v: &mut Vec<T>, x: &T) -> bool {
+pub(crate) fn remove_first<T: PartialEq>(v: &mut Vec<T>, x: &T) -> bool {
     match v.iter().position(|y| y == x) {
         Some(i) => {
             v.swap_remove(i);
@@ -53,7 +53,12 @@ pub(super) fn remove_first<T: PartialEq>(v: &mut Vec<T>, x: &T) -> bool {
 impl NodeInner {
     /// Fires one relation: `consumer` gets an exit (a link: Urgent) or a down (a monitor:
     /// System) about `target`, and no longer holds the relation.
-    pub(super) fn signal(&self, consumer: Pid, kind: Kind, target: Target, reason: &ExitReason) {
+    pub(crate) fn signal(&self, consumer: Pid, kind: Kind, target: Target, reason: &ExitReason) {
+        if consumer.node != self.name {
+            // A process of another node watches it: that node hears it, and tells its own.
+            self.terminate_remote(consumer.node, &target, reason);
+            return;
+        }
         let Some(entry) = self.table.get(&consumer) else { return };
         // The relation has fired: the consumer no longer holds it.
         entry.with_existing_rel(|r| remove_first(r.watching(kind), &target));
@@ -109,15 +114,12 @@ impl NodeInner {
         target: Target,
         kind: Kind,
     ) -> Result<Vec<MessageEvent>, Error> {
+        if let Some(node) = remote_node_of(&target).filter(|n| *n != self.name) {
+            return self.watch_remote(consumer, node, target, kind).map(|()| Vec::new());
+        }
         let watched = match &target {
             Target::Event(e) => return self.subscribe(consumer, e, kind),
-            Target::Node(n) => {
-                return Err(if *n == self.name {
-                    Error::NotAllowed("a process cannot link to or monitor its own node")
-                } else {
-                    Error::NoConnection(*n)
-                });
-            }
+            Target::Node(_) => return Err(Error::NotAllowed("a process cannot link to or monitor its own node")),
             Target::Pid(p) => self.resolve(&To::Pid(*p))?,
             Target::Name(id) => self.resolve(&To::Name(id.clone()))?,
             Target::Alias(a) => self.resolve(&To::Alias(*a)).map_err(|_| Error::AliasUnknown)?,
@@ -178,7 +180,11 @@ impl NodeInner {
     }
 
     /// Removes `consumer` from the watched side of `target`.
-    pub(super) fn detach(&self, consumer: Pid, target: Target, kind: Kind) {
+    pub(crate) fn detach(&self, consumer: Pid, target: Target, kind: Kind) {
+        if consumer.node == self.name && remote_node_of(&target).is_some_and(|n| n != self.name) {
+            self.unwatch_remote(consumer, &target, kind);
+            return;
+        }
         let watched = match &target {
             Target::Event(e) => {
                 self.unsubscribe(consumer, e, kind);
@@ -193,4 +199,15 @@ impl NodeInner {
             w.with_existing_rel(|r| remove_first(r.watched_by(kind), &(consumer, target)));
         }
     }
+}
+
+/// The node a relation's target lives on.
+fn remote_node_of(target: &Target) -> Option<crate::message::Atom> {
+    Some(match target {
+        Target::Pid(p) => p.node,
+        Target::Name(id) => id.node,
+        Target::Alias(a) => a.0.node,
+        Target::Event(e) => e.node,
+        Target::Node(n) => *n,
+    })
 }
