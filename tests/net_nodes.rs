@@ -301,3 +301,34 @@ fn relations_on_a_node_that_goes_away_fire_with_no_connection() {
     assert_eq!(on_pid.recv_timeout(PATIENCE).expect("down"), (ergors::Target::Pid(victim), ExitReason::NoConnection));
     assert_eq!(on_node.recv_timeout(PATIENCE).expect("down"), (ergors::Target::Node(a_name), ExitReason::NoConnection));
 }
+
+#[test]
+fn an_exit_signal_reaches_a_process_of_another_node() {
+    let (a, b, a_name) = pair("exit");
+    connect(&b, a_name);
+    let victim = a.spawn(Victim, SpawnOptions::default()).expect("victim");
+    let down = watch(&a, victim, false);
+    b.send_exit(victim, ExitReason::error("go away")).expect("sent");
+    assert_eq!(down.recv_timeout(PATIENCE).expect("down"), (ergors::Target::Pid(victim), ExitReason::error("go away")));
+}
+
+#[test]
+fn pids_of_a_restarted_node_earlier_run_are_unknown() {
+    let a = start("a-restart@localhost", "secret", &[]);
+    let addr = a.handle().network_address().expect("a listens");
+    let b = start("b-restart@localhost", "secret", &[("a-restart@localhost", addr)]);
+    let a_name = Atom::new("a-restart@localhost");
+    let old = a.spawn(Echo, SpawnOptions::default()).expect("echo");
+    assert_eq!(
+        b.call(old, String::from("x")).ok().and_then(|m| m.downcast::<String>().ok()).as_deref(),
+        Some("called: x")
+    );
+    drop(a);
+    assert!(eventually(|| b.peer_info(a_name).is_none()), "b saw a go");
+    let net = NetworkOptions::enabled("secret", addr).registry(registry());
+    let a = Node::start("a-restart@localhost", NodeOptions::default().workers(2).network(net)).expect("a again");
+    let new = a.spawn(Echo, SpawnOptions::default()).expect("echo");
+    assert_eq!(b.call(old, String::from("x")).expect_err("the old run's pid"), Error::ProcessUnknown);
+    assert!(b.call(new, String::from("y")).is_ok(), "the new run's pid answers");
+    assert_ne!(b.peer_info(a_name).map(|p| p.creation), Some(old.creation));
+}

@@ -601,6 +601,12 @@ impl NodeInner {
         let Some(peer) = net.peer(node) else {
             return net.queue_for_dial(self, node, (to.clone(), priority, envelope));
         };
+        // A Pid of an earlier run of that node names nobody now (Go: ErrProcessIncarnation).
+        if let To::Pid(p) = to
+            && p.creation != peer.creation
+        {
+            return Err(Error::ProcessUnknown);
+        }
         let from = envelope.from.id;
         let prio = Prio::new(priority_byte(priority), false);
         let (msg, reference) = match &envelope.payload {
@@ -770,6 +776,7 @@ impl NodeInner {
                 Ok(())
             }
             Enp::MessageAny => self.deliver_control(peer, decode()?),
+            Enp::MessageExit { from, to, .. } => self.deliver_exit(peer, from, to, frame.payload),
             Enp::TerminatePid { target, .. } => {
                 self.deliver_terminate(peer, NodeInner::peer_target_pid(peer, target), frame.payload)
             }

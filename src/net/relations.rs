@@ -303,6 +303,35 @@ impl NodeInner {
         }
     }
 
+    /// An exit signal from our `from` to the remote `to` (ENP 107).
+    ///
+    /// # Errors
+    /// `NoConnection` when not connected; `ProcessUnknown` for a Pid of an earlier run of that
+    /// node.
+    pub(crate) fn send_exit_remote(&self, from: Pid, to: &Pid, reason: &ExitReason) -> Result<(), Error> {
+        let net = self.net.as_ref().ok_or(Error::NoConnection(to.node))?;
+        let peer = net.peer(to.node).ok_or(Error::NoConnection(to.node))?;
+        if to.creation != peer.creation {
+            return Err(Error::ProcessUnknown);
+        }
+        let text = reason_text(reason);
+        let enp = Enp::MessageExit { from: from.id, prio: super::proto::Prio::new(2, false), to: to.id };
+        peer.push_frame(order::exit(from.id, to.id), &enp, |b| Encoder::new(b).encode(&Some(ErrorValue::new(&text))))
+    }
+
+    /// An exit signal from the peer's `from` to our process `to` (ENP 107).
+    pub(crate) fn deliver_exit(&self, peer: &Peer, from: u64, to: u64, payload: &[u8]) -> Result<(), String> {
+        let net = self.net.as_ref().ok_or("no network")?;
+        let mut dec = Decoder::new(payload, net.registry()).with_caches(&peer.caches);
+        let reason = match dec.decode::<Option<ErrorValue>>() {
+            Ok(Some(e)) => reason_of(e.as_str()),
+            Ok(None) => ExitReason::Normal,
+            Err(e) => return Err(format!("an exit frame's reason: {e}")),
+        };
+        let to = Pid { node: self.name, id: to, creation: self.creation };
+        self.send_exit(peer.pid(from), &to, reason).map_err(|e| format!("exit to {to}: {e}"))
+    }
+
     /// A Terminate frame from `peer`: its `target` ended with the reason in `payload`.
     pub(crate) fn deliver_terminate(&self, peer: &Peer, target: Target, payload: &[u8]) -> Result<(), String> {
         let net = self.net.as_ref().ok_or("no network")?;

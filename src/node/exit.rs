@@ -68,6 +68,9 @@ impl NodeInner {
     /// An exit signal from `from` to `to` (Ergo's `SendExit`): trappable by the receiver,
     /// unless it comes from the receiver's parent.
     pub(crate) fn send_exit(&self, from: Pid, to: &Pid, reason: ExitReason) -> Result<(), Error> {
+        if to.node != self.name {
+            return self.send_exit_remote(from, to, &reason);
+        }
         let entry = self.resolve(&To::Pid(*to))?;
         let payload = Payload::Exit(Box::new(MessageExit { target: Target::Pid(from), reason }));
         self.push_forced(&entry, Priority::Urgent, Envelope { from, payload });
