@@ -332,3 +332,52 @@ fn pids_of_a_restarted_node_earlier_run_are_unknown() {
     assert!(b.call(new, String::from("y")).is_ok(), "the new run's pid answers");
     assert_ne!(b.peer_info(a_name).map(|p| p.creation), Some(old.creation));
 }
+
+#[test]
+fn two_nodes_dialling_each_other_at_once_end_with_one_working_connection() {
+    for round in 0..5 {
+        let (pa, pb) = (free_addr(), free_addr());
+        let (na, nb) = (format!("a-both{round}@localhost"), format!("b-both{round}@localhost"));
+        let a = Node::start(
+            &na,
+            NodeOptions::default()
+                .workers(2)
+                .network(NetworkOptions::enabled("secret", pa).registry(registry()).route(&nb, pb)),
+        )
+        .expect("a");
+        let b = Node::start(
+            &nb,
+            NodeOptions::default()
+                .workers(2)
+                .network(NetworkOptions::enabled("secret", pb).registry(registry()).route(&na, pa)),
+        )
+        .expect("b");
+        a.spawn(Echo, SpawnOptions::default()).and_then(|p| a.register_name("echo", p)).expect("echo a");
+        b.spawn(Echo, SpawnOptions::default()).and_then(|p| b.register_name("echo", p)).expect("echo b");
+        let (to_a, to_b) = (
+            ProcessId { name: "echo".into(), node: Atom::new(&na) },
+            ProcessId { name: "echo".into(), node: Atom::new(&nb) },
+        );
+        let (ha, hb) = (a.handle(), b.handle());
+        let ta = std::thread::spawn(move || ha.call(to_b, String::from("from a")));
+        let tb = std::thread::spawn(move || hb.call(to_a, String::from("from b")));
+        let (ra, rb) = (ta.join().expect("a's caller"), tb.join().expect("b's caller"));
+        // A call that went out on the connection that lost the tie-break fails at once (D206);
+        // none waits for its timeout, and both nodes settle on the same single connection.
+        for r in [&ra, &rb] {
+            assert!(matches!(r, Ok(_) | Err(Error::NoConnection(_))), "round {round}: {ra:?} {rb:?}");
+        }
+        let (to_a, to_b) = (
+            ProcessId { name: "echo".into(), node: Atom::new(&na) },
+            ProcessId { name: "echo".into(), node: Atom::new(&nb) },
+        );
+        assert!(eventually(|| a.call(to_b.clone(), String::from("again")).is_ok()), "round {round}");
+        assert!(eventually(|| b.call(to_a.clone(), String::from("again")).is_ok()), "round {round}");
+        assert_eq!(a.peers().len(), 1);
+        assert_eq!(b.peers().len(), 1);
+    }
+}
+
+fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+}

@@ -9,7 +9,7 @@ use super::edf::{Decoder, EdfError, Encoder, OrderedMap, ergo_types as wire};
 use super::handshake::{
     Acceptor, Dialer, Established, FrameReader, HandshakeError, HandshakeMessage, Progress, write_frame,
 };
-use super::network::{LinkOut, Network, Peer};
+use super::network::{Inserted, LinkOut, Network, Peer};
 use super::proto::{Frame, FrameSplitter};
 use crate::act::context::Context;
 use crate::io::net::{TcpReader, TcpStream};
@@ -109,6 +109,7 @@ async fn join(
 }
 
 async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), String> {
+    let dialed = matches!(stage, Stage::Dial(..));
     let (stream, est) = match stage {
         Stage::Dial(node, addr) => match dial(ctx, net, &node, addr).await {
             Ok((stream, est)) => {
@@ -128,20 +129,40 @@ async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), 
             let _ = stream.socket().set_tcp_nodelay(true);
             let acceptor = Acceptor::new(net.config.clone(), local.to_string(), None, Instant::now());
             match handshake(ctx, net, &mut stream, Machine::Acceptor(acceptor)).await? {
-                Handshaked::Main(est) => (stream, *est),
+                Handshaked::Main(est) => {
+                    // Both nodes dialled each other at once: the dial of the node whose name
+                    // sorts first wins, decided alike on both sides before either carries a
+                    // message (D206). Ours wins here: theirs closes.
+                    if net.config.name < est.peer
+                        && let Ok(peer) = crate::message::Atom::try_new(&est.peer)
+                        && net.dialing_to(peer)
+                    {
+                        return Err(format!("{} dialled us while we dial it; our connection stays", est.peer));
+                    }
+                    (stream, *est)
+                }
                 Handshaked::Joined(Some(peer), tail) => return serve(ctx, net, stream, peer, tail).await,
                 Handshaked::Joined(None, _) => return Err("an accepted join names no connection".into()),
             }
         }
     };
-    let peer = Arc::new(Peer::new(&est).map_err(|e| format!("handshake with {}: {e}", est.peer))?);
-    let (peer, fresh) = net.insert_peer(peer);
-    if !fresh {
-        // Both nodes dialled each other: the connection that registered first stays (Ergo's
-        // rule); this link closes before carrying anything.
-        net.flush_dialing(&ctx.node().inner, peer.name);
-        return Err(format!("already connected to {}", peer.name));
-    }
+    let peer = Arc::new(Peer::new(&est, dialed).map_err(|e| format!("handshake with {}: {e}", est.peer))?);
+    let peer = match net.insert_peer(peer) {
+        Inserted::Fresh(peer) => peer,
+        Inserted::Replaced { new, old } => {
+            // The displaced connection's links end; what our processes watched moves over;
+            // its calls fail with NoConnection when its last link goes.
+            old.move_watchers_to(&new);
+            old.close_links();
+            new
+        }
+        Inserted::Existing(peer) => {
+            // This link closes before carrying anything; sends waiting for a connection
+            // take the one that stays.
+            net.flush_dialing(&ctx.node().inner, peer.name);
+            return Err(format!("already connected to {}", peer.name));
+        }
+    };
     ctx.log(Level::INFO, format_args!("connected to {} (creation {})", peer.name, peer.creation));
     serve(ctx, net, stream, peer, est.tail).await
 }

@@ -185,6 +185,8 @@ pub(crate) struct Peer {
     pub(crate) creation: i64,
     /// The connection's id (joins name it).
     pub(crate) connection_id: String,
+    /// We dialled this connection (else the peer did): the tie-break of D206 needs it.
+    pub(crate) dialed_by_us: bool,
     /// The joins this connection admitted (a replayed join is refused: D184).
     pub(crate) joins: Mutex<super::handshake::JoinGuard>,
     pub(crate) writer: FrameWriter,
@@ -213,7 +215,7 @@ struct CallBook {
 }
 
 impl Peer {
-    pub(crate) fn new(est: &Established) -> Result<Peer, EdfError> {
+    pub(crate) fn new(est: &Established, dialed_by_us: bool) -> Result<Peer, EdfError> {
         let mut caches = super::edf::DecodeCaches::new();
         for (id, a) in &est.peer_atom_cache {
             caches.insert_atom(*id, a)?;
@@ -228,6 +230,7 @@ impl Peer {
             name: Atom::try_new(&est.peer).map_err(|_| EdfError::AtomTableFull)?,
             creation: est.peer_creation,
             connection_id: est.connection_id.clone(),
+            dialed_by_us,
             joins: Mutex::new(super::handshake::JoinGuard::new()),
             writer: FrameWriter::new(est.peer_max_message_size),
             caches,
@@ -324,6 +327,22 @@ impl Peer {
         self.watchers.lock().unwrap_or_else(|p| p.into_inner()).remove(target).unwrap_or_default()
     }
 
+    /// Closes every link (the connection lost a tie-break): each link's loop then ends.
+    pub(crate) fn close_links(&self) {
+        for link in self.links.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            link.close();
+        }
+    }
+
+    /// Moves what our processes watch on this connection to `other`, its replacement.
+    pub(crate) fn move_watchers_to(&self, other: &Peer) {
+        let all = std::mem::take(&mut *self.watchers.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut theirs = other.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        for (target, list) in all {
+            theirs.entry(target).or_default().extend(list);
+        }
+    }
+
     /// Every relation on this peer's targets (the connection is gone), the node's own included.
     pub(crate) fn take_all_watchers(&self) -> Vec<(crate::message::Target, Pid, crate::node::watch::Kind)> {
         let all = std::mem::take(&mut *self.watchers.lock().unwrap_or_else(|p| p.into_inner()));
@@ -373,6 +392,16 @@ pub struct PeerInfo {
     pub links: usize,
 }
 
+/// What [`Network::insert_peer`] did.
+pub(crate) enum Inserted {
+    /// The first connection to that node.
+    Fresh(Arc<Peer>),
+    /// It displaced `old` (the tie-break of simultaneous dials).
+    Replaced { new: Arc<Peer>, old: Arc<Peer> },
+    /// One was there and stays.
+    Existing(Arc<Peer>),
+}
+
 /// The node's network state, shared by its links and every sender.
 pub(crate) struct Network {
     pub(crate) options: NetworkOptions,
@@ -417,15 +446,27 @@ impl Network {
 
     /// Makes `peer` the connection to its node unless one is there already (two nodes that
     /// dialled each other at once): then the existing one, and `false`.
-    pub(crate) fn insert_peer(&self, peer: Arc<Peer>) -> (Arc<Peer>, bool) {
+    ///
+    /// Two connections made by dials from both sides at once are told apart by who dialled:
+    /// the one dialled by the node whose name sorts first stays, on both nodes alike (D206);
+    /// then `Replaced` hands back the connection it displaced, to close.
+    pub(crate) fn insert_peer(&self, peer: Arc<Peer>) -> Inserted {
         let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
-        match peers.get(&peer.name) {
-            Some(existing) => (existing.clone(), false),
-            None => {
-                peers.insert(peer.name, peer.clone());
-                (peer, true)
-            }
+        let Some(existing) = peers.get(&peer.name).cloned() else {
+            peers.insert(peer.name, peer.clone());
+            return Inserted::Fresh(peer);
+        };
+        let ours = self.config.name.as_str() < peer.name.as_str();
+        let wins = |p: &Peer| p.dialed_by_us == ours;
+        if existing.dialed_by_us != peer.dialed_by_us
+            && existing.creation == peer.creation
+            && wins(&peer)
+            && !wins(&existing)
+        {
+            peers.insert(peer.name, peer.clone());
+            return Inserted::Replaced { new: peer, old: existing };
         }
+        Inserted::Existing(existing)
     }
 
     /// Forgets `peer` (its last link closed).
@@ -494,9 +535,20 @@ impl Network {
         }
     }
 
-    /// Dialling `node` failed: the sends that waited are dropped, their calls failed at once.
+    /// Whether we are dialling `node` now.
+    pub(crate) fn dialing_to(&self, node: Atom) -> bool {
+        self.dialing.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&node)
+    }
+
+    /// Dialling `node` failed: the sends that waited are dropped, their calls failed at once —
+    /// unless a connection came up the other way meanwhile (both nodes dialled at once and
+    /// theirs won): then they take that one.
     pub(crate) fn dial_failed(&self, inner: &NodeInner, node: &str) {
         let Ok(atom) = Atom::try_new(node) else { return };
+        if self.peer(atom).is_some() {
+            self.flush_dialing(inner, atom);
+            return;
+        }
         let queued = self.dialing.lock().unwrap_or_else(|p| p.into_inner()).remove(&atom).unwrap_or_default();
         for (_, _, envelope) in queued {
             if let Some(n) = envelope.payload.request_ref() {
