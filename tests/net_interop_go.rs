@@ -137,4 +137,11 @@ fn ergors_and_go_ergo_send_and_call_each_other() {
     assert_eq!(go.command("call rs@localhost echo hello"), "REPLY called: hello");
     assert_eq!(go.command("send rs@localhost echo hey"), "GOT 'rs@localhost' echo: hey");
     assert_eq!(go.command("call rs@localhost nobody x"), "ERROR unknown process");
+    // An important message is acknowledged once delivered; one to nobody is refused.
+    assert_eq!(go.command("important rs@localhost echo imp"), "DELIVERED");
+    assert_eq!(go.next_line(), "GOT 'rs@localhost' echo: imp");
+    assert_eq!(go.command("important rs@localhost nobody imp"), "ERROR unknown process");
+    // A compressed frame (gzip, Go's default) is inflated and delivered.
+    let echoed = go.command("zip rs@localhost echo 5000");
+    assert_eq!(echoed, format!("GOT 'rs@localhost' echo: {}", "z".repeat(5000)));
 }

@@ -9,6 +9,9 @@ package main
 //
 //	send <node> <name> <text>   send <text> to the process <name> on <node>
 //	call <node> <name> <text>   call it; prints "REPLY <text>" or "ERROR <error>"
+//	important <node> <name> <text>  send it as an important message: prints "DELIVERED" once
+//	                            the other node acknowledged it, or "ERROR <error>"
+//	zip <node> <name> <n>       send a string of <n> 'z's with compression on (gzip above 1 KiB)
 //	quit                        stop the node and exit
 //
 // Whatever the prober process receives is printed as "GOT <from node> <text>".
@@ -18,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -53,7 +57,7 @@ func (e *interopEcho) HandleCall(from gen.PID, ref gen.Ref, request any) (any, e
 }
 
 type proberCommand struct {
-	call bool
+	verb string
 	to   gen.ProcessID
 	text string
 }
@@ -65,17 +69,32 @@ type interopProber struct {
 func (p *interopProber) HandleMessage(from gen.PID, message any) error {
 	switch m := message.(type) {
 	case proberCommand:
-		if m.call {
+		switch m.verb {
+		case "call":
 			reply, err := p.Call(m.to, m.text)
 			if err != nil {
 				say("ERROR %v", err)
 			} else {
 				say("REPLY %v", reply)
 			}
-			return nil
-		}
-		if err := p.Send(m.to, m.text); err != nil {
-			say("ERROR %v", err)
+		case "important":
+			if err := p.SendImportant(m.to, m.text); err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("DELIVERED")
+			}
+		case "zip":
+			n, _ := strconv.Atoi(m.text)
+			p.SetCompression(true)
+			err := p.Send(m.to, strings.Repeat("z", n))
+			p.SetCompression(false)
+			if err != nil {
+				say("ERROR %v", err)
+			}
+		default:
+			if err := p.Send(m.to, m.text); err != nil {
+				say("ERROR %v", err)
+			}
 		}
 	case string:
 		say("GOT %s %s", from.Node, m)
@@ -122,9 +141,9 @@ func runPeer(args []string) error {
 		switch {
 		case len(f) == 1 && f[0] == "quit":
 			return nil
-		case len(f) == 4 && (f[0] == "send" || f[0] == "call"):
+		case len(f) == 4 && (f[0] == "send" || f[0] == "call" || f[0] == "important" || f[0] == "zip"):
 			to := gen.ProcessID{Node: gen.Atom(f[1]), Name: gen.Atom(f[2])}
-			node.Send(prober, proberCommand{call: f[0] == "call", to: to, text: f[3]})
+			node.Send(prober, proberCommand{verb: f[0], to: to, text: f[3]})
 		default:
 			say("ERROR bad command %q", in.Text())
 		}

@@ -772,22 +772,33 @@ impl NodeInner {
             std::str::from_utf8(b).map(crate::message::Name::new).map_err(|_| "a name is not UTF-8".to_string())
         };
         match frame.enp {
-            Enp::MessagePid { from, prio, to, .. } => self
-                .deliver_remote(peer.pid(from), &To::Pid(local(to)), priority_of(prio), Payload::Message(decode()?))
-                .map_err(|e| format!("to {}: {e}", frame_target(&frame.enp))),
-            Enp::MessageName { from, prio, name, .. } => {
-                let to = To::Local(name_of(name)?);
-                self.deliver_remote(peer.pid(from), &to, priority_of(prio), Payload::Message(decode()?))
-                    .map_err(|e| format!("to {}: {e}", frame_target(&frame.enp)))
+            Enp::MessagePid { from, prio, impid, to } => {
+                self.deliver_message(peer, from, prio, impid, &To::Pid(local(to)), to, decode, frame)
             }
-            Enp::MessageAlias { from, prio, alias, .. } => {
+            Enp::MessageName { from, prio, impid, name } => {
+                let to = To::Local(name_of(name)?);
+                self.deliver_message(peer, from, prio, impid, &to, 0, decode, frame)
+            }
+            Enp::MessageAlias { from, prio, impid, alias } => {
                 let to = To::Alias(crate::message::Alias(crate::message::Ref {
                     node: self.name,
                     creation: self.creation,
                     id: alias,
                 }));
-                self.deliver_remote(peer.pid(from), &to, priority_of(prio), Payload::Message(decode()?))
-                    .map_err(|e| format!("to {}: {e}", frame_target(&frame.enp)))
+                self.deliver_message(peer, from, prio, impid, &to, 0, decode, frame)
+            }
+            Enp::Compressed { .. } => {
+                let cap = match net.options.max_message_size {
+                    0 => super::proto::DEFAULT_INFLATE_CAP,
+                    n => n as usize,
+                };
+                let mut inner = Vec::new();
+                super::proto::inflate(frame, cap, &mut inner).map_err(|e| format!("a compressed frame: {e}"))?;
+                let inner = super::proto::Frame::parse(&inner).map_err(|e| format!("a compressed frame: {e}"))?;
+                if matches!(inner.enp, Enp::Compressed { .. }) {
+                    return Err("a compressed frame inside a compressed frame".into());
+                }
+                self.deliver_frame(peer, &inner)
             }
             Enp::RequestPid { from, prio, reference, to } => {
                 self.deliver_request(peer, from, reference, &To::Pid(local(to)), priority_of(prio), decode)
@@ -846,6 +857,43 @@ impl NodeInner {
             }
             other => Err(format!("opcode {} is not handled yet", other.opcode())),
         }
+    }
+
+    /// A message from the peer's `from` to `to`; an important one (prio bit 0x80) is
+    /// acknowledged with its outcome (§3.5: `ack_from` is the target's id for a Pid, else 0).
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_message(
+        &self,
+        peer: &Peer,
+        from: u64,
+        prio: Prio,
+        impid: u64,
+        to: &To,
+        ack_from: u64,
+        decode: impl FnOnce() -> Result<Message, String>,
+        frame: &super::proto::Frame<'_>,
+    ) -> Result<(), String> {
+        let outcome = decode()
+            .map_err(Error::Remote)
+            .and_then(|m| self.deliver_remote(peer.pid(from), to, priority_of(prio), Payload::Message(m)));
+        if prio.important() {
+            let code = match &outcome {
+                Ok(()) => ResponseCode::Ok,
+                Err(Error::MailboxFull) => ResponseCode::MailboxFull,
+                Err(Error::ProcessUnknown | Error::NameUnknown | Error::AliasUnknown) => ResponseCode::UnknownProcess,
+                Err(_) => ResponseCode::Error,
+            };
+            let ack = super::proto::important_ack(ack_from, from, impid, prio.priority(), code);
+            let text = outcome.as_ref().err().map(error_text);
+            let sent = peer.push_frame(order::important_ack(), &ack, |b| match (&text, code) {
+                (Some(t), ResponseCode::Error) => Encoder::new(b).encode(&Some(ErrorValue::new(t))),
+                _ => Ok(()),
+            });
+            if let Err(e) = sent {
+                tracing::debug!("network: cannot acknowledge an important message to {}: {e}", peer.name);
+            }
+        }
+        outcome.map_err(|e| format!("to {}: {e}", frame_target(&frame.enp)))
     }
 
     fn deliver_remote(&self, from: Pid, to: &To, priority: Priority, payload: Payload) -> Result<(), Error> {
