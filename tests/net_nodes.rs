@@ -381,3 +381,14 @@ fn two_nodes_dialling_each_other_at_once_end_with_one_working_connection() {
 fn free_addr() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
 }
+
+#[test]
+fn a_large_message_crosses_with_zero_copy_sends_and_comes_back_whole() {
+    let (a, b, a_name) = pair("large");
+    a.spawn(Echo, SpawnOptions::default()).and_then(|p| a.register_name("echo", p)).expect("echo");
+    let to = ProcessId { name: "echo".into(), node: a_name };
+    // Over the 64 KiB zero-copy threshold both ways (the echo answers with the request itself).
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let reply = b.call(to, big.clone()).expect("answered");
+    assert_eq!(reply.downcast::<Vec<u8>>().ok(), Some(big));
+}

@@ -200,8 +200,11 @@ async fn serve(
     net.flush_dialing(&ctx.node().inner, peer.name);
     let (reader, writer) = stream.into_split();
     let node = ctx.node().clone();
-    let ended =
-        race(std::pin::pin!(read_loop(&node, &peer, reader, tail)), std::pin::pin!(write_loop(&out, writer))).await;
+    let ended = race(
+        std::pin::pin!(read_loop(&node, &peer, reader, tail)),
+        std::pin::pin!(write_loop(&out, writer, net.options.zc_threshold)),
+    )
+    .await;
     out.close();
     if peer.remove_link(&out) {
         net.remove_peer(&peer);
@@ -241,13 +244,18 @@ async fn read_loop(node: &NodeHandle, peer: &Peer, mut reader: TcpReader, tail: 
 }
 
 /// Writes whatever senders queued, one write per batch, until the link closes.
-async fn write_loop(out: &LinkOut, writer: crate::io::net::TcpWriter) -> Result<(), String> {
+async fn write_loop(out: &LinkOut, writer: crate::io::net::TcpWriter, zc_threshold: usize) -> Result<(), String> {
     let mut spare = Vec::new();
     loop {
         match std::future::poll_fn(|cx| out.poll_take(&mut spare, cx.waker())).await {
             None => return Ok(()),
             Some(()) => {
-                spare = writer.write_all(spare).await.map_err(|e| format!("writing: {e}"))?;
+                let written = if zc_threshold > 0 && spare.len() >= zc_threshold {
+                    writer.write_all_zc(spare).await
+                } else {
+                    writer.write_all(spare).await
+                };
+                spare = written.map_err(|e| format!("writing: {e}"))?;
                 spare.clear();
             }
         }

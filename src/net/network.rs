@@ -52,6 +52,9 @@ pub struct NetworkOptions {
     /// The largest frame accepted, announced to peers; 0 = no limit
     /// (`ERGORS_NET_MAX_MESSAGE_SIZE`).
     pub max_message_size: u32,
+    /// Batches of at least this many bytes go out with zero-copy sends (`send_zc`), smaller
+    /// ones with plain sends (`ERGORS_NET_ZC_THRESHOLD`, default 64 KiB; 0 = never).
+    pub zc_threshold: usize,
     /// Node name → acceptor address, used instead of a registrar (Ergo's static routes).
     pub routes: Vec<(String, SocketAddr)>,
     /// The types this node sends and receives (Ergo's and the EDF built-ins are always there).
@@ -66,6 +69,7 @@ impl Default for NetworkOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 11144)),
             pool_size: 3,
             max_message_size: 0,
+            zc_threshold: 64 * 1024,
             routes: Vec::new(),
             registry: Arc::new(Registry::new()),
         }

@@ -280,6 +280,12 @@ const VARS: &[Var] = &[
         current: |o| o.network.max_message_size.to_string(),
     },
     Var {
+        name: "ERGORS_NET_ZC_THRESHOLD",
+        accepted: "an integer from 0 to 1073741824 (bytes; 0 = never zero-copy)",
+        apply: |o, s| parse_range(s, 0usize, 1 << 30).map(|v| o.network.zc_threshold = v),
+        current: |o| o.network.zc_threshold.to_string(),
+    },
+    Var {
         name: "ERGORS_PROCESS_TIMING",
         accepted: "a boolean: 1/0, true/false, yes/no, on/off",
         apply: |o, s| parse_bool(s).map(|v| o.process_timing = v),
