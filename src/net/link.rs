@@ -76,7 +76,7 @@ async fn dial(
     addr: SocketAddr,
 ) -> Result<(TcpStream, Established), String> {
     let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("dial {node} at {addr}: {e}"))?;
-    let _ = stream.socket().set_tcp_nodelay(true);
+    configure(&stream);
     let dialer = Dialer::connect(net.config.clone(), node, None, Instant::now())
         .map_err(|e| format!("handshake with {node}: {e}"))?;
     match handshake(ctx, net, &mut stream, Machine::Dialer(dialer)).await? {
@@ -94,7 +94,7 @@ async fn join(
     addr: SocketAddr,
 ) -> Result<(TcpStream, Arc<Peer>, Vec<u8>), String> {
     let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("join {node} at {addr}: {e}"))?;
-    let _ = stream.socket().set_tcp_nodelay(true);
+    configure(&stream);
     let dialer = Dialer::join(net.config.clone(), connection_id, None, Instant::now())
         .map_err(|e| format!("join {node}: {e}"))?;
     match handshake(ctx, net, &mut stream, Machine::Dialer(dialer)).await? {
@@ -126,7 +126,7 @@ async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), 
             return serve(ctx, net, stream, peer, tail).await;
         }
         Stage::Accepted(mut stream, local) => {
-            let _ = stream.socket().set_tcp_nodelay(true);
+            configure(&stream);
             let acceptor = Acceptor::new(net.config.clone(), local.to_string(), None, Instant::now());
             match handshake(ctx, net, &mut stream, Machine::Acceptor(acceptor)).await? {
                 Handshaked::Main(est) => {
@@ -200,11 +200,19 @@ async fn serve(
     net.flush_dialing(&ctx.node().inner, peer.name);
     let (reader, writer) = stream.into_split();
     let node = ctx.node().clone();
-    let ended = race(
-        std::pin::pin!(read_loop(&node, &peer, reader, tail)),
-        std::pin::pin!(write_loop(&out, writer, net.options.zc_threshold)),
-    )
-    .await;
+    let heard = std::sync::atomic::AtomicU64::new(0);
+    let reading = std::pin::pin!(read_loop(&node, &peer, reader, tail, &heard));
+    let writing = std::pin::pin!(write_loop(&out, writer, net.options.zc_threshold));
+    let io = race(reading, writing);
+    let ended = match (peer.ticks, net.options.tick) {
+        (true, tick) if !tick.is_zero() => {
+            match race(std::pin::pin!(io), std::pin::pin!(tick_loop(ctx, &peer, &out, &heard, tick))).await {
+                Either::Left(e) => e,
+                Either::Right(e) => Either::Left(e),
+            }
+        }
+        _ => io.await,
+    };
     out.close();
     if peer.remove_link(&out) {
         net.remove_peer(&peer);
@@ -217,8 +225,56 @@ async fn serve(
     }
 }
 
+/// Every link: no Nagle delay (frames are batched already), and TCP keep-alive after 15 s idle
+/// as Go sets it (the only liveness check towards Go peers, which have no heartbeat).
+fn configure(stream: &TcpStream) {
+    let _ = stream.socket().set_tcp_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(15));
+    let _ = stream.socket().set_tcp_keepalive(&keepalive);
+}
+
 /// Reads frames until the stream ends or breaks, delivering each in arrival order.
-async fn read_loop(node: &NodeHandle, peer: &Peer, mut reader: TcpReader, tail: Vec<u8>) -> Result<(), String> {
+/// Keeps an idle link to an ergors peer alive and notices a silent one: a heartbeat frame when
+/// nothing else left in a tick; the link closes after three ticks without a byte from the peer.
+async fn tick_loop(
+    ctx: &MetaContext,
+    peer: &Peer,
+    out: &LinkOut,
+    heard: &std::sync::atomic::AtomicU64,
+    tick: std::time::Duration,
+) -> Result<(), String> {
+    let (mut seen, mut silent) = (heard.load(std::sync::atomic::Ordering::Relaxed), 0u32);
+    loop {
+        ctx.sleep(tick).await;
+        let now = heard.load(std::sync::atomic::Ordering::Relaxed);
+        if now == seen {
+            silent += 1;
+            if silent >= 3 {
+                return Err(format!("{} was silent for three heartbeat ticks ({tick:?} each)", peer.name));
+            }
+        } else {
+            (seen, silent) = (now, 0);
+        }
+        if !out.take_busy() {
+            let beat = super::proto::Enp::Unknown { opcode: super::network::HEARTBEAT };
+            let _ = out.push(|buf| {
+                peer.writer
+                    .write(buf, 0, &beat, |_| Ok::<(), EdfError>(()))
+                    .map(drop)
+                    .map_err(|e| crate::Error::Encode(e.to_string()))
+            });
+            out.take_busy();
+        }
+    }
+}
+
+async fn read_loop(
+    node: &NodeHandle,
+    peer: &Peer,
+    mut reader: TcpReader,
+    tail: Vec<u8>,
+    heard: &std::sync::atomic::AtomicU64,
+) -> Result<(), String> {
     let max = node.inner.net.as_ref().map_or(0, |n| n.options.max_message_size);
     let mut splitter = FrameSplitter::with_tail(max, &tail);
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -237,7 +293,10 @@ async fn read_loop(node: &NodeHandle, peer: &Peer, mut reader: TcpReader, tail: 
         buf.clear();
         match reader.read(&mut buf).await {
             Ok(0) => return Err(format!("{} closed the connection", peer.name)),
-            Ok(_) => splitter.extend(&buf),
+            Ok(_) => {
+                heard.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                splitter.extend(&buf);
+            }
             Err(e) => return Err(format!("reading from {}: {e}", peer.name)),
         }
     }

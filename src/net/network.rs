@@ -52,6 +52,11 @@ pub struct NetworkOptions {
     /// The largest frame accepted, announced to peers; 0 = no limit
     /// (`ERGORS_NET_MAX_MESSAGE_SIZE`).
     pub max_message_size: u32,
+    /// The heartbeat tick between ergors nodes (`ERGORS_NET_TICK_MS`, default 5000; 0 = off):
+    /// a link with nothing to send for a tick sends a heartbeat, and one that hears nothing
+    /// for three ticks is closed (a peer gone silently: powered off, cable cut). Go peers have
+    /// no heartbeat; their links rely on TCP keep-alive, as Go's do.
+    pub tick: Duration,
     /// Batches of at least this many bytes go out with zero-copy sends (`send_zc`), smaller
     /// ones with plain sends (`ERGORS_NET_ZC_THRESHOLD`, default 64 KiB; 0 = never).
     pub zc_threshold: usize,
@@ -70,6 +75,7 @@ impl Default for NetworkOptions {
             pool_size: 3,
             max_message_size: 0,
             zc_threshold: 64 * 1024,
+            tick: Duration::from_secs(5),
             routes: Vec::new(),
             registry: Arc::new(Registry::new()),
         }
@@ -109,12 +115,25 @@ impl NetworkOptions {
         self.pool_size = n;
         self
     }
+    /// Sets the heartbeat tick (zero: none).
+    pub fn tick(mut self, tick: Duration) -> Self {
+        self.tick = tick;
+        self
+    }
     /// Sets the largest frame accepted (0 = no limit).
     pub fn max_message_size(mut self, bytes: u32) -> Self {
         self.max_message_size = bytes;
         self
     }
 }
+
+/// The application name ergors nodes announce in their Introduce (`Version.Name`): tells an
+/// ergors peer, which takes heartbeats, from a Go one.
+pub(crate) const ERGORS_VERSION_NAME: &str = "ergors";
+
+/// The ENP opcode of our heartbeat frame (header only), sent only to ergors peers: Go has no
+/// opcode 250.
+pub(crate) const HEARTBEAT: u8 = 250;
 
 /// Most bytes a link's send buffer holds before sends to that peer fail with
 /// [`Error::MailboxFull`] (the peer, or the network, does not keep up).
@@ -129,6 +148,8 @@ pub(crate) struct LinkOut {
 #[derive(Default)]
 struct OutState {
     buf: Vec<u8>,
+    /// Something was queued since the heartbeat last looked.
+    busy: bool,
     /// The writer, parked until there is something to write.
     waker: Option<Waker>,
     closed: bool,
@@ -136,7 +157,7 @@ struct OutState {
 
 impl LinkOut {
     /// Appends one frame built by `build`, then wakes the writer.
-    fn push(&self, build: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>) -> Result<(), Error> {
+    pub(crate) fn push(&self, build: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>) -> Result<(), Error> {
         let waker = {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
             if s.closed {
@@ -146,6 +167,7 @@ impl LinkOut {
                 return Err(Error::MailboxFull);
             }
             build(&mut s.buf)?;
+            s.busy = true;
             s.waker.take()
         };
         if let Some(w) = waker {
@@ -169,6 +191,11 @@ impl LinkOut {
         std::task::Poll::Pending
     }
 
+    /// Whether anything was queued since the last call (the heartbeat's question).
+    pub(crate) fn take_busy(&self) -> bool {
+        std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).busy)
+    }
+
     /// Refuses further frames and wakes the writer so that it ends.
     pub(crate) fn close(&self) {
         let waker = {
@@ -187,6 +214,8 @@ impl LinkOut {
 pub(crate) struct Peer {
     pub(crate) name: Atom,
     pub(crate) creation: i64,
+    /// The peer is an ergors node (its Introduce says so): it sends and expects heartbeats.
+    pub(crate) ticks: bool,
     /// The connection's id (joins name it).
     pub(crate) connection_id: String,
     /// We dialled this connection (else the peer did): the tie-break of D206 needs it.
@@ -235,6 +264,7 @@ impl Peer {
             creation: est.peer_creation,
             connection_id: est.connection_id.clone(),
             dialed_by_us,
+            ticks: est.peer_version.name == ERGORS_VERSION_NAME,
             joins: Mutex::new(super::handshake::JoinGuard::new()),
             writer: FrameWriter::new(est.peer_max_message_size),
             caches,
@@ -430,6 +460,12 @@ impl Network {
         let mut config = HandshakeConfig::new(name.as_str(), options.cookie.clone(), creation);
         config.max_message_size = i64::from(options.max_message_size);
         config.pool_size = options.pool_size.max(1);
+        config.version = super::handshake::Version {
+            name: ERGORS_VERSION_NAME.into(),
+            release: env!("CARGO_PKG_VERSION").into(),
+            commit: String::new(),
+            license: "MIT OR Apache-2.0".into(),
+        };
         Network {
             options,
             config: Arc::new(config),
@@ -859,6 +895,7 @@ impl NodeInner {
                 }));
                 self.deliver_terminate(peer, target, frame.payload)
             }
+            Enp::Unknown { opcode: HEARTBEAT } => Ok(()),
             other => Err(format!("opcode {} is not handled yet", other.opcode())),
         }
     }

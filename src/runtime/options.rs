@@ -280,6 +280,12 @@ const VARS: &[Var] = &[
         current: |o| o.network.max_message_size.to_string(),
     },
     Var {
+        name: "ERGORS_NET_TICK_MS",
+        accepted: "an integer from 0 to 3600000 (ms between heartbeats; 0 = none)",
+        apply: |o, s| parse_range(s, 0u64, 3_600_000).map(|v| o.network.tick = Duration::from_millis(v)),
+        current: |o| o.network.tick.as_millis().to_string(),
+    },
+    Var {
         name: "ERGORS_NET_ZC_THRESHOLD",
         accepted: "an integer from 0 to 1073741824 (bytes; 0 = never zero-copy)",
         apply: |o, s| parse_range(s, 0usize, 1 << 30).map(|v| o.network.zc_threshold = v),
