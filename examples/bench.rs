@@ -862,6 +862,77 @@ fn http(conns: usize, seconds: f64) {
     node.stop();
 }
 
+// ---------------------------------------------------------------------------------------------
+// netping / netcall (Step 6): ping11 and call with the receiver on another node of this OS
+// process, over loopback TCP (each node on its own ERGORS_WORKERS workers).
+
+/// Two networked nodes: `b` listens, `a` has a route to it.
+fn net_pair(name: &str) -> (Node, Node) {
+    use ergors::net::NetworkOptions;
+    let opts = || NodeOptions::from_env().unwrap_or_else(|e| fail(&e.to_string()));
+    let listen = "127.0.0.1:0".parse().expect("address");
+    let b_name = format!("{name}-b@localhost");
+    let b = Node::start(&b_name, opts().network(NetworkOptions::enabled("bench", listen)))
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let addr = b.handle().network_address().unwrap_or_else(|| fail("no acceptor"));
+    let a = Node::start(
+        &format!("{name}-a@localhost"),
+        opts().network(NetworkOptions::enabled("bench", listen).route(&b_name, addr)),
+    )
+    .unwrap_or_else(|e| fail(&e.to_string()));
+    (a, b)
+}
+
+/// Sends `n` messages to `to` on `Go`.
+struct NetSender {
+    to: Pid,
+    n: usize,
+}
+
+impl Actor for NetSender {
+    async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: Message) -> Result<(), ExitReason> {
+        if msg.is::<Go>() {
+            for _ in 0..self.n {
+                ctx.send(self.to, 1i64).map_err(ExitReason::error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn netping(n: usize) {
+    let (a, b) = net_pair("netping");
+    let (done_tx, done_rx) = channel();
+    let pong = b
+        .spawn(Pong { got: 0, expect: n + 1, done: done_tx }, SpawnOptions::default())
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    // One message first: the connection (and its pool) comes up outside the clock.
+    a.send(pong, 0i64).unwrap_or_else(|e| fail(&e.to_string()));
+    std::thread::sleep(Duration::from_millis(300));
+    let sender = a.spawn(NetSender { to: pong, n }, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    let start = Instant::now();
+    a.send(sender, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    done_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("timed out"));
+    result("netping", n as f64 / start.elapsed().as_secs_f64(), "msg/s");
+    a.stop();
+    b.stop();
+}
+
+fn netcall(n: usize) {
+    let (a, b) = net_pair("netcall");
+    let server = b.spawn(Server, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    a.call(server, 0i64).unwrap_or_else(|e| fail(&format!("first call: {e}")));
+    let (done_tx, done_rx) = channel();
+    let caller =
+        a.spawn(Caller { n, server, done: done_tx }, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    let start = Instant::now();
+    a.send(caller, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    done_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("timed out"));
+    result("netcall", n as f64 / start.elapsed().as_secs_f64(), "calls/s");
+    a.stop();
+    b.stop();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -896,8 +967,10 @@ fn main() {
         Some("tcpecho1000") => tcpecho(&[1000], arg(&args, "--seconds", 5) as f64),
         Some("tcpecho") => tcpecho(&[100, 1000], arg(&args, "--seconds", 5) as f64),
         Some("http") => http(arg(&args, "--conns", 100), arg(&args, "--seconds", 5) as f64),
+        Some("netping") => netping(arg(&args, "--n", 1_000_000)),
+        Some("netcall") => netcall(arg(&args, "--n", 100_000)),
         Some(other) => fail(&format!(
-            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, restart, pool, overload, overload_unthrottled, tcpecho100, tcpecho1000, http"
+            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, restart, pool, overload, overload_unthrottled, tcpecho100, tcpecho1000, http, netping, netcall"
         )),
         // No arguments: the demo run of the README, every benchmark once at its default size.
         None => {

@@ -6,6 +6,7 @@
 #   With no arguments every benchmark runs:
 #       ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub
 #       restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http
+#       netping netcall
 #   (ping11x/callx: the receiver on another worker on the Rust side; Go has no
 #   placement and runs ping11/call under those names. tree prints two lines,
 #   ms and ideal_pct, both lower-is-better. overload prints msg/s and
@@ -20,7 +21,8 @@
 #   last two lower-is-better; http the same for each side's Web meta answering
 #   GET / with "hello" from a pool of web workers (loadgen --proto http, 100
 #   keep-alive connections). The Go side finds loadgen through $LOADGEN,
-#   which this script sets.
+#   which this script sets. netping/netcall (Step 6) run ping11 and call
+#   between two networked nodes of one OS process over loopback TCP.
 #   examples/bench.rs and benches/go/README.md describe each one.)
 #   Both sides print lines of the form
 #       RESULT name=<benchmark> value=<number> unit=<unit>
@@ -61,7 +63,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http)
+ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http netping netcall)
 RUNS="${RUNS:-5}"
 export RUNS
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}"

@@ -59,6 +59,8 @@ var subcommands = map[string]subcommand{
 	"tcpecho100":  {"TCP server meta, ping-pong from 100 connections: msg/s, p99 us, bytes per connection", runTCPEcho100},
 	"tcpecho1000": {"tcpecho100 with 1,000 connections", runTCPEcho1000},
 	"http":        {"web meta + a pool of WebWorkers answering GET with hello, 100 keep-alive connections: req/s, p99 us", runHTTP},
+	"netping":     {"ping11 with the receiver on another node (two networked nodes in one process, loopback TCP)", runNetPing},
+	"netcall":     {"call with the server on another node (two networked nodes in one process, loopback TCP)", runNetCall},
 	"peer":        {"a Go node for the ergors interop tests (tests/net_interop_go.rs), not a benchmark", runPeer},
 
 	// Producers faster than their consumers (the Rust side's backpressure test).
