@@ -13,7 +13,7 @@
 
 use super::edf::{Decoder, EdfError, Encoder, ErrorValue, Registry};
 use super::handshake::{Established, HandshakeConfig};
-use super::proto::{BuildError, Enp, FrameWriter, Prio, ResponseCode, order};
+use super::proto::{BuildError, Enp, FrameWriter, Prio, Recipient, ResponseCode, order};
 use crate::error::Error;
 use crate::message::{Atom, Envelope, Message, Payload, Pid, Priority, To};
 use crate::node::NodeInner;
@@ -707,24 +707,15 @@ impl NodeInner {
             Payload::RequestWide(w) => (&w.request, Some(w.ref_id)),
             _ => return Err(Error::NotAllowed("only messages and requests travel to other nodes")),
         };
-        let (enp, route) = match (to, reference) {
-            (To::Pid(p), None) => (Enp::MessagePid { from, prio, impid: 0, to: p.id }, order::to_pid(from, p.id, true)),
-            (To::Pid(p), Some(r)) => {
-                (Enp::RequestPid { from, prio, reference: r, to: p.id }, order::to_pid(from, p.id, true))
-            }
-            (To::Name(id), None) => {
-                (Enp::MessageName { from, prio, impid: 0, name: id.name.as_bytes() }, order::to_name(from, true))
-            }
-            (To::Name(id), Some(r)) => {
-                (Enp::RequestName { from, prio, reference: r, name: id.name.as_bytes() }, order::to_name(from, true))
-            }
-            (To::Alias(a), None) => {
-                (Enp::MessageAlias { from, prio, impid: 0, alias: a.0.id }, order::to_alias(from, a.0.id, true))
-            }
-            (To::Alias(a), Some(r)) => {
-                (Enp::RequestAlias { from, prio, reference: r, alias: a.0.id }, order::to_alias(from, a.0.id, true))
-            }
-            (To::Local(_), _) => return Err(Error::NoConnection(node)),
+        let recipient = match to {
+            To::Pid(p) => Recipient::Pid(p.id),
+            To::Name(id) => Recipient::Name(id.name.as_bytes()),
+            To::Alias(a) => Recipient::Alias(a.0.id),
+            To::Local(_) => return Err(Error::NoConnection(node)),
+        };
+        let (enp, route) = match reference {
+            None => Enp::send(from, recipient, prio, 0, true),
+            Some(r) => Enp::request(from, recipient, prio, r, true),
         };
         let link = peer.link(route).ok_or(Error::NoConnection(node))?;
         let reg = net.registry();
@@ -762,17 +753,12 @@ impl NodeInner {
         let node = to.pid.node;
         let net = self.net.as_ref().ok_or(Error::NoConnection(node))?;
         let peer = net.peer(node).ok_or(Error::NoConnection(node))?;
-        let route = order::to_pid(from.id, to.pid.id, true);
-        let link = peer.link(route).ok_or(Error::NoConnection(node))?;
         let prio = Prio::new(0, false);
         let reg = net.registry();
-        link.push(|buf| match &outcome {
+        match &outcome {
             Ok(msg) => {
-                let enp = Enp::MessageResponse { from: from.id, prio, to: to.pid.id, reference: to.ref_id };
-                peer.writer
-                    .write(buf, route.order, &enp, |b| encode_payload(reg, msg, b))
-                    .map(drop)
-                    .map_err(build_error)
+                let (enp, route) = Enp::response(from.id, to.pid.id, prio, to.ref_id, true);
+                peer.push_frame(route, &enp, |b| encode_payload(reg, msg, b))
             }
             Err(e) => {
                 let (code, text) = match e {
@@ -781,22 +767,13 @@ impl NodeInner {
                     Error::Terminated => (ResponseCode::ProcessTerminated, None),
                     other => (ResponseCode::Error, Some(error_text(other))),
                 };
-                let enp = Enp::MessageResponseError {
-                    from: from.id,
-                    prio,
-                    to: to.pid.id,
-                    reference: to.ref_id,
-                    code: code.byte(),
-                };
-                peer.writer
-                    .write(buf, route.order, &enp, |b| match &text {
-                        Some(t) => Encoder::new(b).encode(&Some(ErrorValue::new(t.as_str()))),
-                        None => Ok(()),
-                    })
-                    .map(drop)
-                    .map_err(build_error)
+                let (enp, route) = Enp::response_error(from.id, to.pid.id, prio, to.ref_id, code, true);
+                peer.push_frame(route, &enp, |b| match &text {
+                    Some(t) => Encoder::new(b).encode(&Some(ErrorValue::new(t.as_str()))),
+                    None => Ok(()),
+                })
             }
-        })
+        }
     }
 
     /// Delivers one frame that arrived from `peer` (a link's loop calls this for each frame,

@@ -13,7 +13,7 @@
 
 use super::edf::{Decoder, Encoder, ErrorValue, Value, ergo_types as wire};
 use super::network::{Network, Peer};
-use super::proto::{Enp, order};
+use super::proto::{Enp, Terminated, order};
 use crate::error::Error;
 use crate::message::{Atom, ExitReason, Message, Pid, ProcessId, Ref, Target, To};
 use crate::node::NodeInner;
@@ -285,19 +285,18 @@ impl NodeInner {
     pub(crate) fn terminate_remote(&self, node: Atom, target: &Target, reason: &ExitReason) {
         let Some(net) = self.net.as_ref() else { return };
         let Some(peer) = net.peer(node) else { return };
-        let prio = super::proto::Prio::new(1, false);
         let name;
-        let enp = match target {
-            Target::Pid(p) => Enp::TerminatePid { prio, target: p.id },
+        let (enp, route) = Enp::terminate(match target {
+            Target::Pid(p) => Terminated::Pid(p.id),
             Target::Name(id) => {
                 name = id.name.clone();
-                Enp::TerminateName { prio, name: name.as_bytes() }
+                Terminated::Name(name.as_bytes())
             }
-            Target::Alias(a) => Enp::TerminateAlias { prio, alias: a.0.id },
+            Target::Alias(a) => Terminated::Alias(a.0.id),
             _ => return,
-        };
+        });
         let text = reason_text(reason);
-        let sent = peer.push_frame(order::terminate(), &enp, |b| Encoder::new(b).encode(&Some(ErrorValue::new(&text))));
+        let sent = peer.push_frame(route, &enp, |b| Encoder::new(b).encode(&Some(ErrorValue::new(&text))));
         if let Err(e) = sent {
             tracing::debug!("network: cannot tell {node} that {target:?} ended: {e}");
         }
@@ -315,8 +314,8 @@ impl NodeInner {
             return Err(Error::ProcessUnknown);
         }
         let text = reason_text(reason);
-        let enp = Enp::MessageExit { from: from.id, prio: super::proto::Prio::new(2, false), to: to.id };
-        peer.push_frame(order::exit(from.id, to.id), &enp, |b| Encoder::new(b).encode(&Some(ErrorValue::new(&text))))
+        let (enp, route) = Enp::exit(from.id, to.id);
+        peer.push_frame(route, &enp, |b| Encoder::new(b).encode(&Some(ErrorValue::new(&text))))
     }
 
     /// An exit signal from the peer's `from` to our process `to` (ENP 107).
