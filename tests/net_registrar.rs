@@ -238,6 +238,21 @@ impl Actor for AsyncResolve {
     }
 }
 
+/// Registers inside a process (the ring path), first trying the blocking call there.
+struct AsyncRegister {
+    registrar: Registrar,
+    tx: Sender<(Result<(), RegistrarError>, Result<(), RegistrarError>)>,
+}
+
+impl Actor for AsyncRegister {
+    async fn init(&mut self, _ctx: &mut Context) -> Result<(), ExitReason> {
+        let blocking = self.registrar.register(vec![route(20003)]);
+        let awaited = self.registrar.register_async(vec![route(20003)]).await;
+        let _ = self.tx.send((blocking, awaited));
+        Err(ExitReason::Normal)
+    }
+}
+
 fn resolve_in_process(node: &Node, registrar: &Registrar, name: &str) -> Result<Vec<Route>, RegistrarError> {
     let (tx, rx) = channel();
     let actor = AsyncResolve { registrar: registrar.clone(), name: name.into(), tx };
@@ -264,11 +279,22 @@ fn nodes_register_and_resolve_each_other() {
     // A name given by IP reaches the same server.
     assert_eq!(client.resolve_blocking("alpha@127.0.0.1"), Err(RegistrarError::Unknown));
 
+    // From inside a process: the blocking call is refused there, the async one registers, and
+    // the registration outlives the process that made it.
+    let gamma = support::node("gamma", 1);
+    let third = Registrar::start(&gamma, opts(port));
+    let (tx, rx) = channel();
+    gamma.spawn(AsyncRegister { registrar: third.clone(), tx }, SpawnOptions::default()).unwrap();
+    let (blocking, awaited) = rx.recv_timeout(PATIENCE).unwrap();
+    assert!(matches!(blocking, Err(RegistrarError::Node(ergors::Error::WouldBlockWorker(_)))));
+    assert_eq!(awaited, Ok(()));
+    assert_eq!(server.resolve_blocking("gamma@localhost").unwrap(), vec![route(20003)]);
+
     let info = server.info();
     assert!(info.embedded_server);
-    assert_eq!((info.registered, info.connections), (Some(2), Some(1)));
+    assert_eq!((info.registered, info.connections), (Some(3), Some(2)));
     assert_eq!(info.version.name, "ESRD");
-    drop((alpha, beta));
+    drop((alpha, beta, gamma));
 }
 
 #[test]

@@ -5,9 +5,11 @@ use super::client::{Keeper, resolve_udp, resolve_udp_blocking};
 use super::core::{ERR_FULL, ERR_INCORRECT, ERR_TAKEN, ERR_UNKNOWN, Owner, Refusal, WireError, host_of};
 use super::server::{Bound, ServerLimits, ServerShared};
 use crate::message::Alias;
-use crate::meta::MetaOptions;
+use crate::meta::{MetaOptions, spawn_meta_inner};
 use crate::net::edf::ergo_types::{Route, Version};
+use crate::process::init::InitWait;
 use crate::{Error, NodeHandle};
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -265,7 +267,8 @@ impl Registrar {
     /// Registers the node with `routes` (Go's `Register`): hosts the server if the port is free
     /// (the registration is then in memory), else registers with the server over TCP and keeps
     /// the connection (a meta of the node; see the type's docs). No routes: a hidden node,
-    /// nothing registered (Go). Blocks this plain thread until the server answered.
+    /// nothing registered (Go). Blocks this plain thread until the server answered; in a
+    /// process, use [`Registrar::register_async`].
     ///
     /// # Errors
     /// [`RegistrarError::Taken`] (the name is registered), [`RegistrarError::Full`], the
@@ -274,34 +277,77 @@ impl Registrar {
     /// [`RegistrarError::Node`] with [`Error::WouldBlockWorker`] on a worker thread (when the
     /// node is a client), or [`Error::NodeStopped`].
     pub fn register(&self, routes: Vec<Route>) -> Result<(), RegistrarError> {
-        let inner = &self.inner;
-        if inner.is_stopped() {
+        self.claim()?;
+        let outcome = match self.prepare(routes) {
+            Ok(Some(keeper)) => {
+                let spawned = self.inner.node.spawn_meta(keeper, MetaOptions::default());
+                self.keep(spawned)
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.settle(outcome)
+    }
+
+    /// As [`Registrar::register`], awaited on a worker (in a process or a meta's loop): only
+    /// the awaiting process waits. The registration's meta is the node's, not the caller's: it
+    /// outlives the caller.
+    ///
+    /// # Errors
+    /// As [`Registrar::register`] (never `WouldBlockWorker`).
+    pub async fn register_async(&self, routes: Vec<Route>) -> Result<(), RegistrarError> {
+        self.claim()?;
+        let outcome = match self.prepare(routes) {
+            Ok(Some(keeper)) => {
+                let wait = InitWait::new();
+                let spawned =
+                    spawn_meta_inner(&self.inner.node, None, keeper, &MetaOptions::default(), None, wait.clone());
+                let spawned = match spawned {
+                    Ok(alias) => poll_fn(|cx| wait.poll(cx.waker())).await.map(|()| alias),
+                    Err(e) => Err(e),
+                };
+                self.keep(spawned)
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.settle(outcome)
+    }
+
+    /// Marks the registrar as registering (once only).
+    fn claim(&self) -> Result<(), RegistrarError> {
+        if self.inner.is_stopped() {
             return Err(RegistrarError::Stopped);
         }
-        {
-            let mut state = inner.state();
-            if state.registered {
-                return Err(RegistrarError::AlreadyRegistered);
-            }
-            state.registered = true;
+        let mut state = self.inner.state();
+        if state.registered {
+            return Err(RegistrarError::AlreadyRegistered);
         }
-        let outcome = self.register_inner(routes);
+        state.registered = true;
+        Ok(())
+    }
+
+    /// Lets a failed registration be tried again.
+    fn settle(&self, outcome: Result<(), RegistrarError>) -> Result<(), RegistrarError> {
         if outcome.is_err() {
-            inner.state().registered = false;
+            self.inner.state().registered = false;
         }
         outcome
     }
 
-    fn register_inner(&self, routes: Vec<Route>) -> Result<(), RegistrarError> {
+    /// Go's `tryRegister`, first half: nothing to do for a hidden node, the in-memory
+    /// registration when this node can host the server; else the keeper meta to spawn.
+    fn prepare(&self, routes: Vec<Route>) -> Result<Option<Keeper>, RegistrarError> {
+        if routes.is_empty() || self.inner.try_serve(&routes)? {
+            return Ok(None);
+        }
+        Ok(Some(Keeper { inner: self.inner.clone(), routes, stream: None }))
+    }
+
+    /// Records the keeper once its `init` registered; or the server's answer, typed, if not.
+    fn keep(&self, spawned: Result<Alias, Error>) -> Result<(), RegistrarError> {
         let inner = &self.inner;
-        if routes.is_empty() {
-            return Ok(());
-        }
-        if inner.try_serve(&routes)? {
-            return Ok(());
-        }
-        let keeper = Keeper { inner: inner.clone(), routes, stream: None };
-        match inner.node.spawn_meta(keeper, MetaOptions::default()) {
+        match spawned {
             Ok(alias) => {
                 let mut state = inner.state();
                 state.keeper = Some(alias);
