@@ -288,7 +288,7 @@ impl Meta for Connection {
                     return Ok(());
                 }
             };
-            let _unregister = Unregister { shared: shared.clone(), node, owner };
+            let registration = Unregister { shared: shared.clone(), node, owner };
             if stream.write_all(reply).await.is_err() {
                 return Ok(());
             }
@@ -301,7 +301,10 @@ impl Meta for Connection {
                         warned = true;
                         ctx.log(
                             Level::WARN,
-                            format_args!("registrar: {} sent {n} bytes on its registration; ignored", _unregister.node),
+                            format_args!(
+                                "registrar: {} sent {n} bytes on its registration; ignored",
+                                registration.node
+                            ),
                         );
                     }
                     Ok(_) => {}
