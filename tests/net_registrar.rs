@@ -365,6 +365,7 @@ fn a_client_takes_the_server_over_when_its_node_stops() {
     assert!(!client.is_server());
 
     alpha.stop();
+    assert!(!server.is_server(), "alpha's server ended with its node");
     assert!(eventually(|| client.is_server()), "beta hosts the registrar now");
     assert_eq!(client.port(), port);
     // Beta registered itself in its own table; a third node finds it there, and not alpha.

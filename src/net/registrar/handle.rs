@@ -406,16 +406,17 @@ impl Registrar {
         }
         let server = inner.state().server.clone();
         match server {
-            Some(server) if host == host_of(inner.node.name().as_str()) => {
+            Some(server) if server.is_serving() && host == host_of(inner.node.name().as_str()) => {
                 server.table().resolve(name).map(|r| Some(r.to_vec())).ok_or(RegistrarError::Unknown)
             }
             _ => Ok(None),
         }
     }
 
-    /// True while this node hosts the server (from `register`, or since it took it over).
+    /// True while this node hosts the server (from `register`, or since it took it over,
+    /// until it ends).
     pub fn is_server(&self) -> bool {
-        self.inner.state().server.is_some()
+        self.inner.state().server.as_ref().is_some_and(|s| s.is_serving())
     }
 
     /// The server's port: the one bound when this node hosts it (so the port 0 chose), else the
@@ -427,6 +428,7 @@ impl Registrar {
     /// What the registrar is doing.
     pub fn info(&self) -> RegistrarInfo {
         let server = self.inner.state().server.clone();
+        let server = server.filter(|s| s.is_serving());
         RegistrarInfo {
             embedded_server: server.is_some(),
             port: self.port(),

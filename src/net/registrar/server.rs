@@ -17,7 +17,7 @@ use crate::{Actor, NodeHandle, Pid, SpawnOptions};
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tracing::Level;
@@ -34,6 +34,8 @@ pub(crate) struct ServerShared {
     read_timeout: Duration,
     port: u16,
     root: Mutex<Option<Pid>>,
+    /// False once the root has ended (stopped, the node stopping, or a meta failed).
+    serving: AtomicBool,
 }
 
 impl ServerShared {
@@ -41,6 +43,11 @@ impl ServerShared {
     /// removals that leave it consistent).
     pub(crate) fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True while the server runs.
+    pub(crate) fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
     }
 
     /// The port both sockets are bound to.
@@ -139,6 +146,7 @@ impl Bound {
             read_timeout: limits.read_timeout,
             port: self.port(),
             root: Mutex::new(None),
+            serving: AtomicBool::new(true),
         });
         let root = ServerRoot { bound: Some(self), shared: shared.clone() };
         let pid = node.spawn(root, SpawnOptions::default())?;
@@ -156,7 +164,8 @@ fn bind_udp(port: u16) -> io::Result<UdpSocket> {
     }
 }
 
-/// The parent of the server's metas: ending it ends them all (D123).
+/// The parent of the server's metas: ending it ends them all (D123); it is linked to the
+/// accept and resolve metas, so a server with a dead half ends whole.
 struct ServerRoot {
     bound: Option<Bound>,
     shared: Arc<ServerShared>,
@@ -168,11 +177,20 @@ impl Actor for ServerRoot {
             return Err(ExitReason::error("registrar server started twice"));
         };
         let accept = AcceptLoop { listener: Some(tcp), shared: self.shared.clone() };
-        ctx.spawn_meta(accept, MetaOptions::default()).await.map_err(ExitReason::error)?;
+        let accept = ctx.spawn_meta(accept, MetaOptions::default()).await.map_err(ExitReason::error)?;
+        ctx.link(accept).map_err(ExitReason::error)?;
         let resolve = ResolveMeta { socket: Arc::new(udp), shared: self.shared.clone() };
-        ctx.spawn_meta(resolve, MetaOptions::default()).await.map_err(ExitReason::error)?;
+        let resolve = ctx.spawn_meta(resolve, MetaOptions::default()).await.map_err(ExitReason::error)?;
+        ctx.link(resolve).map_err(ExitReason::error)?;
         ctx.log(Level::DEBUG, format_args!("registrar server on tcp and udp port {}", self.shared.port));
         Ok(())
+    }
+
+    async fn terminate(&mut self, ctx: &mut Context, reason: &ExitReason) {
+        self.shared.serving.store(false, Ordering::Release);
+        if !matches!(reason.bare(), ExitReason::Normal | ExitReason::Shutdown | ExitReason::Kill) {
+            ctx.log(Level::ERROR, format_args!("registrar server ended: {reason}"));
+        }
     }
 }
 
@@ -228,6 +246,14 @@ impl Meta for AcceptLoop {
                 }
             }
         }
+    }
+
+    fn handle_inspect(&mut self, _ctx: &mut Context, _from: Pid, _items: &[String]) -> Vec<(String, String)> {
+        vec![
+            ("port".into(), self.shared.port.to_string()),
+            ("registered".into(), self.shared.table().len().to_string()),
+            ("connections".into(), self.shared.connections().to_string()),
+        ]
     }
 }
 
@@ -349,5 +375,9 @@ impl Meta for ResolveMeta {
                 }
             }
         }
+    }
+
+    fn handle_inspect(&mut self, _ctx: &mut Context, _from: Pid, _items: &[String]) -> Vec<(String, String)> {
+        vec![("udp".into(), self.socket.local_addr().to_string())]
     }
 }
