@@ -85,7 +85,8 @@ pub enum RegistrarError {
     /// A socket failed (refused, reset, no route, unknown host, ...).
     #[error("registrar I/O: {0}")]
     Io(Arc<io::Error>),
-    /// The node runs, or the call came from a worker where it would block, or similar.
+    /// The node refused: it is stopping, or the call would block a worker, or the lookup of a
+    /// host name could not run on its blocking pool.
     #[error(transparent)]
     Node(Error),
     /// [`Registrar::register`] was called already.
