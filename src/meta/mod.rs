@@ -506,7 +506,7 @@ async fn race<M: Meta>(
 
 /// Spawns a meta under `parent` (`None`: the node); its alias once it is in the table (its
 /// `init` is waited for by the callers through `wait`).
-fn spawn_meta_inner<M: Meta>(
+pub(crate) fn spawn_meta_inner<M: Meta>(
     node: &NodeHandle,
     parent: Option<&Arc<ProcessEntry>>,
     meta: M,

@@ -1,6 +1,27 @@
-//! ESRD, the registrar's packets (§1.2), framing only: a 4-byte header around an EDF payload
-//! (as a byte slice). The same framing on TCP (register) and UDP (resolve), one message per
-//! datagram or per read.
+//! ESRD, Ergo's registrar (PROTOCOL.md §1): which port a node `name@host` accepts on.
+//!
+//! - Packets (this file): a 4-byte header around an EDF payload, the same on TCP (register) and
+//!   UDP (resolve), one message per datagram or per read.
+//! - [`core`]: the logic without sockets: the server's bounded table, packet in → packet out
+//!   for both exchanges, and the client's packets and reply readers.
+//! - [`Registrar`]: a node's side, as Go's: [`Registrar::register`] hosts the server (TCP
+//!   `127.0.0.1:PORT`, UDP `:PORT`, default 4499) when both ports are free and registers the
+//!   node in memory, else registers with the process that holds them over a TCP connection
+//!   kept open as long as the registration lives (lost: retried every second, taking the
+//!   server over when the port is free); [`Registrar::resolve`] asks `host:PORT` over UDP
+//!   (3 s), or its own table for its own host when it hosts the server.
+//!
+//! The server and the registration run as processes and metas of the node on the rings
+//! (`server.rs`, `client.rs`): a silent client costs one connection meta until the 1 s read
+//! deadline, connections and registrations are capped ([`RegistrarOptions`]), garbage is
+//! dropped (a datagram) or closes its connection, as in Go.
+
+mod client;
+pub mod core;
+mod handle;
+mod server;
+
+pub use handle::{DEFAULT_PORT, Registrar, RegistrarError, RegistrarInfo, RegistrarOptions};
 
 use crate::net::proto::BuildError;
 
