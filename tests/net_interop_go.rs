@@ -30,10 +30,11 @@ struct GoNode {
 }
 
 impl GoNode {
-    fn start(path: &std::path::Path, port: u16, route: &str, route_port: u16) -> GoNode {
+    fn start(path: &std::path::Path, port: u16, route: &str, route_port: u16, registrar_port: u16) -> GoNode {
         let mut child = Command::new(path)
             .args(["peer", "-name", "go@localhost", "-cookie", "interop", "-port", &port.to_string()])
             .args(["-route", route, "-route-port", &route_port.to_string()])
+            .args(["-registrar-port", &registrar_port.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -119,10 +120,11 @@ fn ergors_and_go_ergo_send_and_call_each_other() {
     let (rs_port, go_port) = (free_port(), free_port());
     let go_name = Atom::new("go@localhost");
     let net = NetworkOptions::enabled("interop", format!("127.0.0.1:{rs_port}").parse().unwrap())
-        .route("go@localhost", format!("127.0.0.1:{go_port}").parse().unwrap());
+        .route("go@localhost", format!("127.0.0.1:{go_port}").parse().unwrap())
+        .registrar_port(0);
     let node = Node::start("rs@localhost", NodeOptions::default().workers(2).network(net)).expect("node");
     node.spawn(Echo, SpawnOptions::default()).and_then(|p| node.register_name("echo", p)).expect("echo");
-    let mut go = GoNode::start(&path, go_port, "rs@localhost", rs_port);
+    let mut go = GoNode::start(&path, go_port, "rs@localhost", rs_port, free_port());
 
     // ergors → Go: a call by name, then a send whose reply comes back to a Rust process's Pid.
     let echo = ProcessId { name: "echo".into(), node: go_name };
@@ -144,4 +146,24 @@ fn ergors_and_go_ergo_send_and_call_each_other() {
     // A compressed frame (gzip, Go's default) is inflated and delivered.
     let echoed = go.command("zip rs@localhost echo 5000");
     assert_eq!(echoed, format!("GOT 'rs@localhost' echo: {}", "z".repeat(5000)));
+}
+
+#[test]
+fn ergors_and_go_ergo_find_each_other_through_the_registrar() {
+    let Some(path) = go_peer() else {
+        eprintln!("SKIPPED: no Go peer (see the other test)");
+        return;
+    };
+    let registrar = free_port();
+    let (rs_port, go_port) = (free_port(), free_port());
+    // Go starts first and hosts the registrar; ergors registers with it. No static routes.
+    let mut go = GoNode::start(&path, go_port, "", 0, registrar);
+    let net =
+        NetworkOptions::enabled("interop", format!("127.0.0.1:{rs_port}").parse().unwrap()).registrar_port(registrar);
+    let node = Node::start("rs2@localhost", NodeOptions::default().workers(2).network(net)).expect("node");
+    node.spawn(Echo, SpawnOptions::default()).and_then(|p| node.register_name("echo", p)).expect("echo");
+    let echo = ProcessId { name: "echo".into(), node: Atom::new("go@localhost") };
+    let reply = node.call(echo, String::from("resolved")).expect("Go answers");
+    assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("called: resolved"));
+    assert_eq!(go.command("call rs2@localhost echo found"), "REPLY called: found");
 }

@@ -17,6 +17,12 @@ pub struct Point {
 }
 ergors::edf_struct!(Point = "#gopeer/types/Point" { x: i32, y: i32 });
 
+/// The network options of a test node: no registrar (tests run in parallel, and CI may have port
+/// 4499 in use) unless a test asks for its own.
+fn test_net(cookie: &str, listen: std::net::SocketAddr) -> NetworkOptions {
+    NetworkOptions::enabled(cookie, listen).registrar_port(0)
+}
+
 fn registry() -> Registry {
     let mut r = Registry::new();
     r.register::<Point>().expect("register Point");
@@ -24,7 +30,7 @@ fn registry() -> Registry {
 }
 
 fn start(name: &str, cookie: &str, routes: &[(&str, std::net::SocketAddr)]) -> Node {
-    let mut net = NetworkOptions::enabled(cookie, "127.0.0.1:0".parse().unwrap()).registry(registry());
+    let mut net = test_net(cookie, "127.0.0.1:0".parse().unwrap()).registry(registry());
     for (n, a) in routes {
         net = net.route(*n, *a);
     }
@@ -325,7 +331,7 @@ fn pids_of_a_restarted_node_earlier_run_are_unknown() {
     );
     drop(a);
     assert!(eventually(|| b.peer_info(a_name).is_none()), "b saw a go");
-    let net = NetworkOptions::enabled("secret", addr).registry(registry());
+    let net = test_net("secret", addr).registry(registry());
     let a = Node::start("a-restart@localhost", NodeOptions::default().workers(2).network(net)).expect("a again");
     let new = a.spawn(Echo, SpawnOptions::default()).expect("echo");
     assert_eq!(b.call(old, String::from("x")).expect_err("the old run's pid"), Error::ProcessUnknown);
@@ -340,16 +346,12 @@ fn two_nodes_dialling_each_other_at_once_end_with_one_working_connection() {
         let (na, nb) = (format!("a-both{round}@localhost"), format!("b-both{round}@localhost"));
         let a = Node::start(
             &na,
-            NodeOptions::default()
-                .workers(2)
-                .network(NetworkOptions::enabled("secret", pa).registry(registry()).route(&nb, pb)),
+            NodeOptions::default().workers(2).network(test_net("secret", pa).registry(registry()).route(&nb, pb)),
         )
         .expect("a");
         let b = Node::start(
             &nb,
-            NodeOptions::default()
-                .workers(2)
-                .network(NetworkOptions::enabled("secret", pb).registry(registry()).route(&na, pa)),
+            NodeOptions::default().workers(2).network(test_net("secret", pb).registry(registry()).route(&na, pa)),
         )
         .expect("b");
         a.spawn(Echo, SpawnOptions::default()).and_then(|p| a.register_name("echo", p)).expect("echo a");
@@ -429,7 +431,7 @@ fn silent_relay(
 #[test]
 fn heartbeats_keep_an_idle_link_up_and_a_silent_peer_is_dropped() {
     let tick = std::time::Duration::from_millis(50);
-    let net = |cookie| NetworkOptions::enabled(cookie, "127.0.0.1:0".parse().unwrap()).registry(registry()).tick(tick);
+    let net = |cookie| test_net(cookie, "127.0.0.1:0".parse().unwrap()).registry(registry()).tick(tick);
     let a = Node::start("a-tick@localhost", NodeOptions::default().workers(1).network(net("secret").pool_size(1)))
         .expect("a");
     let mute = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -485,4 +487,30 @@ fn a_thousand_malformed_handshakes_leave_memory_flat_and_the_acceptor_working() 
     a.spawn(Echo, SpawnOptions::default()).and_then(|p| a.register_name("echo", p)).expect("echo");
     let reply = b.call(ProcessId { name: "echo".into(), node: a_name }, String::from("still there?"));
     assert!(reply.is_ok(), "{reply:?}");
+}
+
+#[test]
+fn a_node_found_through_the_registrar_of_its_host() {
+    let port = free_addr().port();
+    let with_registrar = |name: &str| {
+        let net = test_net("secret", "127.0.0.1:0".parse().unwrap()).registry(registry()).registrar_port(port);
+        Node::start(name, NodeOptions::default().workers(2).network(net)).expect("node")
+    };
+    // The first node hosts the registrar (the port was free) and registers there; the second
+    // registers with it; neither has a static route to the other.
+    let a = with_registrar("a-reg@localhost");
+    let b = with_registrar("b-reg@localhost");
+    a.spawn(Echo, SpawnOptions::default()).and_then(|p| a.register_name("echo", p)).expect("echo a");
+    b.spawn(Echo, SpawnOptions::default()).and_then(|p| b.register_name("echo", p)).expect("echo b");
+    let on = |node: &str| ProcessId { name: "echo".into(), node: Atom::new(node) };
+    let reply = b.call(on("a-reg@localhost"), String::from("via the registrar"));
+    assert_eq!(reply.ok().and_then(|m| m.downcast::<String>().ok()).as_deref(), Some("called: via the registrar"));
+    let reply = a.call(on("b-reg@localhost"), String::from("and back"));
+    assert_eq!(reply.ok().and_then(|m| m.downcast::<String>().ok()).as_deref(), Some("called: and back"));
+    // A name the registrar does not know: the call fails at once.
+    let err = b.call(on("nobody-reg@localhost"), String::from("?")).expect_err("unknown");
+    assert_eq!(err, Error::NoConnection(Atom::new("nobody-reg@localhost")));
+    // A second node of an existing name is refused at start.
+    let net = test_net("secret", "127.0.0.1:0".parse().unwrap()).registrar_port(port);
+    assert!(Node::start("a-reg@localhost", NodeOptions::default().workers(1).network(net)).is_err());
 }

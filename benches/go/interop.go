@@ -28,6 +28,7 @@ import (
 	"ergo.services/ergo"
 	"ergo.services/ergo/act"
 	"ergo.services/ergo/gen"
+	"ergo.services/ergo/net/registrar"
 )
 
 var outMu sync.Mutex
@@ -109,6 +110,7 @@ func runPeer(args []string) error {
 	port := fs.Int("port", 11144, "acceptor port")
 	route := fs.String("route", "", "name of a node to reach by a static route")
 	routePort := fs.Int("route-port", 0, "that node's acceptor port on 127.0.0.1")
+	registrarPort := fs.Int("registrar-port", 0, "the registrar's port (0: Go's default, 4499)")
 	fs.Parse(args)
 
 	var options gen.NodeOptions
@@ -116,6 +118,9 @@ func runPeer(args []string) error {
 	options.Network.Cookie = *cookie
 	options.Network.Acceptors = []gen.AcceptorOptions{{Host: "127.0.0.1", Port: uint16(*port)}}
 	options.Log.Level = gen.LogLevelWarning
+	if *registrarPort != 0 {
+		options.Network.Registrar = registrar.Create(registrar.Options{Port: uint16(*registrarPort)})
+	}
 	node, err := ergo.StartNode(gen.Atom(*name), options)
 	if err != nil {
 		return err

@@ -539,10 +539,11 @@ pub(crate) struct NetCore {
     pub(crate) listener: Option<crate::io::net::TcpListener>,
 }
 
-/// Asks the network process to dial `node` at `addr`.
+/// Asks the network process to dial `node` at `addr` (`None`: where the registrar of its host
+/// says).
 pub(crate) struct Dial {
     pub(crate) node: String,
-    pub(crate) addr: SocketAddr,
+    pub(crate) addr: Option<SocketAddr>,
 }
 
 impl crate::act::Actor for NetCore {
@@ -556,7 +557,18 @@ impl crate::act::Actor for NetCore {
 
     async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: crate::Message) -> Result<(), ExitReason> {
         if let Ok(dial) = msg.downcast::<Dial>() {
-            let link = Link { stage: Some(Stage::Dial(dial.node.clone(), dial.addr)), net: self.net.clone() };
+            let addr = match dial.addr {
+                Some(addr) => addr,
+                None => match resolve(ctx, &self.net, &dial.node).await {
+                    Ok(addr) => addr,
+                    Err(e) => {
+                        ctx.log(Level::INFO, format_args!("cannot reach {}: {e}", dial.node));
+                        self.net.dial_failed(&ctx.node().inner, &dial.node);
+                        return Ok(());
+                    }
+                },
+            };
+            let link = Link { stage: Some(Stage::Dial(dial.node.clone(), addr)), net: self.net.clone() };
             if let Err(e) = ctx.spawn_meta(link, crate::meta::MetaOptions::default()).await {
                 ctx.log(Level::WARN, format_args!("cannot dial {}: {e}", dial.node));
                 self.net.dial_failed(&ctx.node().inner, &dial.node);
@@ -564,6 +576,22 @@ impl crate::act::Actor for NetCore {
         }
         Ok(())
     }
+}
+
+/// Where `node` accepts connections, from the registrar of its host: its first route, dialled
+/// at the route's host or, when empty (as Go registers), the host part of the name.
+async fn resolve(ctx: &mut Context, net: &Network, node: &str) -> Result<SocketAddr, String> {
+    let registrar = net.registrar.get().ok_or("no registrar and no static route")?;
+    let routes = registrar.resolve(node).await.map_err(|e| e.to_string())?;
+    let route = routes.into_iter().find(|r| !r.tls).ok_or("it offers TLS routes only (not supported yet)")?;
+    let host = if route.host.is_empty() { node.split_once('@').map_or("", |(_, h)| h).to_string() } else { route.host };
+    let port = route.port;
+    // Name lookups may block (DNS): on the blocking pool.
+    let found = ctx
+        .spawn_blocking(move || std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(|mut a| a.next()))
+        .await
+        .map_err(|e| e.to_string())?;
+    found.map_err(|e| e.to_string())?.ok_or_else(|| "its host has no address".to_string())
 }
 
 /// Accepts connections and starts a link for each.

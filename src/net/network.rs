@@ -60,6 +60,11 @@ pub struct NetworkOptions {
     /// Batches of at least this many bytes go out with zero-copy sends (`send_zc`), smaller
     /// ones with plain sends (`ERGORS_NET_ZC_THRESHOLD`, default 64 KiB; 0 = never).
     pub zc_threshold: usize,
+    /// The port of the host's registrar (`ERGORS_NET_REGISTRAR_PORT`, default 4499, Go's): the
+    /// node registers its acceptor there (hosting the registrar if the port is free) unless
+    /// hidden, and resolves nodes without a static route through the registrar of their host.
+    /// 0 = no registrar (static routes only).
+    pub registrar_port: u16,
     /// Node name → acceptor address, used instead of a registrar (Ergo's static routes).
     pub routes: Vec<(String, SocketAddr)>,
     /// The types this node sends and receives (Ergo's and the EDF built-ins are always there).
@@ -75,6 +80,7 @@ impl Default for NetworkOptions {
             pool_size: 3,
             max_message_size: 0,
             zc_threshold: 64 * 1024,
+            registrar_port: super::registrar::DEFAULT_PORT,
             tick: Duration::from_secs(5),
             routes: Vec::new(),
             registry: Arc::new(Registry::new()),
@@ -113,6 +119,11 @@ impl NetworkOptions {
     /// Sets the pool size the acceptor announces.
     pub fn pool_size(mut self, n: u32) -> Self {
         self.pool_size = n;
+        self
+    }
+    /// Sets the registrar's port (0: none, static routes only).
+    pub fn registrar_port(mut self, port: u16) -> Self {
+        self.registrar_port = port;
         self
     }
     /// Sets the heartbeat tick (zero: none).
@@ -445,6 +456,8 @@ pub(crate) struct Network {
     pub(crate) local: std::sync::OnceLock<SocketAddr>,
     /// The network process (it dials and owns the links).
     pub(crate) core: std::sync::OnceLock<Pid>,
+    /// The host's registrar, when `registrar_port` is set.
+    pub(crate) registrar: std::sync::OnceLock<super::registrar::Registrar>,
     /// Sends waiting for a connection being dialled, per node (connect on first send).
     dialing: Mutex<HashMap<Atom, Vec<Waiting>>>,
 }
@@ -472,6 +485,7 @@ impl Network {
             peers: RwLock::new(HashMap::new()),
             local: Default::default(),
             core: Default::default(),
+            registrar: Default::default(),
             dialing: Mutex::new(HashMap::new()),
         }
     }
@@ -532,7 +546,11 @@ impl Network {
     /// Queues a send to `node`, which has no connection yet, and has it dialled unless that is
     /// under way.
     fn queue_for_dial(&self, inner: &NodeInner, node: Atom, item: Waiting) -> Result<(), Error> {
-        let addr = self.static_route(node).ok_or(Error::NoConnection(node))?;
+        // A static route, or a name for the registrar to resolve (the network process asks).
+        let addr = self.static_route(node);
+        if addr.is_none() && self.registrar.get().is_none() {
+            return Err(Error::NoConnection(node));
+        }
         let core = *self.core.get().ok_or(Error::NoConnection(node))?;
         let first = {
             let mut dialing = self.dialing.lock().unwrap_or_else(|p| p.into_inner());
@@ -973,5 +991,37 @@ pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::
         .spawn(core, crate::SpawnOptions::default())
         .map_err(|e| crate::error::StartError::Io(std::io::Error::other(format!("network process: {e}"))))?;
     let _ = net.core.set(pid);
+    if net.options.registrar_port != 0 {
+        use super::registrar::{Registrar, RegistrarError, RegistrarOptions};
+        let options = RegistrarOptions { port: net.options.registrar_port, ..Default::default() };
+        let registrar = Registrar::start(node, options);
+        if net.options.mode == NetworkMode::Enabled {
+            let route = super::edf::ergo_types::Route {
+                host: String::new(),
+                port: net.local.get().map_or(0, |a| a.port()),
+                tls: false,
+                handshake_version: wire_version(super::handshake::Version::ehs()),
+                proto_version: wire_version(super::handshake::Version::enp()),
+            };
+            match registrar.register(vec![route]) {
+                Ok(()) => {}
+                // Another node of this name runs on this host: Go refuses to start too.
+                Err(RegistrarError::Taken) => {
+                    return Err(crate::error::StartError::Io(std::io::Error::new(
+                        std::io::ErrorKind::AddrInUse,
+                        format!("the registrar already has a node named {}", node.name()),
+                    )));
+                }
+                Err(e) => {
+                    node_log!(node.inner, WARN, "cannot register with the registrar: {e}; peers need a static route")
+                }
+            }
+        }
+        let _ = net.registrar.set(registrar);
+    }
     Ok(())
+}
+
+fn wire_version(v: super::handshake::Version) -> super::edf::ergo_types::Version {
+    super::edf::ergo_types::Version { name: v.name, release: v.release, commit: v.commit, license: v.license }
 }

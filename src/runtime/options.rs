@@ -280,6 +280,12 @@ const VARS: &[Var] = &[
         current: |o| o.network.max_message_size.to_string(),
     },
     Var {
+        name: "ERGORS_NET_REGISTRAR_PORT",
+        accepted: "a port from 0 to 65535 (0 = no registrar: static routes only)",
+        apply: |o, s| s.parse::<u16>().ok().map(|v| o.network.registrar_port = v),
+        current: |o| o.network.registrar_port.to_string(),
+    },
+    Var {
         name: "ERGORS_NET_TICK_MS",
         accepted: "an integer from 0 to 3600000 (ms between heartbeats; 0 = none)",
         apply: |o, s| parse_range(s, 0u64, 3_600_000).map(|v| o.network.tick = Duration::from_millis(v)),
