@@ -491,3 +491,24 @@ pub async fn ring_timeout(d: std::time::Duration) -> io::Result<()> {
         r => op::result(r).map(drop),
     }
 }
+
+/// Whether an `accept` error concerns one connection or a passing shortage (descriptors,
+/// buffers, memory, a connection reset before it was taken, an interrupted call), not the
+/// listener: an acceptor logs it, waits a moment and goes on; any other error ends it.
+pub fn accept_error_is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EMFILE
+                | libc::ENFILE
+                | libc::ENOBUFS
+                | libc::ENOMEM
+                | libc::ECONNABORTED
+                | libc::ECONNRESET
+                | libc::EPERM
+                | libc::EINTR
+                | libc::EAGAIN
+                | libc::EPROTO
+        )
+    )
+}

@@ -377,7 +377,7 @@ impl SchedState {
     }
 
     /// True while a killer holds the process.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_killing(&self) -> bool {
         self.0.load(Acquire) & KILLING != 0
     }

@@ -287,22 +287,6 @@ impl TcpServer {
     }
 }
 
-/// Accept errors that concern one connection or a passing shortage, not the listener.
-fn transient(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(
-            libc::EMFILE
-                | libc::ENFILE
-                | libc::ENOBUFS
-                | libc::ENOMEM
-                | libc::ECONNABORTED
-                | libc::EPERM
-                | libc::EPROTO
-        )
-    )
-}
-
 impl Meta for TcpServer {
     fn start(&mut self, ctx: MetaContext) -> impl Future<Output = Result<(), ExitReason>> + Send + 'static {
         let listener = self.listener.take();
@@ -314,7 +298,7 @@ impl Meta for TcpServer {
             loop {
                 let (stream, peer) = match listener.accept().await {
                     Ok(c) => c,
-                    Err(e) if transient(&e) => {
+                    Err(e) if crate::io::net::accept_error_is_transient(&e) => {
                         ctx.log(Level::WARN, format_args!("accept failed: {e}; retrying"));
                         ctx.sleep(Duration::from_millis(10)).await;
                         continue;

@@ -615,10 +615,11 @@ impl Meta for NetAcceptor {
                             ctx.log(Level::WARN, format_args!("cannot start a network link: {e}"));
                         }
                     }
-                    Err(e) => {
-                        ctx.log(Level::WARN, format_args!("network accept failed: {e}"));
+                    Err(e) if crate::io::net::accept_error_is_transient(&e) => {
+                        ctx.log(Level::WARN, format_args!("network accept failed: {e}; retrying"));
                         ctx.sleep(std::time::Duration::from_millis(10)).await;
                     }
+                    Err(e) => return Err(ExitReason::error(format_args!("network accept failed: {e}"))),
                 }
             }
         }

@@ -17,7 +17,7 @@ use super::proto::{Enp, Terminated, order};
 use crate::error::Error;
 use crate::message::{Atom, ExitReason, Message, Pid, ProcessId, Ref, Target, To};
 use crate::node::NodeInner;
-use crate::node::watch::Kind;
+use crate::node::watch::{Kind, start_watching};
 use std::sync::Arc;
 
 /// The reason of a relation as Ergo's error text.
@@ -138,20 +138,7 @@ impl NodeInner {
         if matches!(target, Target::Event(_)) {
             return Err(Error::NotAllowed("events of other nodes cannot be linked or monitored yet"));
         }
-        let added = consumer
-            .with_rel(|r| {
-                let list = r.watching(kind);
-                if list.contains(&target) {
-                    false
-                } else {
-                    list.push(target.clone());
-                    true
-                }
-            })
-            .ok_or(Error::ProcessUnknown)?;
-        if !added {
-            return Err(Error::TargetExist);
-        }
+        start_watching(consumer, &target, kind)?;
         peer.add_watcher(target.clone(), consumer.pid, kind);
         if matches!(target, Target::Node(_)) {
             return Ok(());

@@ -39,6 +39,25 @@ impl Relations {
     }
 }
 
+/// Records on `consumer`'s side that it watches `target` now.
+///
+/// # Errors
+/// `TargetExist` if it does already; `ProcessUnknown` if the consumer has ended.
+pub(crate) fn start_watching(consumer: &ProcessEntry, target: &Target, kind: Kind) -> Result<(), Error> {
+    let added = consumer
+        .with_rel(|r| {
+            let list = r.watching(kind);
+            if list.contains(target) {
+                false
+            } else {
+                list.push(target.clone());
+                true
+            }
+        })
+        .ok_or(Error::ProcessUnknown)?;
+    if added { Ok(()) } else { Err(Error::TargetExist) }
+}
+
 /// Removes the first `x` from `v` (order does not matter); false if there was none.
 pub(crate) fn remove_first<T: PartialEq>(v: &mut Vec<T>, x: &T) -> bool {
     match v.iter().position(|y| y == x) {
@@ -127,20 +146,7 @@ impl NodeInner {
         if Arc::ptr_eq(&watched, consumer) {
             return Err(Error::NotAllowed("a process cannot link to or monitor itself"));
         }
-        let added = consumer
-            .with_rel(|r| {
-                let list = r.watching(kind);
-                if list.contains(&target) {
-                    false
-                } else {
-                    list.push(target.clone());
-                    true
-                }
-            })
-            .ok_or(Error::ProcessUnknown)?;
-        if !added {
-            return Err(Error::TargetExist);
-        }
+        start_watching(consumer, &target, kind)?;
         // The name or alias was resolved without the owner's lock: it may have been unregistered
         // since, and its watchers fired. Checking, under the owner's lock, that the identity is
         // still its own orders us against the removal (which takes the identity away under the

@@ -194,25 +194,6 @@ impl Actor for ServerRoot {
     }
 }
 
-/// Accept errors that concern one connection or a passing shortage (as the TCP meta's).
-fn transient(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(
-            libc::EMFILE
-                | libc::ENFILE
-                | libc::ENOBUFS
-                | libc::ENOMEM
-                | libc::ECONNABORTED
-                | libc::ECONNRESET
-                | libc::EPERM
-                | libc::EINTR
-                | libc::EAGAIN
-                | libc::EPROTO
-        )
-    )
-}
-
 /// Accepts registration connections; one connection meta each, up to the cap (beyond it a
 /// connection is closed at once: its node sees EOF and retries, as after a server's loss).
 struct AcceptLoop {
@@ -228,7 +209,7 @@ impl Meta for AcceptLoop {
             loop {
                 let (stream, peer) = match listener.accept().await {
                     Ok(accepted) => accepted,
-                    Err(e) if transient(&e) => {
+                    Err(e) if crate::io::net::accept_error_is_transient(&e) => {
                         ctx.log(Level::WARN, format_args!("registrar accept failed: {e}; retrying"));
                         ctx.sleep(ACCEPT_RETRY).await;
                         continue;
