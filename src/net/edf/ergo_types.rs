@@ -253,7 +253,7 @@ macro_rules! control {
             pub source: Pid,
             /// What it links to / monitors.
             pub target: $target,
-            /// The request's reference (answered in [`MessageResult::r#ref`]).
+            /// The request's reference (answered in [`MessageResult`]'s `ref`).
             pub r#ref: Ref,
         }
         crate::edf_struct!($name = $wire { source: Pid, target: $target, r#ref: Ref });

@@ -33,7 +33,7 @@ impl Prio {
     }
 }
 
-/// The code of a [`Enp::ResponseError`] frame.
+/// The code of a [`Enp::MessageResponseError`] frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResponseCode {
     /// 0: no error (an important delivery's acknowledgement).
