@@ -477,3 +477,13 @@ fn a_node_found_through_the_registrar_of_its_host() {
     let net = test_net("secret", "127.0.0.1:0".parse().unwrap()).registrar_port(port);
     assert!(Node::start("a-reg@localhost", NodeOptions::default().workers(1).network(net)).is_err());
 }
+
+#[test]
+fn a_dial_to_an_address_that_never_answers_fails_the_waiting_call_with_no_connection() {
+    // Not routable: the connect either fails at once or hangs until the 3 s connect timeout.
+    let blackhole: std::net::SocketAddr = "10.255.255.1:11144".parse().unwrap();
+    let b = start("b-blackhole@localhost", "secret", &[("far@localhost", blackhole)]);
+    let to = ProcessId { name: "echo".into(), node: Atom::new("far@localhost") };
+    let outcome = b.call_timeout(to, String::from("anyone?"), std::time::Duration::from_secs(60));
+    assert_eq!(outcome.expect_err("nobody there"), Error::NoConnection(Atom::new("far@localhost")));
+}

@@ -75,8 +75,7 @@ async fn dial(
     node: &str,
     addr: SocketAddr,
 ) -> Result<(TcpStream, Established), String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("dial {node} at {addr}: {e}"))?;
-    configure(&stream);
+    let mut stream = connect(ctx, node, addr).await?;
     let dialer = Dialer::connect(net.config.clone(), node, None, Instant::now())
         .map_err(|e| format!("handshake with {node}: {e}"))?;
     match handshake(ctx, net, &mut stream, Machine::Dialer(dialer)).await? {
@@ -93,8 +92,7 @@ async fn join(
     connection_id: &str,
     addr: SocketAddr,
 ) -> Result<(TcpStream, Arc<Peer>, Vec<u8>), String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("join {node} at {addr}: {e}"))?;
-    configure(&stream);
+    let mut stream = connect(ctx, node, addr).await?;
     let dialer = Dialer::join(net.config.clone(), connection_id, None, Instant::now())
         .map_err(|e| format!("join {node}: {e}"))?;
     match handshake(ctx, net, &mut stream, Machine::Dialer(dialer)).await? {
@@ -223,6 +221,22 @@ async fn serve(
     match ended {
         Either::Left(r) | Either::Right(r) => r,
     }
+}
+
+/// How long a TCP connect to a peer may take (Go's 3 s): a blackholed address fails the dial,
+/// and the sends waiting for it, instead of holding them until the kernel gives up.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Connects to `node` at `addr` within [`CONNECT_TIMEOUT`], configured as every link is.
+async fn connect(ctx: &MetaContext, node: &str, addr: SocketAddr) -> Result<TcpStream, String> {
+    let connecting = race(std::pin::pin!(TcpStream::connect(addr)), ctx.sleep(CONNECT_TIMEOUT)).await;
+    let stream = match connecting {
+        Either::Left(Ok(stream)) => stream,
+        Either::Left(Err(e)) => return Err(format!("dial {node} at {addr}: {e}")),
+        Either::Right(()) => return Err(format!("dial {node} at {addr}: no answer within {CONNECT_TIMEOUT:?}")),
+    };
+    configure(&stream);
+    Ok(stream)
 }
 
 /// Every link: no Nagle delay (frames are batched already), and TCP keep-alive after 15 s idle
