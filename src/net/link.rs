@@ -437,7 +437,8 @@ async fn handshake(
     }
 }
 
-fn version_to_wire(v: &super::handshake::Version) -> wire::Version {
+/// A handshake `Version` as its EDF struct.
+pub(crate) fn version_to_wire(v: &super::handshake::Version) -> wire::Version {
     wire::Version {
         name: v.name.clone(),
         release: v.release.clone(),

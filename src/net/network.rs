@@ -1000,8 +1000,8 @@ pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::
                 host: String::new(),
                 port: net.local.get().map_or(0, |a| a.port()),
                 tls: false,
-                handshake_version: wire_version(super::handshake::Version::ehs()),
-                proto_version: wire_version(super::handshake::Version::enp()),
+                handshake_version: super::link::version_to_wire(&super::handshake::Version::ehs()),
+                proto_version: super::link::version_to_wire(&super::handshake::Version::enp()),
             };
             match registrar.register(vec![route]) {
                 Ok(()) => {}
@@ -1020,8 +1020,4 @@ pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::
         let _ = net.registrar.set(registrar);
     }
     Ok(())
-}
-
-fn wire_version(v: super::handshake::Version) -> super::edf::ergo_types::Version {
-    super::edf::ergo_types::Version { name: v.name, release: v.release, commit: v.commit, license: v.license }
 }

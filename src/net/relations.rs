@@ -46,6 +46,11 @@ pub(crate) fn reason_of(text: &str) -> ExitReason {
     }
 }
 
+/// Writes `reason` as the EDF error an exit or terminate frame carries.
+fn encode_reason(reason: &ExitReason, buf: &mut Vec<u8>) -> Result<(), super::edf::EdfError> {
+    Encoder::new(buf).encode(&Some(ErrorValue::new(&reason_text(reason))))
+}
+
 /// A control request of ours waiting for its `MessageResult`.
 pub(crate) struct ControlWait {
     pub(crate) consumer: Pid,
@@ -156,13 +161,7 @@ impl NodeInner {
 
     /// `consumer` no longer watches the remote `target` (it unlinked, or it ended).
     pub(crate) fn unwatch_remote(&self, consumer: Pid, target: &Target, kind: Kind) {
-        let node = match target {
-            Target::Pid(p) => p.node,
-            Target::Name(id) => id.node,
-            Target::Alias(a) => a.0.node,
-            Target::Event(e) => e.node,
-            Target::Node(n) => *n,
-        };
+        let node = crate::node::watch::node_of(target);
         let Some(net) = self.net.as_ref() else { return };
         let Some(peer) = net.peer(node) else { return };
         peer.remove_watcher(target, consumer, kind);
@@ -282,8 +281,7 @@ impl NodeInner {
             Target::Alias(a) => Terminated::Alias(a.0.id),
             _ => return,
         });
-        let text = reason_text(reason);
-        let sent = peer.push_frame(route, &enp, |b| Encoder::new(b).encode(&Some(ErrorValue::new(&text))));
+        let sent = peer.push_frame(route, &enp, |b| encode_reason(reason, b));
         if let Err(e) = sent {
             tracing::debug!("network: cannot tell {node} that {target:?} ended: {e}");
         }
@@ -300,33 +298,31 @@ impl NodeInner {
         if to.creation != peer.creation {
             return Err(Error::ProcessUnknown);
         }
-        let text = reason_text(reason);
         let (enp, route) = Enp::exit(from.id, to.id);
-        peer.push_frame(route, &enp, |b| Encoder::new(b).encode(&Some(ErrorValue::new(&text))))
+        peer.push_frame(route, &enp, |b| encode_reason(reason, b))
+    }
+
+    /// The reason an exit or terminate frame of `peer` carries (an EDF error; nil is `normal`).
+    fn reason_in(&self, peer: &Peer, payload: &[u8]) -> Result<ExitReason, String> {
+        let net = self.net.as_ref().ok_or("no network")?;
+        let mut dec = Decoder::new(payload, net.registry()).with_caches(&peer.caches);
+        match dec.decode::<Option<ErrorValue>>() {
+            Ok(Some(e)) => Ok(reason_of(e.as_str())),
+            Ok(None) => Ok(ExitReason::Normal),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// An exit signal from the peer's `from` to our process `to` (ENP 107).
     pub(crate) fn deliver_exit(&self, peer: &Peer, from: u64, to: u64, payload: &[u8]) -> Result<(), String> {
-        let net = self.net.as_ref().ok_or("no network")?;
-        let mut dec = Decoder::new(payload, net.registry()).with_caches(&peer.caches);
-        let reason = match dec.decode::<Option<ErrorValue>>() {
-            Ok(Some(e)) => reason_of(e.as_str()),
-            Ok(None) => ExitReason::Normal,
-            Err(e) => return Err(format!("an exit frame's reason: {e}")),
-        };
+        let reason = self.reason_in(peer, payload).map_err(|e| format!("an exit frame's reason: {e}"))?;
         let to = Pid { node: self.name, id: to, creation: self.creation };
         self.send_exit(peer.pid(from), &to, reason).map_err(|e| format!("exit to {to}: {e}"))
     }
 
     /// A Terminate frame from `peer`: its `target` ended with the reason in `payload`.
     pub(crate) fn deliver_terminate(&self, peer: &Peer, target: Target, payload: &[u8]) -> Result<(), String> {
-        let net = self.net.as_ref().ok_or("no network")?;
-        let mut dec = Decoder::new(payload, net.registry()).with_caches(&peer.caches);
-        let reason = match dec.decode::<Option<ErrorValue>>() {
-            Ok(Some(e)) => reason_of(e.as_str()),
-            Ok(None) => ExitReason::Normal,
-            Err(e) => return Err(format!("a terminate frame's reason: {e}")),
-        };
+        let reason = self.reason_in(peer, payload).map_err(|e| format!("a terminate frame's reason: {e}"))?;
         for (consumer, kind) in peer.take_watchers(&target) {
             self.signal(consumer, kind, target.clone(), &reason);
         }

@@ -133,7 +133,8 @@ impl NodeInner {
         target: Target,
         kind: Kind,
     ) -> Result<Vec<MessageEvent>, Error> {
-        if let Some(node) = remote_node_of(&target).filter(|n| *n != self.name) {
+        let node = node_of(&target);
+        if node != self.name {
             return self.watch_remote(consumer, node, target, kind).map(|()| Vec::new());
         }
         let watched = match &target {
@@ -187,7 +188,7 @@ impl NodeInner {
 
     /// Removes `consumer` from the watched side of `target`.
     pub(crate) fn detach(&self, consumer: Pid, target: Target, kind: Kind) {
-        if consumer.node == self.name && remote_node_of(&target).is_some_and(|n| n != self.name) {
+        if consumer.node == self.name && node_of(&target) != self.name {
             self.unwatch_remote(consumer, &target, kind);
             return;
         }
@@ -208,12 +209,12 @@ impl NodeInner {
 }
 
 /// The node a relation's target lives on.
-fn remote_node_of(target: &Target) -> Option<crate::message::Atom> {
-    Some(match target {
+pub(crate) fn node_of(target: &Target) -> crate::message::Atom {
+    match target {
         Target::Pid(p) => p.node,
         Target::Name(id) => id.node,
         Target::Alias(a) => a.0.node,
         Target::Event(e) => e.node,
         Target::Node(n) => *n,
-    })
+    }
 }
