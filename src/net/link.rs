@@ -115,6 +115,12 @@ async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), 
                 (stream, est)
             }
             Err(e) => {
+                if e == CLOSED_IN_HANDSHAKE && net.config.name.as_str() > node.as_str() {
+                    // The peer closed on us mid-handshake: it may have refused our dial because
+                    // its own dial to us wins the tie-break (D206). The sends waiting here take
+                    // that connection when it comes, within a moment (D226).
+                    ctx.sleep(TIE_BREAK_GRACE).await;
+                }
                 net.dial_failed(&ctx.node().inner, &node);
                 return Err(e);
             }
@@ -127,18 +133,7 @@ async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), 
             configure(&stream);
             let acceptor = Acceptor::new(net.config.clone(), local.to_string(), None, Instant::now());
             match handshake(ctx, net, &mut stream, Machine::Acceptor(acceptor)).await? {
-                Handshaked::Main(est) => {
-                    // Both nodes dialled each other at once: the dial of the node whose name
-                    // sorts first wins, decided alike on both sides before either carries a
-                    // message (D206). Ours wins here: theirs closes.
-                    if net.config.name < est.peer
-                        && let Ok(peer) = crate::message::Atom::try_new(&est.peer)
-                        && net.dialing_to(peer)
-                    {
-                        return Err(format!("{} dialled us while we dial it; our connection stays", est.peer));
-                    }
-                    (stream, *est)
-                }
+                Handshaked::Main(est) => (stream, *est),
                 Handshaked::Joined(Some(peer), tail) => return serve(ctx, net, stream, peer, tail).await,
                 Handshaked::Joined(None, _) => return Err("an accepted join names no connection".into()),
             }
@@ -148,10 +143,10 @@ async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), 
     let peer = match net.insert_peer(peer) {
         Inserted::Fresh(peer) => peer,
         Inserted::Replaced { new, old } => {
-            // The displaced connection's links end; what our processes watched moves over;
-            // its calls fail with NoConnection when its last link goes.
-            old.move_watchers_to(&new);
-            old.close_links();
+            // The displaced connection hands what it carried over to this one and drains:
+            // what is queued on it is written and what the peer still sends on it is read
+            // (D226).
+            old.hand_over_to(&new);
             new
         }
         Inserted::Existing(peer) => {
@@ -193,35 +188,61 @@ async fn serve(
     peer: Arc<Peer>,
     tail: Vec<u8>,
 ) -> Result<(), String> {
-    let out = Arc::new(LinkOut::default());
+    let out = Arc::new(LinkOut::new(peer.name));
     peer.add_link(out.clone());
     net.flush_dialing(&ctx.node().inner, peer.name);
     let (reader, writer) = stream.into_split();
     let node = ctx.node().clone();
     let heard = std::sync::atomic::AtomicU64::new(0);
-    let reading = std::pin::pin!(read_loop(&node, &peer, reader, tail, &heard));
-    let writing = std::pin::pin!(write_loop(&out, writer, net.options.zc_threshold));
-    let io = race(reading, writing);
-    let ended = match (peer.ticks, net.options.tick) {
-        (true, tick) if !tick.is_zero() => {
-            match race(std::pin::pin!(io), std::pin::pin!(tick_loop(ctx, &peer, &out, &heard, tick))).await {
-                Either::Left(e) => e,
-                Either::Right(e) => Either::Left(e),
+    let mut reading = std::pin::pin!(read_loop(&node, &peer, reader, tail, &heard));
+    let ended = {
+        let writing = std::pin::pin!(write_loop(&out, &writer, net.options.zc_threshold));
+        let io = race(reading.as_mut(), writing);
+        match (peer.ticks, net.options.tick) {
+            (true, tick) if !tick.is_zero() => {
+                match race(std::pin::pin!(io), std::pin::pin!(tick_loop(ctx, &peer, &out, &heard, tick))).await {
+                    Either::Left(e) => e,
+                    Either::Right(e) => Either::Left(e),
+                }
+            }
+            _ => io.await,
+        }
+    };
+    let ended = match ended {
+        Either::Right(Ok(())) if peer.retired() => {
+            // Displaced by the other connection (D226): all that was queued here is written.
+            // Say so, and read what the peer still sends here until it says the same.
+            let _ = writer.shutdown(std::net::Shutdown::Write);
+            match race(reading.as_mut(), ctx.sleep(DRAIN_DEADLINE)).await {
+                Either::Left(_) => Ok(()),
+                Either::Right(()) => Err(format!("{} did not end its displaced connection", peer.name)),
             }
         }
-        _ => io.await,
+        Either::Left(r) | Either::Right(r) => r,
     };
     out.close();
     if peer.remove_link(&out) {
         net.remove_peer(&peer);
         peer.fail_calls(&ctx.node().inner);
         ctx.node().inner.peer_down(&peer);
-        ctx.log(Level::INFO, format_args!("disconnected from {}", peer.name));
+        if peer.retired() {
+            ctx.log(Level::DEBUG, format_args!("a displaced connection to {} is drained", peer.name));
+        } else {
+            ctx.log(Level::INFO, format_args!("disconnected from {}", peer.name));
+        }
     }
-    match ended {
-        Either::Left(r) | Either::Right(r) => r,
-    }
+    ended
 }
+
+/// How a handshake fails when the peer closes the connection (as a refused dial does).
+const CLOSED_IN_HANDSHAKE: &str = "the peer closed the connection during the handshake";
+
+/// How long a node whose dial may have lost the tie-break keeps the sends waiting for that dial,
+/// for the winning connection from the other side (D226).
+const TIE_BREAK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a displaced connection may take to drain (D226).
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How long a TCP connect to a peer may take (Go's 3 s): a blackholed address fails the dial,
 /// and the sends waiting for it, instead of holding them until the kernel gives up.
@@ -317,7 +338,7 @@ async fn read_loop(
 }
 
 /// Writes whatever senders queued, one write per batch, until the link closes.
-async fn write_loop(out: &LinkOut, writer: crate::io::net::TcpWriter, zc_threshold: usize) -> Result<(), String> {
+async fn write_loop(out: &LinkOut, writer: &crate::io::net::TcpWriter, zc_threshold: usize) -> Result<(), String> {
     let mut spare = Vec::new();
     loop {
         match std::future::poll_fn(|cx| out.poll_take(&mut spare, cx.waker())).await {
@@ -391,7 +412,7 @@ async fn handshake(
         buf.clear();
         let read = race(std::pin::pin!(stream.read(&mut buf)), ctx.sleep(wait)).await;
         match read {
-            Either::Left(Ok(0)) => return Err("the peer closed the connection during the handshake".into()),
+            Either::Left(Ok(0)) => return Err(CLOSED_IN_HANDSHAKE.into()),
             Either::Left(Ok(_)) => frames.extend(&buf),
             Either::Left(Err(e)) => return Err(format!("handshake: {e}")),
             Either::Right(()) => {
@@ -401,6 +422,9 @@ async fn handshake(
         }
         while let Some(payload) = frames.next_frame().map_err(|e| format!("handshake: {e}"))? {
             let msg = decode_handshake(net, payload).map_err(|e| format!("handshake: {e}"))?;
+            if let (Machine::Acceptor(_), HandshakeMessage::Introduce(intro)) = (&machine, &msg) {
+                refuse_losing_dial(net, &intro.node)?;
+            }
             let rest = frames.remaining().to_vec();
             let done =
                 match machine.handle_message(Instant::now(), msg, &rest).map_err(|e| format!("handshake: {e}"))? {
@@ -435,6 +459,20 @@ async fn handshake(
             return Ok(done);
         }
     }
+}
+
+/// Both nodes dialled each other at once: the dial of the node whose name sorts first wins,
+/// decided alike on both sides (D206). When ours wins, the acceptor refuses theirs as soon as
+/// it knows who dials, before its `Accept`, so that the dialer never takes that connection for
+/// established and sends nothing on it; the dialer keeps its waiting sends for our dial (D226).
+fn refuse_losing_dial(net: &Network, dialer: &str) -> Result<(), String> {
+    if net.config.name.as_str() < dialer
+        && let Ok(peer) = crate::message::Atom::try_new(dialer)
+        && net.dialing_to(peer)
+    {
+        return Err(format!("{dialer} dialled us while we dial it; our connection stays"));
+    }
+    Ok(())
 }
 
 /// A handshake `Version` as its EDF struct.

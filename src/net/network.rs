@@ -151,8 +151,9 @@ pub(crate) const HEARTBEAT: u8 = 250;
 const SEND_BUFFER_LIMIT: usize = 64 << 20;
 
 /// The sending half of one TCP link: frames wait here for the link's writer.
-#[derive(Default)]
 pub(crate) struct LinkOut {
+    /// The peer node (for the error a closed link gives).
+    node: Atom,
     state: Mutex<OutState>,
 }
 
@@ -167,12 +168,20 @@ struct OutState {
 }
 
 impl LinkOut {
+    pub(crate) fn new(node: Atom) -> LinkOut {
+        LinkOut { node, state: Mutex::default() }
+    }
+
     /// Appends one frame built by `build`, then wakes the writer.
+    ///
+    /// # Errors
+    /// `NoConnection` once the link is closed or retired; `MailboxFull` over the send buffer's
+    /// limit; what `build` returns.
     pub(crate) fn push(&self, build: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>) -> Result<(), Error> {
         let waker = {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
             if s.closed {
-                return Err(Error::ProcessUnknown);
+                return Err(Error::NoConnection(self.node));
             }
             if s.buf.len() > SEND_BUFFER_LIMIT {
                 return Err(Error::MailboxFull);
@@ -207,12 +216,23 @@ impl LinkOut {
         std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).busy)
     }
 
-    /// Refuses further frames and wakes the writer so that it ends.
+    /// Refuses further frames and wakes the writer so that it ends, dropping what is queued.
     pub(crate) fn close(&self) {
+        self.end(true);
+    }
+
+    /// Refuses further frames; the writer writes what is queued, then ends (D226).
+    pub(crate) fn retire(&self) {
+        self.end(false);
+    }
+
+    fn end(&self, drop_queued: bool) {
         let waker = {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
             s.closed = true;
-            s.buf = Vec::new();
+            if drop_queued {
+                s.buf = Vec::new();
+            }
             s.waker.take()
         };
         if let Some(w) = waker {
@@ -245,6 +265,9 @@ pub(crate) struct Peer {
     watchers: Mutex<HashMap<crate::message::Target, Vec<(Pid, crate::node::watch::Kind)>>>,
     /// Our link/monitor requests waiting for their `MessageResult`, by ref word.
     controls: Mutex<HashMap<u64, super::relations::ControlWait>>,
+    /// The connection that displaced this one (D206): it took over the calls, relations and
+    /// requests booked here, and frames for this peer go there while this one drains (D226).
+    successor: std::sync::OnceLock<Arc<Peer>>,
 }
 
 /// The calls in flight towards one peer (see [`Peer::calls`]).
@@ -284,6 +307,7 @@ impl Peer {
             calls: Mutex::new(CallBook { waiting: HashMap::new(), sweep_at: 1024, closed: false }),
             watchers: Mutex::new(HashMap::new()),
             controls: Mutex::new(HashMap::new()),
+            successor: std::sync::OnceLock::new(),
         })
     }
 
@@ -319,6 +343,11 @@ impl Peer {
     /// `NoConnection` once the connection is gone.
     fn book_call(&self, inner: &NodeInner, n: u64, caller: Pid) -> Result<(), Error> {
         let mut book = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        // Looked at under the lock: `hand_over_to` sets it before it empties the book.
+        if let Some(next) = self.successor.get() {
+            drop(book);
+            return next.book_call(inner, n, caller);
+        }
         if book.closed {
             return Err(Error::NoConnection(self.name));
         }
@@ -332,6 +361,9 @@ impl Peer {
 
     /// Our call `n` is answered: off the book.
     fn call_answered(&self, n: u64) {
+        if let Some(next) = self.successor.get() {
+            return next.call_answered(n);
+        }
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).waiting.remove(&n);
     }
 
@@ -349,7 +381,13 @@ impl Peer {
     }
 
     pub(crate) fn add_watcher(&self, target: crate::message::Target, consumer: Pid, kind: crate::node::watch::Kind) {
-        self.watchers.lock().unwrap_or_else(|p| p.into_inner()).entry(target).or_default().push((consumer, kind));
+        let mut watchers = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        // Looked at under the lock, as in `book_call`.
+        if let Some(next) = self.successor.get() {
+            drop(watchers);
+            return next.add_watcher(target, consumer, kind);
+        }
+        watchers.entry(target).or_default().push((consumer, kind));
     }
 
     pub(crate) fn remove_watcher(
@@ -358,6 +396,9 @@ impl Peer {
         consumer: Pid,
         kind: crate::node::watch::Kind,
     ) {
+        if let Some(next) = self.successor.get() {
+            return next.remove_watcher(target, consumer, kind);
+        }
         let mut w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(list) = w.get_mut(target) {
             crate::node::watch::remove_first(list, &(consumer, kind));
@@ -369,23 +410,43 @@ impl Peer {
 
     /// Everyone watching `target` (it ended): they are no longer watching.
     pub(crate) fn take_watchers(&self, target: &crate::message::Target) -> Vec<(Pid, crate::node::watch::Kind)> {
+        if let Some(next) = self.successor.get() {
+            return next.take_watchers(target);
+        }
         self.watchers.lock().unwrap_or_else(|p| p.into_inner()).remove(target).unwrap_or_default()
     }
 
-    /// Closes every link (the connection lost a tie-break): each link's loop then ends.
-    pub(crate) fn close_links(&self) {
+    /// Hands this connection over to `next`, which displaced it (D206, D226): what our
+    /// processes watch, the calls and link/monitor requests waiting for answers move there, and
+    /// whatever is booked or sent through this one from now on goes there too. This
+    /// connection's links write what they have queued, then end.
+    pub(crate) fn hand_over_to(&self, next: &Arc<Peer>) {
+        if self.successor.set(next.clone()).is_err() {
+            return;
+        }
+        let watched = std::mem::take(&mut *self.watchers.lock().unwrap_or_else(|p| p.into_inner()));
+        {
+            let mut theirs = next.watchers.lock().unwrap_or_else(|p| p.into_inner());
+            for (target, list) in watched {
+                theirs.entry(target).or_default().extend(list);
+            }
+        }
+        let calls = {
+            let mut book = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+            book.closed = true;
+            std::mem::take(&mut book.waiting)
+        };
+        next.calls.lock().unwrap_or_else(|p| p.into_inner()).waiting.extend(calls);
+        let controls = std::mem::take(&mut *self.controls.lock().unwrap_or_else(|p| p.into_inner()));
+        next.controls.lock().unwrap_or_else(|p| p.into_inner()).extend(controls);
         for link in self.links.read().unwrap_or_else(|p| p.into_inner()).iter() {
-            link.close();
+            link.retire();
         }
     }
 
-    /// Moves what our processes watch on this connection to `other`, its replacement.
-    pub(crate) fn move_watchers_to(&self, other: &Peer) {
-        let all = std::mem::take(&mut *self.watchers.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut theirs = other.watchers.lock().unwrap_or_else(|p| p.into_inner());
-        for (target, list) in all {
-            theirs.entry(target).or_default().extend(list);
-        }
+    /// This connection was displaced by another one (its links are draining).
+    pub(crate) fn retired(&self) -> bool {
+        self.successor.get().is_some()
     }
 
     /// Every relation on this peer's targets (the connection is gone), the node's own included.
@@ -396,10 +457,19 @@ impl Peer {
     }
 
     pub(crate) fn await_control(&self, n: u64, wait: super::relations::ControlWait) {
-        self.controls.lock().unwrap_or_else(|p| p.into_inner()).insert(n, wait);
+        let mut controls = self.controls.lock().unwrap_or_else(|p| p.into_inner());
+        // Looked at under the lock, as in `book_call`.
+        if let Some(next) = self.successor.get() {
+            drop(controls);
+            return next.await_control(n, wait);
+        }
+        controls.insert(n, wait);
     }
 
     pub(crate) fn control_answered(&self, n: u64) -> Option<super::relations::ControlWait> {
+        if let Some(next) = self.successor.get() {
+            return next.control_answered(n);
+        }
         self.controls.lock().unwrap_or_else(|p| p.into_inner()).remove(&n)
     }
 
@@ -415,6 +485,9 @@ impl Peer {
         enp: &Enp<'_>,
         payload: impl FnOnce(&mut Vec<u8>) -> Result<(), EdfError>,
     ) -> Result<(), Error> {
+        if let Some(next) = self.successor.get() {
+            return next.push_frame(route, enp, payload);
+        }
         let link = self.link(route).ok_or(Error::NoConnection(self.name))?;
         link.push(|buf| self.writer.write(buf, route.order, enp, payload).map(drop).map_err(build_error))
     }
@@ -1020,4 +1093,65 @@ pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::
         let _ = net.registrar.set(registrar);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Target;
+    use crate::node::watch::Kind;
+
+    fn peer(connection_id: &str, dialed_by_us: bool) -> Arc<Peer> {
+        let est = Established {
+            peer: "other@localhost".into(),
+            peer_version: Default::default(),
+            peer_creation: 7,
+            peer_flags: Default::default(),
+            peer_max_message_size: 0,
+            peer_atom_cache: Default::default(),
+            peer_reg_cache: Default::default(),
+            peer_err_cache: Default::default(),
+            connection_id: connection_id.into(),
+            pool_size: 1,
+            pool_dsn: Vec::new(),
+            tail: Vec::new(),
+        };
+        Arc::new(Peer::new(&est, dialed_by_us).expect("peer"))
+    }
+
+    fn take(link: &LinkOut) -> std::task::Poll<Option<Vec<u8>>> {
+        let mut spare = Vec::new();
+        link.poll_take(&mut spare, std::task::Waker::noop()).map(|r| r.map(|()| spare))
+    }
+
+    fn beat(peer: &Peer) -> Result<(), Error> {
+        peer.push_frame(order::Route { link: 0, order: 0 }, &Enp::Unknown { opcode: HEARTBEAT }, |_| Ok(()))
+    }
+
+    #[test]
+    fn a_displaced_connection_hands_its_relations_over_and_writes_what_it_had_queued() {
+        let (old, new) = (peer("old", true), peer("new", false));
+        let (old_link, new_link) = (Arc::new(LinkOut::new(old.name)), Arc::new(LinkOut::new(new.name)));
+        old.add_link(old_link.clone());
+        new.add_link(new_link.clone());
+        let me = Pid { node: Atom::new("me@localhost"), id: 1000, creation: 1 };
+        let (t1, t2) = (Target::Pid(old.pid(1001)), Target::Pid(old.pid(1002)));
+        old.add_watcher(t1.clone(), me, Kind::Monitor);
+        beat(&old).expect("queued on the old connection");
+
+        old.hand_over_to(&new);
+        assert!(old.retired());
+        // Watched before and after the hand-over, the relations live on the new connection.
+        old.add_watcher(t2.clone(), me, Kind::Link);
+        assert!(old.take_all_watchers().is_empty());
+        assert_eq!(new.take_watchers(&t1), vec![(me, Kind::Monitor)]);
+        assert_eq!(old.take_watchers(&t2), vec![(me, Kind::Link)], "asked through the old one, answered by the new");
+        // What was queued on the old link is still written, then its writer ends; frames sent
+        // through the old connection now leave on the new one.
+        assert!(matches!(take(&old_link), std::task::Poll::Ready(Some(b)) if !b.is_empty()));
+        assert!(matches!(take(&old_link), std::task::Poll::Ready(None)));
+        beat(&old).expect("forwarded");
+        assert!(matches!(take(&new_link), std::task::Poll::Ready(Some(b)) if !b.is_empty()));
+        assert!(matches!(old_link.push(|_| Ok(())), Err(Error::NoConnection(_))));
+    }
 }

@@ -18,7 +18,7 @@ use crate::process::entry::{ProcessEntry, Relations};
 use std::sync::Arc;
 
 /// Which list of a process a relation lives in.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kind {
     Link,
     Monitor,
