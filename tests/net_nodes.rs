@@ -309,6 +309,28 @@ fn relations_on_a_node_that_goes_away_fire_with_no_connection() {
 }
 
 #[test]
+fn links_that_end_with_their_network_process_leave_no_stale_connection_behind() {
+    let (a, b, a_name) = pair("corekilled");
+    connect(&b, a_name);
+    let b_name = b.name();
+    assert!(eventually(|| a.peers() == vec![b_name]));
+    let target = b.spawn(Victim, SpawnOptions::default()).expect("a process on b");
+    let down = watch(&a, target, false);
+    assert!(eventually(|| b.process_info(target).is_ok_and(|i| i.monitored_by == 1)));
+    // The link metas end with their parent, the network process, mid-await: the connection is
+    // taken down as if it were lost, not left registered with no one writing to it.
+    let core = a
+        .processes()
+        .into_iter()
+        .find(|p| a.process_info(*p).is_ok_and(|i| i.behaviour.ends_with("NetCore")))
+        .expect("the network process");
+    a.kill(core).expect("killed");
+    assert_eq!(down.recv_timeout(PATIENCE).expect("down"), (ergors::Target::Pid(target), ExitReason::NoConnection));
+    assert!(eventually(|| a.peers().is_empty()), "a forgot b");
+    assert!(eventually(|| b.peers().is_empty()), "b saw the connection go");
+}
+
+#[test]
 fn an_exit_signal_reaches_a_process_of_another_node() {
     let (a, b, a_name) = pair("exit");
     connect(&b, a_name);

@@ -190,6 +190,9 @@ async fn serve(
 ) -> Result<(), String> {
     let out = Arc::new(LinkOut::new(peer.name));
     peer.add_link(out.clone());
+    // However the link ends (even by the meta being killed mid-await), it leaves the peer, and
+    // the last one takes the peer down.
+    let _leave = Leave { net, node: ctx.node(), peer: &peer, out: &out };
     net.flush_dialing(&ctx.node().inner, peer.name);
     let (reader, writer) = stream.into_split();
     let node = ctx.node().clone();
@@ -220,18 +223,33 @@ async fn serve(
         }
         Either::Left(r) | Either::Right(r) => r,
     };
-    out.close();
-    if peer.remove_link(&out) {
-        net.remove_peer(&peer);
-        peer.fail_calls(&ctx.node().inner);
-        ctx.node().inner.peer_down(&peer);
-        if peer.retired() {
-            ctx.log(Level::DEBUG, format_args!("a displaced connection to {} is drained", peer.name));
-        } else {
-            ctx.log(Level::INFO, format_args!("disconnected from {}", peer.name));
+    ended
+}
+
+/// Takes a link off its peer when the link's loop ends; the last link takes the peer down: its
+/// calls fail and its relations fire with `NoConnection`.
+struct Leave<'a> {
+    net: &'a Network,
+    node: &'a NodeHandle,
+    peer: &'a Arc<Peer>,
+    out: &'a Arc<LinkOut>,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        let Leave { net, node, peer, out } = self;
+        out.close();
+        if peer.remove_link(out) {
+            net.remove_peer(peer);
+            peer.fail_calls(&node.inner);
+            node.inner.peer_down(peer);
+            if peer.retired() {
+                tracing::debug!(node = %node.name(), "a displaced connection to {} is drained", peer.name);
+            } else {
+                tracing::info!(node = %node.name(), "disconnected from {}", peer.name);
+            }
         }
     }
-    ended
 }
 
 /// How a handshake fails when the peer closes the connection (as a refused dial does).
