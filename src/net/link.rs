@@ -211,7 +211,7 @@ async fn serve(
             _ => io.await,
         }
     };
-    let ended = match ended {
+    match ended {
         Either::Right(Ok(())) if peer.retired() => {
             // Displaced by the other connection (D226): all that was queued here is written.
             // Say so, and read what the peer still sends here until it says the same.
@@ -222,8 +222,7 @@ async fn serve(
             }
         }
         Either::Left(r) | Either::Right(r) => r,
-    };
-    ended
+    }
 }
 
 /// Takes a link off its peer when the link's loop ends; the last link takes the peer down: its
