@@ -932,6 +932,38 @@ fn netcall(n: usize) {
     b.stop();
 }
 
+/// netcallmany: `callers` processes on one node (placed as spawns are, over every worker) call
+/// `servers` processes on the other, each caller `n / callers` sequential calls: the fan-in of
+/// an RPC server node, with the calls of many processes sharing the connection's links.
+fn netcallmany(n: usize, callers: usize, servers: usize) {
+    let (a, b) = net_pair("netcallmany");
+    let servers: Vec<Pid> = (0..servers.max(1))
+        .map(|_| b.spawn(Server, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string())))
+        .collect();
+    for s in &servers {
+        a.call(*s, 0i64).unwrap_or_else(|e| fail(&format!("first call: {e}")));
+    }
+    let (done_tx, done_rx) = channel();
+    let each = n / callers.max(1);
+    let pids: Vec<Pid> = (0..callers.max(1))
+        .map(|i| {
+            let c = Caller { n: each, server: servers[i % servers.len()], done: done_tx.clone() };
+            a.spawn(c, SpawnOptions::default()).unwrap_or_else(|e| fail(&e.to_string()))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    for p in &pids {
+        a.send(*p, Go).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    for _ in &pids {
+        done_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| fail("timed out"));
+    }
+    result("netcallmany", (each * pids.len()) as f64 / start.elapsed().as_secs_f64(), "calls/s");
+    a.stop();
+    b.stop();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -968,8 +1000,11 @@ fn main() {
         Some("http") => http(arg(&args, "--conns", 100), arg(&args, "--seconds", 5) as f64),
         Some("netping") => netping(arg(&args, "--n", 1_000_000)),
         Some("netcall") => netcall(arg(&args, "--n", 100_000)),
+        Some("netcallmany") => {
+            netcallmany(arg(&args, "--n", 400_000), arg(&args, "--callers", 100), arg(&args, "--servers", cores))
+        }
         Some(other) => fail(&format!(
-            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, restart, pool, overload, overload_unthrottled, tcpecho100, tcpecho1000, http, netping, netcall"
+            "unknown benchmark {other:?}; try ping11, ping11x, pingNN, call, callx, callNN, fanin, tree, memusage, pubsub, restart, pool, overload, overload_unthrottled, tcpecho100, tcpecho1000, http, netping, netcall, netcallmany"
         )),
         // No arguments: the demo run of the README, every benchmark once at its default size.
         None => {
@@ -989,6 +1024,7 @@ fn main() {
             overload("overload", 10_000_000, 64, 16, 2000, 100, false);
             netping(1_000_000);
             netcall(100_000);
+            netcallmany(400_000, 100, cores);
         }
     }
 }

@@ -6,7 +6,7 @@
 #   With no arguments every benchmark runs:
 #       ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub
 #       restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http
-#       netping netcall
+#       netping netcall netcallmany
 #   (ping11x/callx: the receiver on another worker on the Rust side; Go has no
 #   placement and runs ping11/call under those names. tree prints two lines,
 #   ms and ideal_pct, both lower-is-better. overload prints msg/s and
@@ -22,7 +22,8 @@
 #   GET / with "hello" from a pool of web workers (loadgen --proto http, 100
 #   keep-alive connections). The Go side finds loadgen through $LOADGEN,
 #   which this script sets. netping/netcall (Step 6) run ping11 and call
-#   between two networked nodes of one OS process over loopback TCP.
+#   between two networked nodes of one OS process over loopback TCP;
+#   netcallmany 100 callers on one node calling nproc servers on the other.
 #   examples/bench.rs and benches/go/README.md describe each one.)
 #   Both sides print lines of the form
 #       RESULT name=<benchmark> value=<number> unit=<unit>
@@ -63,7 +64,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http netping netcall)
+ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http netping netcall netcallmany)
 RUNS="${RUNS:-5}"
 export RUNS
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}"

@@ -61,6 +61,7 @@ var subcommands = map[string]subcommand{
 	"http":        {"web meta + a pool of WebWorkers answering GET with hello, 100 keep-alive connections: req/s, p99 us", runHTTP},
 	"netping":     {"ping11 with the receiver on another node (two networked nodes in one process, loopback TCP)", runNetPing},
 	"netcall":     {"call with the server on another node (two networked nodes in one process, loopback TCP)", runNetCall},
+	"netcallmany": {"100 callers on one node call N servers (N = CPUs) on another, over one connection, calls/s", runNetCallMany},
 	"peer":        {"a Go node for the ergors interop tests (tests/net_interop_go.rs), not a benchmark", runPeer},
 
 	// Producers faster than their consumers (the Rust side's backpressure test).

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -126,5 +127,53 @@ func runNetCall(args []string) error {
 		return fmt.Errorf("netcall: %w", err)
 	}
 	result("netcall", float64(*k)/time.Since(start).Seconds(), "calls/s")
+	return nil
+}
+
+// netcallmany: callers processes on a call servers processes on b, each caller n/callers
+// sequential calls (the fan-in of an RPC server node over one connection).
+func runNetCallMany(args []string) error {
+	fs, c := newFlags("netcallmany")
+	n := fs.Int("n", 400_000, "calls in all")
+	callers := fs.Int("callers", 100, "calling processes")
+	servers := fs.Int("servers", runtime.NumCPU(), "serving processes")
+	fs.Parse(args)
+	a, b, err := netPair("netcallmany")
+	if err != nil {
+		return err
+	}
+	defer a.Stop()
+	defer b.Stop()
+	var pids []gen.PID
+	for i := 0; i < *servers; i++ {
+		s, err := b.Spawn(newCallServer, gen.ProcessOptions{})
+		if err != nil {
+			return err
+		}
+		pids = append(pids, s)
+	}
+	each := *n / *callers
+	var dones []chan struct{}
+	var callerPids []gen.PID
+	for i := 0; i < *callers; i++ {
+		done := make(chan struct{})
+		p, err := a.Spawn(newCaller, gen.ProcessOptions{}, pids[i%len(pids)], each, done)
+		if err != nil {
+			return err
+		}
+		dones = append(dones, done)
+		callerPids = append(callerPids, p)
+	}
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	for _, p := range callerPids {
+		if err := a.Send(p, startCalling{}); err != nil {
+			return err
+		}
+	}
+	if err := waitAll(dones, c.timeout); err != nil {
+		return fmt.Errorf("netcallmany: %w", err)
+	}
+	result("netcallmany", float64(each**callers)/time.Since(start).Seconds(), "calls/s")
 	return nil
 }
