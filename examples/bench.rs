@@ -964,6 +964,47 @@ fn netcallmany(n: usize, callers: usize, servers: usize) {
     b.stop();
 }
 
+/// linelat: the physical floor under every cross-worker row, measured in the same run. Two
+/// threads pinned to CPUs 0 and 1 pass one cache line back and forth; reports the round trip in
+/// ns (two line transfers). The host may place the two vCPUs near or far apart (PERFORMANCE.md),
+/// and the cross-worker rows move with this number.
+fn linelat(rounds: u64) {
+    #[repr(align(128))]
+    struct Line(std::sync::atomic::AtomicU64);
+    fn pin(cpu: usize) {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it, and
+        // sched_setaffinity reads it for the calling thread (pid 0). Failure leaves it unpinned.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
+    use std::sync::atomic::Ordering::{Acquire, Release};
+    let line = std::sync::Arc::new(Line(std::sync::atomic::AtomicU64::new(0)));
+    let other = line.clone();
+    let echo = std::thread::spawn(move || {
+        pin(1);
+        for i in 0..rounds {
+            while other.0.load(Acquire) != 2 * i + 1 {
+                std::hint::spin_loop();
+            }
+            other.0.store(2 * i + 2, Release);
+        }
+    });
+    pin(0);
+    let start = Instant::now();
+    for i in 0..rounds {
+        line.0.store(2 * i + 1, Release);
+        while line.0.load(Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+    }
+    let ns = start.elapsed().as_nanos() as f64 / rounds as f64;
+    let _ = echo.join();
+    result("linelat", ns, "ns_rtt");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -1000,6 +1041,7 @@ fn main() {
         Some("http") => http(arg(&args, "--conns", 100), arg(&args, "--seconds", 5) as f64),
         Some("netping") => netping(arg(&args, "--n", 1_000_000)),
         Some("netcall") => netcall(arg(&args, "--n", 100_000)),
+        Some("linelat") => linelat(arg(&args, "--n", 2_000_000) as u64),
         Some("netcallmany") => {
             netcallmany(arg(&args, "--n", 400_000), arg(&args, "--callers", 100), arg(&args, "--servers", cores))
         }

@@ -7,6 +7,9 @@
 #       ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub
 #       restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http
 #       netping netcall netcallmany
+#   (linelat, Rust only, first: the round trip of one cache line between CPUs 0
+#   and 1, the physical floor under the cross-worker rows, which move with
+#   where the host places the two vCPUs.)
 #   (ping11x/callx: the receiver on another worker on the Rust side; Go has no
 #   placement and runs ping11/call under those names. tree prints two lines,
 #   ms and ideal_pct, both lower-is-better. overload prints msg/s and
@@ -64,7 +67,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_BENCHES=(ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http netping netcall netcallmany)
+ALL_BENCHES=(linelat ping11 ping11x pingNN call callx callNN fanin tree memusage pubsub restart pool overload overload_unthrottled tcpecho100 tcpecho1000 http netping netcall netcallmany)
 RUNS="${RUNS:-5}"
 export RUNS
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}"
