@@ -809,6 +809,8 @@ fn tcpecho(conns: &[usize], seconds: f64) {
     for &n in conns {
         run_loadgen(&format!("tcpecho{n}"), "tcp", addr, n, seconds);
     }
+    let info = node.info();
+    eprintln!("tcpecho: {} migrations, {} adoptions", info.migrations, info.adoptions);
     node.stop();
 }
 

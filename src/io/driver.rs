@@ -41,6 +41,9 @@ pub struct IoFeatures {
     pub recv_buffers: u16,
     /// Size of each provided buffer.
     pub recv_buffer_size: usize,
+    /// Microseconds completions gather before an idle worker wakes (`ERGORS_IO_COALESCE_US`;
+    /// 0 when off or when the kernel lacks `IORING_FEAT_MIN_TIMEOUT`, Linux 6.12).
+    pub coalesce_us: u32,
 }
 
 /// How the driver is set up (from `NodeOptions`).
@@ -50,6 +53,8 @@ pub(crate) struct IoConfig {
     pub(crate) multishot: bool,
     pub(crate) recv_buffers: u16,
     pub(crate) recv_buffer_size: usize,
+    /// Completions gather this long before an idle worker with requests in flight wakes (0: off).
+    pub(crate) coalesce: std::time::Duration,
 }
 
 struct Slot {
@@ -69,6 +74,8 @@ pub(crate) struct Driver {
     /// Multishot receives to stop after this reap (their reader is behind).
     to_cancel: Vec<u64>,
     wakers: Vec<Waker>,
+    /// `features.coalesce_us`, at hand for `park`.
+    coalesce_us: u32,
 }
 
 /// User data: the op's slab key in the low 32 bits, a sequence number in the next 31 (the top
@@ -90,6 +97,11 @@ impl Driver {
             send_zc: has(opcode::SendZc::CODE),
             recv_buffers: 0,
             recv_buffer_size: 0,
+            coalesce_us: if ring.ring.params().is_feature_min_timeout() {
+                config.coalesce.as_micros().min(u32::MAX as u128) as u32
+            } else {
+                0
+            },
         };
         let mut bufs = None;
         if config.multishot && release >= (6, 0) && config.recv_buffers > 0 {
@@ -132,6 +144,7 @@ impl Driver {
             seq: 0,
             backlog: VecDeque::new(),
             bufs,
+            coalesce_us: features.coalesce_us,
             features,
             to_cancel: Vec::new(),
             wakers: Vec::new(),
@@ -221,8 +234,9 @@ impl Driver {
     /// wakers to wake into `woken` (as `turn`).
     pub(crate) fn park(&mut self, timeout: Option<Duration>, woken: &mut Vec<Waker>) {
         self.flush_backlog();
-        let Driver { ring, ops, bufs, to_cancel, wakers, .. } = self;
-        ring.park(timeout, |ud, res, flags| dispatch(ops, bufs, to_cancel, wakers, ud, res, flags));
+        let Driver { ring, ops, bufs, to_cancel, wakers, coalesce_us, .. } = self;
+        let coalesce = if ops.is_empty() { 0 } else { *coalesce_us };
+        ring.park(timeout, coalesce, |ud, res, flags| dispatch(ops, bufs, to_cancel, wakers, ud, res, flags));
         self.after_reap();
         woken.append(&mut self.wakers);
     }

@@ -106,6 +106,8 @@ pub struct NodeInfo {
     pub stalls: u64,
     /// Times a worker took a process from another worker's queues (load balancing).
     pub migrations: u64,
+    /// Times a process woken by a completed ring request moved to the worker of that ring (D225).
+    pub adoptions: u64,
     /// Turns after which a process was held back by a long queue it sent to (D70).
     pub held_turns: u64,
     /// Holds that ended because `ERGORS_MAILBOX_HOLD_MAX_MS` passed, not because the queue drained.
@@ -208,6 +210,7 @@ impl NodeInner {
             stalled_workers: Vec::new(),
             stalls: 0,
             migrations: self.migrations.load(Relaxed),
+            adoptions: self.adoptions.load(Relaxed),
             held_turns: self.held_turns.load(Relaxed),
             holds_expired: self.holds_expired.load(Relaxed),
             io: self.workers.list.first().and_then(|w| w.io_features.get().copied()).unwrap_or_default(),

@@ -63,6 +63,8 @@ pub(crate) struct NodeInner {
     next_worker: AtomicUsize,
     /// Processes a worker took from another one's queues (node info).
     pub(crate) migrations: AtomicU64,
+    /// Processes moved to the worker whose ring completed their I/O (D225).
+    pub(crate) adoptions: AtomicU64,
     /// Turns after which a producer was held back, and holds that ran out (D70).
     pub(crate) held_turns: AtomicU64,
     pub(crate) holds_expired: AtomicU64,
@@ -176,6 +178,7 @@ impl Node {
             workers: workers.clone(),
             next_worker: AtomicUsize::new(0),
             migrations: AtomicU64::new(0),
+            adoptions: AtomicU64::new(0),
             held_turns: AtomicU64::new(0),
             holds_expired: AtomicU64::new(0),
             watchdog: Default::default(),

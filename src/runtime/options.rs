@@ -22,6 +22,7 @@ pub struct NodeOptions {
     pub(crate) io_buffers: u16,
     pub(crate) io_buffer_size: usize,
     pub(crate) io_spin: Duration,
+    pub(crate) io_coalesce: Duration,
     pub(crate) mailbox_size: usize,
     pub(crate) log_level: tracing::Level,
     pub(crate) pin_workers: bool,
@@ -67,6 +68,7 @@ impl Default for NodeOptions {
             io_buffers: 64,
             io_buffer_size: 16 * 1024,
             io_spin: Duration::ZERO,
+            io_coalesce: Duration::ZERO,
             mailbox_size: 0,
             log_level: tracing::Level::INFO,
             pin_workers: true,
@@ -159,6 +161,12 @@ const VARS: &[Var] = &[
         accepted: "an integer from 0 to 1000000 (µs)",
         apply: |o, s| parse_range(s, 0u64, 1_000_000).map(|v| o.io_spin = Duration::from_micros(v)),
         current: |o| o.io_spin.as_micros().to_string(),
+    },
+    Var {
+        name: "ERGORS_IO_COALESCE_US",
+        accepted: "an integer from 0 to 10000 (µs)",
+        apply: |o, s| parse_range(s, 0u64, 10_000).map(|v| o.io_coalesce = Duration::from_micros(v)),
+        current: |o| o.io_coalesce.as_micros().to_string(),
     },
     Var {
         name: "ERGORS_IO_BUFFER_SIZE",
@@ -411,6 +419,14 @@ impl NodeOptions {
     /// sibling worker, and spinning takes the core from the threads that produce it.
     pub fn io_spin(mut self, d: Duration) -> Self {
         self.io_spin = d;
+        self
+    }
+    /// How long an idle worker with ring requests in flight lets completions gather before it
+    /// wakes for the first one (`ERGORS_IO_COALESCE_US`; default 0 = wake at once). Like a NIC's
+    /// interrupt coalescing: fewer, larger batches per wake-up, at up to this much added latency.
+    /// Needs Linux 6.12 (`IORING_FEAT_MIN_TIMEOUT`); ignored on older kernels.
+    pub fn io_coalesce(mut self, d: Duration) -> Self {
+        self.io_coalesce = d;
         self
     }
     /// Bytes per provided receive buffer (`ERGORS_IO_BUFFER_SIZE`; default 16384).

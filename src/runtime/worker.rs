@@ -173,6 +173,9 @@ pub(crate) struct WorkerLocal {
     turn_deadline: Cell<u64>,
     /// Alternates the two run queues so neither starves.
     pinned_first: Cell<bool>,
+    /// Set while this worker wakes the processes whose ring requests completed: a movable one
+    /// that lives elsewhere comes here, to the ring that serves it (D225).
+    adopting: Cell<bool>,
 }
 
 impl WorkerLocal {
@@ -243,6 +246,13 @@ pub(crate) fn on_worker_thread() -> bool {
 pub(crate) fn schedule(entry: Arc<ProcessEntry>) {
     with_current(|w| match w {
         Some(w) if w.shared.index == entry.home() && Arc::ptr_eq(&w.workers, &entry.workers) => w.push_local(entry),
+        Some(w) if w.adopting.get() && !entry.pinned && Arc::ptr_eq(&w.workers, &entry.workers) => {
+            // Woken by a completion on this worker's ring: run it here, where its I/O is, rather
+            // than wake its home worker through the injector (D225).
+            entry.set_home(w.shared.index);
+            w.node.adoptions.fetch_add(1, Relaxed);
+            w.push_local(entry)
+        }
         _ => {
             let home = entry.workers.list[entry.home()].clone();
             home.push_remote(entry);
@@ -271,7 +281,12 @@ impl Worker {
         node_log!(node, DEBUG, "worker {} ring ready ({:?})", shared.index, ring.features);
         let o = &node.options;
         let config =
-            IoConfig { multishot: o.io_multishot, recv_buffers: o.io_buffers, recv_buffer_size: o.io_buffer_size };
+            IoConfig {
+            multishot: o.io_multishot,
+            recv_buffers: o.io_buffers,
+            recv_buffer_size: o.io_buffer_size,
+            coalesce: o.io_coalesce,
+        };
         let driver = Driver::new(ring, config)?;
         let _ = shared.io_features.set(driver.features);
         Ok(Worker {
@@ -285,6 +300,7 @@ impl Worker {
                 io: RefCell::new(driver),
                 turn_deadline: Cell::new(0),
                 pinned_first: Cell::new(false),
+                adopting: Cell::new(false),
             }),
             woken: Vec::new(),
         })
@@ -478,7 +494,7 @@ impl Worker {
             shared.io_in_flight.store(io.in_flight(), Relaxed);
         }
         shared.parked.clear();
-        wake_all(&mut self.woken);
+        self.wake_completed();
     }
 
     /// Pushes waiting ring requests, reaps completions and wakes their processes; true if any
@@ -494,8 +510,18 @@ impl Worker {
             shared.io_in_flight.store(io.in_flight(), Relaxed);
         }
         let woke = !self.woken.is_empty();
-        wake_all(&mut self.woken);
+        self.wake_completed();
         woke
+    }
+
+    /// Wakes the processes whose ring requests completed, adopting movable ones (D225).
+    fn wake_completed(&mut self) {
+        if self.woken.is_empty() {
+            return;
+        }
+        self.local.adopting.set(true);
+        wake_all(&mut self.woken);
+        self.local.adopting.set(false);
     }
 
     /// True when the ring has requests to push or completions to reap.

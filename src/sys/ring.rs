@@ -15,6 +15,8 @@ use std::time::Duration;
 pub(crate) const WAKE_TOKEN: u64 = u64::MAX;
 /// Requests whose completion nobody waits for (cancellations): ignored when reaped.
 pub(crate) const IGNORED_TOKEN: u64 = u64::MAX - 1;
+/// Completions a coalescing park waits for before its minimum wait is over.
+const COALESCE_BATCH: usize = 32;
 
 /// Which optional set-up flags the ring got (for logs and node info).
 #[derive(Clone, Copy, Debug, Default)]
@@ -103,13 +105,21 @@ impl Ring {
 
     /// Blocks in `io_uring_enter` until the eventfd is written, any other request completes, or
     /// `timeout` passes; then hands every completion but the eventfd's to `each`.
-    pub(crate) fn park(&mut self, timeout: Option<Duration>, each: impl FnMut(u64, i32, u32)) {
+    ///
+    /// With `coalesce_us` > 0 (only on kernels with `IORING_FEAT_MIN_TIMEOUT`), completions
+    /// gather for up to that long (or until `COALESCE_BATCH` of them) before the first wakes it.
+    pub(crate) fn park(&mut self, timeout: Option<Duration>, coalesce_us: u32, each: impl FnMut(u64, i32, u32)) {
         self.arm();
+        let want = if coalesce_us > 0 { COALESCE_BATCH } else { 1 };
         let res = match timeout {
             Some(t) => {
                 let ts = types::Timespec::from(t);
-                let args = types::SubmitArgs::new().timespec(&ts);
-                self.ring.submitter().submit_with_args(1, &args)
+                let args = types::SubmitArgs::new().timespec(&ts).min_wait_usec(coalesce_us);
+                self.ring.submitter().submit_with_args(want, &args)
+            }
+            None if coalesce_us > 0 => {
+                let args = types::SubmitArgs::new().min_wait_usec(coalesce_us);
+                self.ring.submitter().submit_with_args(want, &args)
             }
             None => self.ring.submitter().submit_and_wait(1),
         };
