@@ -280,8 +280,7 @@ impl Worker {
         let _ = shared.waker.set(ring.waker());
         node_log!(node, DEBUG, "worker {} ring ready ({:?})", shared.index, ring.features);
         let o = &node.options;
-        let config =
-            IoConfig {
+        let config = IoConfig {
             multishot: o.io_multishot,
             recv_buffers: o.io_buffers,
             recv_buffer_size: o.io_buffer_size,
