@@ -105,8 +105,9 @@ impl NodeInner {
         if c.enabled
             && let Some(net) = &self.net
         {
-            // Before the setting is visible: a send that sees the setting sees the flag set too
-            // (both are read after the relations lock below was released).
+            // Set before the setting is stored: the process's later sends (after this on its
+            // thread, or after a move to another worker, which synchronizes) see the flag. A
+            // send racing this from elsewhere may go out plain, as it could have just before.
             net.compress_any.store(true, Ordering::Relaxed);
         }
         entry.with_rel(|r| r.compression = Some(c));
