@@ -367,3 +367,15 @@ fn a_node_default_compression_applies_to_every_process_and_to_events() {
     a.send(p, 8u64).expect("published");
     assert_eq!(next(&rx), Seen::Event(8));
 }
+
+#[test]
+fn a_remote_consumer_that_ends_leaves_the_event() {
+    let (a, b, a_name) = pair("leave");
+    let (p, notes) = producer(&a, "bell", 1, true);
+    a.send(p, 0u64).expect("published");
+    let (c, rx) = consumer(&b, &Event { name: "bell".into(), node: a_name }, false, true);
+    assert_eq!(next(&rx), Seen::Event(0));
+    assert_eq!(notes.recv_timeout(PATIENCE), Ok("start"));
+    b.kill(c).expect("killed");
+    assert_eq!(notes.recv_timeout(PATIENCE), Ok("stop"));
+}
