@@ -167,3 +167,128 @@ fn ergors_and_go_ergo_find_each_other_through_the_registrar() {
     assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("called: resolved"));
     assert_eq!(go.command("call rs2@localhost echo found"), "REPLY called: found");
 }
+
+/// Publishes every string it is sent on its event "rsev" (buffer 2); `Unregister` ends it.
+struct RsProducer(Option<ergors::Ref>);
+
+struct Unregister;
+
+impl Actor for RsProducer {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        let options = ergors::EventOptions { notify: false, buffer: 2 };
+        self.0 = Some(ctx.register_event("rsev", options).map_err(ExitReason::error)?);
+        Ok(())
+    }
+    async fn handle_message(&mut self, ctx: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
+        let token = self.0.ok_or(ExitReason::Normal)?;
+        match msg.downcast::<String>() {
+            Ok(s) => ctx.send_event("rsev", token, s).map_err(ExitReason::error),
+            Err(m) if m.is::<Unregister>() => ctx.unregister_event("rsev").map_err(ExitReason::error),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Monitors a remote event in init; reports its messages and its end.
+struct RsConsumer {
+    event: ergors::Event,
+    report: Sender<String>,
+}
+
+impl Actor for RsConsumer {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        ctx.monitor_event(self.event.clone()).map(drop).map_err(ExitReason::error)
+    }
+    async fn handle_event(&mut self, _: &mut Context, event: ergors::MessageEvent) -> Result<(), ExitReason> {
+        let text = event.message::<String>().cloned().unwrap_or_default();
+        let _ = self.report.send(format!("EVENT {text}"));
+        Ok(())
+    }
+    async fn handle_message(&mut self, _: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
+        if let Ok(down) = msg.downcast::<ergors::MessageDown>() {
+            let _ = self.report.send(format!("DOWN {:?} {}", down.target, down.reason));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn ergors_and_go_ergo_consume_each_others_events() {
+    let Some(path) = go_peer() else {
+        eprintln!("SKIPPED: no Go peer (see the first test)");
+        return;
+    };
+    let (rs_port, go_port) = (free_port(), free_port());
+    let go_name = Atom::new("go@localhost");
+    let net = NetworkOptions::enabled("interop", format!("127.0.0.1:{rs_port}").parse().unwrap())
+        .route("go@localhost", format!("127.0.0.1:{go_port}").parse().unwrap())
+        .registrar_port(0);
+    let node = Node::start("rs3@localhost", NodeOptions::default().workers(2).network(net)).expect("node");
+    let mut go = GoNode::start(&path, go_port, "rs3@localhost", rs_port, free_port());
+    let _ = node.call(ProcessId { name: "echo".into(), node: go_name }, String::from("connect")).expect("connected");
+
+    // Go produces, ergors consumes: the buffer arrives with the answer, then each message, then
+    // the end with Go's reason.
+    assert_eq!(go.command("publish - goev first"), "PUBLISHED");
+    let (tx, rx) = channel();
+    let event = ergors::Event { name: "goev".into(), node: go_name };
+    node.spawn(RsConsumer { event: event.clone(), report: tx }, SpawnOptions::default()).expect("consumer");
+    assert_eq!(rx.recv_timeout(PATIENCE).expect("buffered"), "EVENT first");
+    assert_eq!(go.command("publish - goev second"), "PUBLISHED");
+    assert_eq!(rx.recv_timeout(PATIENCE).expect("published"), "EVENT second");
+    assert_eq!(go.command("unregister - goev -"), "UNREGISTERED");
+    let down = rx.recv_timeout(PATIENCE).expect("down");
+    assert_eq!(down, format!("DOWN {:?} unregistered", ergors::Target::Event(event)));
+
+    // ergors produces, Go consumes: Go's MonitorEvent returns the buffer from our answer.
+    let producer = node.spawn_wait(RsProducer(None), SpawnOptions::default()).expect("producer");
+    node.send(producer, String::from("one")).expect("published");
+    assert_eq!(go.command("monitorevent rs3@localhost rsev -"), "EVENTS [one]");
+    node.send(producer, String::from("two")).expect("published");
+    assert_eq!(go.next_line(), "EVENT 'rs3@localhost' two");
+    node.send(producer, Unregister).expect("told");
+    assert_eq!(go.next_line(), "DOWNEVENT 'rsev' unregistered");
+}
+
+/// Sends `text` to Go's echo in init (compressed as its spawn options say); reports the echo.
+struct BigAsker {
+    to: ProcessId,
+    text: String,
+    report: Sender<String>,
+}
+
+impl Actor for BigAsker {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        ctx.send(self.to.clone(), self.text.clone()).map_err(ExitReason::error)
+    }
+    async fn handle_message(&mut self, _: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
+        if let Ok(s) = msg.downcast::<String>() {
+            let _ = self.report.send(s);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn go_ergo_inflates_what_ergors_compresses() {
+    use ergors::net::{Compression, CompressionType};
+    let Some(path) = go_peer() else {
+        eprintln!("SKIPPED: no Go peer (see the first test)");
+        return;
+    };
+    let (rs_port, go_port) = (free_port(), free_port());
+    let go_name = Atom::new("go@localhost");
+    let net = NetworkOptions::enabled("interop", format!("127.0.0.1:{rs_port}").parse().unwrap())
+        .route("go@localhost", format!("127.0.0.1:{go_port}").parse().unwrap())
+        .registrar_port(0);
+    let node = Node::start("rs4@localhost", NodeOptions::default().workers(2).network(net)).expect("node");
+    let _go = GoNode::start(&path, go_port, "rs4@localhost", rs_port, free_port());
+    let echo = ProcessId { name: "echo".into(), node: go_name };
+    for kind in [CompressionType::Gzip, CompressionType::Zlib, CompressionType::Lzw] {
+        let text = format!("{kind:?} ").repeat(2000);
+        let (tx, rx) = channel();
+        let opts = SpawnOptions::default().compression(Compression::on(kind));
+        node.spawn(BigAsker { to: echo.clone(), text: text.clone(), report: tx }, opts).expect("asker");
+        assert_eq!(rx.recv_timeout(PATIENCE).expect("Go's echo"), format!("echo: {text}"), "{kind:?}");
+    }
+}

@@ -12,6 +12,12 @@ package main
 //	important <node> <name> <text>  send it as an important message: prints "DELIVERED" once
 //	                            the other node acknowledged it, or "ERROR <error>"
 //	zip <node> <name> <n>       send a string of <n> 'z's with compression on (gzip above 1 KiB)
+//	monitorevent <node> <event> -  monitor the event <event> of <node>: prints "EVENTS [<buffered>]"
+//	                            or "ERROR <error>"; then "EVENT <node> <text>" for each message
+//	                            and "DOWNEVENT <event> <reason>" when it ends
+//	publish - <event> <text>    publish <text> on the prober's event <event> (registered on first
+//	                            use, buffer 2): prints "PUBLISHED"
+//	unregister - <event> -      unregister it: prints "UNREGISTERED"
 //	quit                        stop the node and exit
 //
 // Whatever the prober process receives is printed as "GOT <from node> <text>".
@@ -65,6 +71,12 @@ type proberCommand struct {
 
 type interopProber struct {
 	act.Actor
+	tokens map[gen.Atom]gen.Ref
+}
+
+func (p *interopProber) HandleEvent(message gen.MessageEvent) error {
+	say("EVENT %s %v", message.Event.Node, message.Message)
+	return nil
 }
 
 func (p *interopProber) HandleMessage(from gen.PID, message any) error {
@@ -92,6 +104,43 @@ func (p *interopProber) HandleMessage(from gen.PID, message any) error {
 			if err != nil {
 				say("ERROR %v", err)
 			}
+		case "monitorevent":
+			buffered, err := p.MonitorEvent(gen.Event{Name: m.to.Name, Node: m.to.Node})
+			if err != nil {
+				say("ERROR %v", err)
+				break
+			}
+			texts := []string{}
+			for _, e := range buffered {
+				texts = append(texts, fmt.Sprint(e.Message))
+			}
+			say("EVENTS %v", texts)
+		case "publish":
+			if p.tokens == nil {
+				p.tokens = make(map[gen.Atom]gen.Ref)
+			}
+			token, found := p.tokens[m.to.Name]
+			if found == false {
+				t, err := p.RegisterEvent(m.to.Name, gen.EventOptions{Buffer: 2})
+				if err != nil {
+					say("ERROR %v", err)
+					break
+				}
+				token = t
+				p.tokens[m.to.Name] = t
+			}
+			if err := p.SendEvent(m.to.Name, token, m.text); err != nil {
+				say("ERROR %v", err)
+				break
+			}
+			say("PUBLISHED")
+		case "unregister":
+			delete(p.tokens, m.to.Name)
+			if err := p.UnregisterEvent(m.to.Name); err != nil {
+				say("ERROR %v", err)
+				break
+			}
+			say("UNREGISTERED")
 		default:
 			if err := p.Send(m.to, m.text); err != nil {
 				say("ERROR %v", err)
@@ -99,6 +148,8 @@ func (p *interopProber) HandleMessage(from gen.PID, message any) error {
 		}
 	case string:
 		say("GOT %s %s", from.Node, m)
+	case gen.MessageDownEvent:
+		say("DOWNEVENT %s %v", m.Event.Name, m.Reason)
 	}
 	return nil
 }
@@ -146,7 +197,8 @@ func runPeer(args []string) error {
 		switch {
 		case len(f) == 1 && f[0] == "quit":
 			return nil
-		case len(f) == 4 && (f[0] == "send" || f[0] == "call" || f[0] == "important" || f[0] == "zip"):
+		case len(f) == 4 && (f[0] == "send" || f[0] == "call" || f[0] == "important" || f[0] == "zip" ||
+			f[0] == "monitorevent" || f[0] == "publish" || f[0] == "unregister"):
 			to := gen.ProcessID{Node: gen.Atom(f[1]), Name: gen.Atom(f[2])}
 			node.Send(prober, proberCommand{verb: f[0], to: to, text: f[3]})
 		default:

@@ -119,6 +119,46 @@ impl Context {
         self.send_priority = priority;
     }
 
+    /// How this process compresses what it sends to other nodes: its own setting
+    /// (`SpawnOptions::compression`, the `set_compression*` methods), else the node's
+    /// `NetworkOptions::compression` (Ergo's `Compression()` and friends).
+    pub fn compression(&self) -> crate::net::Compression {
+        self.node.inner.compression_setting(&self.entry)
+    }
+
+    /// Turns compression of this process's sends to other nodes on or off (Ergo's
+    /// `SetCompression`): frames over the threshold then travel compressed (ENP 200).
+    pub fn set_compression(&mut self, enabled: bool) {
+        let c = crate::net::Compression { enabled, ..self.compression() };
+        self.node.inner.set_compression(&self.entry, c);
+    }
+
+    /// Sets the algorithm this process compresses with (Ergo's `SetCompressionType`).
+    pub fn set_compression_type(&mut self, kind: crate::net::CompressionType) {
+        let c = crate::net::Compression { kind, ..self.compression() };
+        self.node.inner.set_compression(&self.entry, c);
+    }
+
+    /// Sets the compression level (gzip only; Ergo's `SetCompressionLevel`).
+    pub fn set_compression_level(&mut self, level: crate::net::CompressionLevel) {
+        let c = crate::net::Compression { level, ..self.compression() };
+        self.node.inner.set_compression(&self.entry, c);
+    }
+
+    /// Sets the size (bytes, header included) above which a frame is compressed (Ergo's
+    /// `SetCompressionThreshold`).
+    ///
+    /// # Errors
+    /// [`Error::NotAllowed`] below 1024 bytes, Ergo's least threshold.
+    pub fn set_compression_threshold(&mut self, threshold: usize) -> Result<(), Error> {
+        if threshold < crate::net::proto::DEFAULT_COMPRESSION_THRESHOLD {
+            return Err(Error::NotAllowed("a compression threshold below 1024 bytes"));
+        }
+        let c = crate::net::Compression { threshold, ..self.compression() };
+        self.node.inner.set_compression(&self.entry, c);
+        Ok(())
+    }
+
     /// This process's log level (inherited from its parent; the node's `ERGORS_LOG` at the top).
     pub fn log_level(&self) -> tracing::Level {
         LEVELS[usize::from(self.log_level).min(LEVELS.len() - 1)]

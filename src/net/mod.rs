@@ -9,7 +9,9 @@
 //!   dialer and acceptor state machines.
 //! - [`registrar`]: ESRD packet framing (the registrar that maps node names to ports).
 
+pub(crate) mod compression;
 pub mod edf;
+pub(crate) mod events;
 pub mod handshake;
 pub(crate) mod link;
 pub mod network;
@@ -18,3 +20,4 @@ pub mod registrar;
 pub(crate) mod relations;
 
 pub use network::{NetworkMode, NetworkOptions, PeerInfo};
+pub use proto::{Compression, CompressionLevel, CompressionType};

@@ -69,6 +69,9 @@ pub struct NetworkOptions {
     pub routes: Vec<(String, SocketAddr)>,
     /// The types this node sends and receives (Ergo's and the EDF built-ins are always there).
     pub registry: Arc<Registry>,
+    /// How processes compress their sends unless they choose otherwise
+    /// (`ERGORS_NET_COMPRESSION`, default off; D217).
+    pub compression: super::proto::Compression,
 }
 
 impl Default for NetworkOptions {
@@ -84,6 +87,7 @@ impl Default for NetworkOptions {
             tick: Duration::from_secs(5),
             routes: Vec::new(),
             registry: Arc::new(Registry::new()),
+            compression: super::proto::Compression::default(),
         }
     }
 }
@@ -97,6 +101,7 @@ impl std::fmt::Debug for NetworkOptions {
             .field("pool_size", &self.pool_size)
             .field("max_message_size", &self.max_message_size)
             .field("routes", &self.routes)
+            .field("compression", &self.compression)
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +134,11 @@ impl NetworkOptions {
     /// Sets the heartbeat tick (zero: none).
     pub fn tick(mut self, tick: Duration) -> Self {
         self.tick = tick;
+        self
+    }
+    /// Sets the node's default compression of sends to other nodes.
+    pub fn compression(mut self, c: super::proto::Compression) -> Self {
+        self.compression = c;
         self
     }
     /// Sets the largest frame accepted (0 = no limit).
@@ -268,6 +278,8 @@ pub(crate) struct Peer {
     /// The connection that displaced this one (D206): it took over the calls, relations and
     /// requests booked here, and frames for this peer go there while this one drains (D226).
     successor: std::sync::OnceLock<Arc<Peer>>,
+    /// Our events this peer's processes consume (dropped from them when it goes, D215).
+    consumed_events: Mutex<Vec<crate::message::Name>>,
 }
 
 /// The calls in flight towards one peer (see [`Peer::calls`]).
@@ -308,6 +320,7 @@ impl Peer {
             watchers: Mutex::new(HashMap::new()),
             controls: Mutex::new(HashMap::new()),
             successor: std::sync::OnceLock::new(),
+            consumed_events: Mutex::new(Vec::new()),
         })
     }
 
@@ -439,6 +452,9 @@ impl Peer {
         next.calls.lock().unwrap_or_else(|p| p.into_inner()).waiting.extend(calls);
         let controls = std::mem::take(&mut *self.controls.lock().unwrap_or_else(|p| p.into_inner()));
         next.controls.lock().unwrap_or_else(|p| p.into_inner()).extend(controls);
+        for name in self.take_consumed_events() {
+            next.note_consumed_event(name);
+        }
         for link in self.links.read().unwrap_or_else(|p| p.into_inner()).iter() {
             link.retire();
         }
@@ -454,6 +470,34 @@ impl Peer {
         let all = std::mem::take(&mut *self.watchers.lock().unwrap_or_else(|p| p.into_inner()));
         self.controls.lock().unwrap_or_else(|p| p.into_inner()).clear();
         all.into_iter().flat_map(|(t, list)| list.into_iter().map(move |(c, k)| (t.clone(), c, k))).collect()
+    }
+
+    /// Our processes consuming `target` (an event of this peer), each once.
+    pub(crate) fn consumers_of(&self, target: &crate::message::Target) -> Vec<Pid> {
+        let w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pids: Vec<Pid> = w.get(target).map(|l| l.iter().map(|(p, _)| *p).collect()).unwrap_or_default();
+        // A process that both links and monitors gets each message once.
+        pids.sort_unstable_by_key(|p| p.id);
+        pids.dedup();
+        pids
+    }
+
+    /// This peer's processes consume our event `name`.
+    pub(crate) fn note_consumed_event(&self, name: crate::message::Name) {
+        let mut names = self.consumed_events.lock().unwrap_or_else(|p| p.into_inner());
+        // Looked at under the lock, as in `book_call`.
+        if let Some(next) = self.successor.get() {
+            drop(names);
+            return next.note_consumed_event(name);
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+
+    /// Our events this peer's processes consumed (the connection is gone).
+    pub(crate) fn take_consumed_events(&self) -> Vec<crate::message::Name> {
+        std::mem::take(&mut *self.consumed_events.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub(crate) fn await_control(&self, n: u64, wait: super::relations::ControlWait) {
@@ -490,6 +534,21 @@ impl Peer {
         }
         let link = self.link(route).ok_or(Error::NoConnection(self.name))?;
         link.push(|buf| self.writer.write(buf, route.order, enp, payload).map(drop).map_err(build_error))
+    }
+
+    /// [`push_frame`](Peer::push_frame) compressed as `c` asks (D217).
+    ///
+    /// # Errors
+    /// As `push_frame`.
+    pub(crate) fn push_frame_compressed(
+        &self,
+        route: order::Route,
+        enp: &Enp<'_>,
+        payload: impl FnOnce(&mut Vec<u8>) -> Result<(), EdfError>,
+        c: &super::proto::Compression,
+    ) -> Result<(), Error> {
+        let link = self.link(route).ok_or(Error::NoConnection(self.name))?;
+        super::compression::push_compressed(&link, &self.writer, route, enp, payload, c)
     }
 
     /// The Pid `id` of this peer.
@@ -533,6 +592,8 @@ pub(crate) struct Network {
     pub(crate) registrar: std::sync::OnceLock<super::registrar::Registrar>,
     /// Sends waiting for a connection being dialled, per node (connect on first send).
     dialing: Mutex<HashMap<Atom, Vec<Waiting>>>,
+    /// Some sender may compress: the node's default is on, or a process turned it on (D217).
+    pub(crate) compress_any: std::sync::atomic::AtomicBool,
 }
 
 /// A send waiting for its node's connection: the destination, its priority and the envelope.
@@ -553,6 +614,7 @@ impl Network {
             license: "MIT OR Apache-2.0".into(),
         };
         Network {
+            compress_any: std::sync::atomic::AtomicBool::new(options.compression.enabled),
             options,
             config: Arc::new(config),
             peers: RwLock::new(HashMap::new()),
@@ -733,7 +795,7 @@ fn frame_target(enp: &Enp<'_>) -> String {
     }
 }
 
-fn priority_byte(p: Priority) -> u8 {
+pub(crate) fn priority_byte(p: Priority) -> u8 {
     match p {
         Priority::Urgent => 2,
         Priority::System => 1,
@@ -817,9 +879,22 @@ impl NodeInner {
             }
             _ => None,
         };
-        let pushed = link.push(|buf| {
-            peer.writer.write(buf, route.order, &enp, |b| encode_payload(reg, msg, b)).map(drop).map_err(build_error)
-        });
+        let pushed = match self.compression_for(net, envelope.from) {
+            None => link.push(|buf| {
+                peer.writer
+                    .write(buf, route.order, &enp, |b| encode_payload(reg, msg, b))
+                    .map(drop)
+                    .map_err(build_error)
+            }),
+            Some(c) => super::compression::push_compressed(
+                &link,
+                &peer.writer,
+                route,
+                &enp,
+                |b| encode_payload(reg, msg, b),
+                &c,
+            ),
+        };
         if let (Err(_), Some(n)) = (&pushed, booked) {
             peer.call_answered(n);
         }
@@ -849,7 +924,10 @@ impl NodeInner {
         match &outcome {
             Ok(msg) => {
                 let (enp, route) = Enp::response(from.id, to.pid.id, prio, to.ref_id, true);
-                peer.push_frame(route, &enp, |b| encode_payload(reg, msg, b))
+                match self.compression_for(net, from) {
+                    None => peer.push_frame(route, &enp, |b| encode_payload(reg, msg, b)),
+                    Some(c) => peer.push_frame_compressed(route, &enp, |b| encode_payload(reg, msg, b), &c),
+                }
             }
             Err(e) => {
                 let (code, text) = match e {
@@ -962,6 +1040,14 @@ impl NodeInner {
                     id: alias,
                 }));
                 self.deliver_terminate(peer, target, frame.payload)
+            }
+            Enp::MessageEvent { from, prio, timestamp, name } => {
+                self.deliver_event(peer, from, prio, timestamp, name, frame.payload)
+            }
+            Enp::TerminateEvent { name, .. } => {
+                let name = name_of(name)?;
+                let event = crate::message::Event { name, node: peer.name };
+                self.deliver_terminate(peer, crate::message::Target::Event(event), frame.payload)
             }
             Enp::Unknown { opcode: HEARTBEAT } => Ok(()),
             other => Err(format!("opcode {} is not handled yet", other.opcode())),

@@ -56,6 +56,9 @@ pub(crate) struct ControlWait {
     pub(crate) consumer: Pid,
     pub(crate) kind: Kind,
     pub(crate) target: Target,
+    /// The consumer held no other relation on the target when it asked: an event's buffered
+    /// messages in the answer are delivered to it only then (once, not per relation; D215).
+    pub(crate) first: bool,
 }
 
 fn control_message(kind: Kind, on: bool, source: Pid, target: &Target, r: Ref) -> Option<Message> {
@@ -87,6 +90,18 @@ fn control_message(kind: Kind, on: bool, source: Pid, target: &Target, r: Ref) -
         }
         (Kind::Monitor, false, Target::Alias(a)) => {
             Message::new(wire::MessageDemonitorAlias { source, target: *a, r#ref: r })
+        }
+        (Kind::Link, true, Target::Event(e)) => {
+            Message::new(wire::MessageLinkEvent { source, target: e.clone(), r#ref: r })
+        }
+        (Kind::Link, false, Target::Event(e)) => {
+            Message::new(wire::MessageUnlinkEvent { source, target: e.clone(), r#ref: r })
+        }
+        (Kind::Monitor, true, Target::Event(e)) => {
+            Message::new(wire::MessageMonitorEvent { source, target: e.clone(), r#ref: r })
+        }
+        (Kind::Monitor, false, Target::Event(e)) => {
+            Message::new(wire::MessageDemonitorEvent { source, target: e.clone(), r#ref: r })
         }
         _ => return None,
     })
@@ -125,7 +140,7 @@ impl NodeInner {
     ///
     /// # Errors
     /// `NoConnection` when not connected (dial first: send to it, or `NodeHandle::connect`);
-    /// `TargetExist`; `NotAllowed` for an event target (not yet across nodes).
+    /// `TargetExist`.
     pub(crate) fn watch_remote(
         &self,
         consumer: &Arc<crate::process::entry::ProcessEntry>,
@@ -140,16 +155,18 @@ impl NodeInner {
         {
             return Err(Error::ProcessUnknown);
         }
-        if matches!(target, Target::Event(_)) {
-            return Err(Error::NotAllowed("events of other nodes cannot be linked or monitored yet"));
-        }
         start_watching(consumer, &target, kind)?;
+        let other = match kind {
+            Kind::Link => Kind::Monitor,
+            Kind::Monitor => Kind::Link,
+        };
+        let first = consumer.with_rel(|r| !r.watching(other).contains(&target)).unwrap_or(true);
         peer.add_watcher(target.clone(), consumer.pid, kind);
         if matches!(target, Target::Node(_)) {
             return Ok(());
         }
         let r = self.make_ref();
-        peer.await_control(r.id[0], ControlWait { consumer: consumer.pid, kind, target: target.clone() });
+        peer.await_control(r.id[0], ControlWait { consumer: consumer.pid, kind, target: target.clone(), first });
         if let Err(e) = send_control(net, &peer, kind, true, consumer.pid, &target, r) {
             peer.control_answered(r.id[0]);
             peer.remove_watcher(&target, consumer.pid, kind);
@@ -198,15 +215,24 @@ impl NodeInner {
             wire::MessageUnlinkAlias => Kind::Link, false, Target::Alias;
             wire::MessageMonitorAlias => Kind::Monitor, true, Target::Alias;
             wire::MessageDemonitorAlias => Kind::Monitor, false, Target::Alias;
+            wire::MessageLinkEvent => Kind::Link, true, Target::Event;
+            wire::MessageUnlinkEvent => Kind::Link, false, Target::Event;
+            wire::MessageMonitorEvent => Kind::Monitor, true, Target::Event;
+            wire::MessageDemonitorEvent => Kind::Monitor, false, Target::Event;
         );
         match msg.downcast::<wire::MessageResult>() {
             Ok(result) => {
-                if let Some(wait) = peer.control_answered(result.r#ref.id[0])
-                    && let Some(e) = result.error
-                {
-                    // Refused (no such process, …): the relation fires at once with the reason.
-                    peer.remove_watcher(&wait.target, wait.consumer, wait.kind);
-                    self.signal(wait.consumer, wait.kind, wait.target, &reason_of(e.as_str()));
+                let Some(wait) = peer.control_answered(result.r#ref.id[0]) else { return Ok(()) };
+                match (result.error, &wait.target) {
+                    (Some(e), _) => {
+                        // Refused (no such process, …): the relation fires at once with the reason.
+                        peer.remove_watcher(&wait.target, wait.consumer, wait.kind);
+                        self.signal(wait.consumer, wait.kind, wait.target, &reason_of(e.as_str()));
+                    }
+                    (None, Target::Event(e)) if wait.first => {
+                        self.deliver_buffered(net, wait.consumer, e, result.result)
+                    }
+                    (None, _) => {}
                 }
                 Ok(())
             }
@@ -227,6 +253,9 @@ impl NodeInner {
         target: Target,
         r: Ref,
     ) -> Result<(), String> {
+        if let Target::Event(e) = &target {
+            return self.remote_event_request(net, peer, kind, on, source, e, r);
+        }
         let outcome = if on {
             self.watched_by_remote(source, target.clone(), kind)
         } else {
@@ -279,6 +308,10 @@ impl NodeInner {
                 Terminated::Name(name.as_bytes())
             }
             Target::Alias(a) => Terminated::Alias(a.0.id),
+            Target::Event(e) => {
+                name = e.name.clone();
+                Terminated::Event(name.as_bytes())
+            }
             _ => return,
         });
         let sent = peer.push_frame(route, &enp, |b| encode_reason(reason, b));
@@ -335,6 +368,7 @@ impl NodeInner {
         for (target, consumer, kind) in peer.take_all_watchers() {
             self.signal(consumer, kind, target, &ExitReason::NoConnection);
         }
+        self.peer_events_down(peer);
     }
 
     /// `Target::Pid` of the peer named by id, for a Terminate frame.

@@ -8,6 +8,7 @@ use super::NodeInner;
 use super::names::valid_name;
 use super::watch::{Kind, remove_first};
 use crate::error::Error;
+use crate::message::{Atom, Name};
 use crate::message::{
     Envelope, Event, EventData, EventOptions, ExitReason, Message, MessageEvent, MessageEventStart, MessageEventStop,
     Payload, Pid, Priority, Ref, Target,
@@ -35,6 +36,11 @@ struct EventState {
     subscribers: Arc<HashMap<Pid, Subscriber>>,
     /// Links plus monitors (a process may hold both): drives Start/Stop notifications.
     relations: usize,
+    /// Consumers on other nodes (D215): link and monitor flags by Pid.
+    remote: HashMap<Pid, (bool, bool)>,
+    /// How many of `remote` live on each node: a publish sends one frame per node, which
+    /// fans it out to its own consumers (as Go does).
+    nodes: HashMap<Atom, usize>,
 }
 
 #[derive(Clone)]
@@ -79,6 +85,8 @@ impl NodeInner {
                 capacity: opts.buffer,
                 subscribers: Arc::new(HashMap::new()),
                 relations: 0,
+                remote: HashMap::new(),
+                nodes: HashMap::new(),
             }),
         };
         events.insert(name, Arc::new(entry));
@@ -111,16 +119,21 @@ impl NodeInner {
 
     /// Ends an event: every subscriber gets an exit (link) or down (monitor) with `reason`.
     pub(super) fn close_event(&self, event: &EventEntry, reason: &ExitReason) {
-        let subscribers = {
+        let (subscribers, nodes) = {
             let mut state = lock(&event.state);
             state.open = false;
             state.relations = 0;
             state.buffer.clear();
-            std::mem::take(&mut state.subscribers)
+            state.remote.clear();
+            (std::mem::take(&mut state.subscribers), std::mem::take(&mut state.nodes))
         };
         // A fan-out may still hold the set: then iterate the shared copy.
         let subscribers = Arc::try_unwrap(subscribers).unwrap_or_else(|shared| (*shared).clone());
         let target = Target::Event(event.event.clone());
+        // One Terminate per consuming node, which fans it out to its consumers.
+        for node in nodes.into_keys() {
+            self.terminate_remote(node, &target, reason);
+        }
         for (pid, sub) in subscribers {
             if sub.link {
                 self.signal(pid, Kind::Link, target.clone(), reason);
@@ -151,7 +164,7 @@ impl NodeInner {
         // after (the buffer it got has the message, and the set we deliver to lacks it): never
         // both, never neither. The delivery itself runs without the lock, so a fan-out to a
         // hundred thousand subscribers blocks no other publisher or subscriber.
-        let subscribers = {
+        let (subscribers, nodes) = {
             let mut state = lock(&event.state);
             if !state.open {
                 return Err(Error::EventUnknown);
@@ -162,8 +175,13 @@ impl NodeInner {
                 }
                 state.buffer.push_back(published.clone());
             }
-            state.subscribers.clone()
+            // Without remote consumers this allocates nothing.
+            let nodes: Vec<Atom> = state.nodes.keys().copied().collect();
+            (state.subscribers.clone(), nodes)
         };
+        if !nodes.is_empty() {
+            self.publish_remote(&nodes, from, priority, &published);
+        }
         for sub in subscribers.values() {
             let envelope = Envelope { from, payload: Payload::Event(published.clone()) };
             self.push_signal(&sub.entry, priority, envelope);
@@ -215,6 +233,25 @@ impl NodeInner {
     pub(super) fn unsubscribe(&self, consumer: Pid, e: &Event, kind: Kind) {
         let Some(event) = self.registry.event_named(&e.name) else { return };
         let mut state = lock(&event.state);
+        if consumer.node != self.name {
+            let Some(flags) = state.remote.get_mut(&consumer) else { return };
+            let flag = match kind {
+                Kind::Link => &mut flags.0,
+                Kind::Monitor => &mut flags.1,
+            };
+            if !std::mem::take(flag) {
+                return;
+            }
+            if !flags.0 && !flags.1 {
+                state.remote.remove(&consumer);
+                forget_node(&mut state.nodes, consumer.node, 1);
+            }
+            state.relations -= 1;
+            if state.relations == 0 && event.notify {
+                self.notify_producer(&event, Message::new(MessageEventStop { event: e.clone() }));
+            }
+            return;
+        }
         if !state.subscribers.contains_key(&consumer) {
             return;
         }
@@ -236,10 +273,85 @@ impl NodeInner {
         }
     }
 
+    /// A process of another node starts to link to / monitor our event `name` (D215). On
+    /// success `answer` runs with the buffered messages while the event is still locked, so
+    /// that the answer is queued before any message published after this subscription.
+    ///
+    /// # Errors
+    /// `EventUnknown` for no such open event; `TargetExist` if it watches it so already.
+    pub(crate) fn subscribe_remote(
+        &self,
+        consumer: Pid,
+        name: &str,
+        kind: Kind,
+        answer: impl FnOnce(Pid, &VecDeque<MessageEvent>),
+    ) -> Result<(), Error> {
+        let event = self.registry.event_named(name).ok_or(Error::EventUnknown)?;
+        let mut state = lock(&event.state);
+        if !state.open {
+            return Err(Error::EventUnknown);
+        }
+        let fresh = !state.remote.contains_key(&consumer);
+        let flags = state.remote.entry(consumer).or_insert((false, false));
+        let flag = match kind {
+            Kind::Link => &mut flags.0,
+            Kind::Monitor => &mut flags.1,
+        };
+        if std::mem::replace(flag, true) {
+            return Err(Error::TargetExist);
+        }
+        if fresh {
+            *state.nodes.entry(consumer.node).or_default() += 1;
+        }
+        state.relations += 1;
+        if state.relations == 1 && event.notify {
+            self.notify_producer(&event, Message::new(MessageEventStart { event: event.event.clone() }));
+        }
+        let producer = event.producer.as_ref().map_or(self.core_pid(), |p| p.pid);
+        answer(producer, &state.buffer);
+        Ok(())
+    }
+
+    /// Forgets the consumers of `node` (its connection is gone) in the events `names`.
+    pub(crate) fn drop_remote_consumers(&self, node: Atom, names: &[Name]) {
+        for name in names {
+            let Some(event) = self.registry.event_named(name) else { continue };
+            let mut state = lock(&event.state);
+            let mut relations = 0;
+            state.remote.retain(|pid, (link, monitor)| {
+                if pid.node == node {
+                    relations += usize::from(*link) + usize::from(*monitor);
+                    false
+                } else {
+                    true
+                }
+            });
+            state.nodes.remove(&node);
+            if relations == 0 {
+                continue;
+            }
+            state.relations -= relations;
+            if state.relations == 0 && event.notify {
+                let e = event.event.clone();
+                self.notify_producer(&event, Message::new(MessageEventStop { event: e }));
+            }
+        }
+    }
+
     fn notify_producer(&self, event: &EventEntry, msg: Message) {
         if let Some(p) = &event.producer {
             let envelope = Envelope { from: self.core_pid(), payload: Payload::Message(msg) };
             self.push_signal(p, Priority::System, envelope);
+        }
+    }
+}
+
+/// One consumer of `node` less; the node is forgotten with its last.
+fn forget_node(nodes: &mut HashMap<Atom, usize>, node: Atom, n: usize) {
+    if let Some(count) = nodes.get_mut(&node) {
+        *count = count.saturating_sub(n);
+        if *count == 0 {
+            nodes.remove(&node);
         }
     }
 }

@@ -54,6 +54,9 @@ pub struct SpawnOptions {
     /// [`MessageFallback`](crate::MessageFallback) with this tag, a message this process's full
     /// mailbox refused (Ergo's `ProcessOptions.Fallback`). Meaningless for an unbounded mailbox.
     pub fallback: Option<(Name, String)>,
+    /// How the process compresses what it sends to other nodes (Ergo's
+    /// `ProcessOptions.Compression`; default: the node's `NetworkOptions::compression`).
+    pub compression: Option<crate::net::Compression>,
 }
 
 impl SpawnOptions {
@@ -114,6 +117,11 @@ impl SpawnOptions {
     /// (`call`) and messages already refused once are not redirected (D36).
     pub fn fallback(mut self, name: &str, tag: impl Into<String>) -> Self {
         self.fallback = Some((Name::from(name), tag.into()));
+        self
+    }
+    /// Sets how the process compresses its sends to other nodes (`SpawnOptions::compression`).
+    pub fn compression(mut self, c: crate::net::Compression) -> Self {
+        self.compression = Some(c);
         self
     }
 }
@@ -205,6 +213,9 @@ impl NodeInner {
             .ok_or(Error::NotAllowed("process table is full"))?;
         if fallback.is_some() {
             entry.with_rel(|r| r.fallback = fallback);
+        }
+        if let Some(c) = opts.compression {
+            self.set_compression(&entry, c);
         }
         if let Some(name) = name {
             // Registered before the process first runs (so before `init`), as Ergo's SpawnRegister.

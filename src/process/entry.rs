@@ -48,6 +48,9 @@ pub(crate) struct Relations {
     /// The aliases of the meta processes this process spawned and that still run: each gets an
     /// exit signal with this process's reason when it ends (`meta`).
     pub(crate) metas: Vec<Alias>,
+    /// How this process compresses its sends to other nodes, when it chose (D217): here, not
+    /// in the entry, since only senders on a node where some process compresses read it.
+    pub(crate) compression: Option<crate::net::Compression>,
 }
 
 /// What a process holds that other threads read or change.

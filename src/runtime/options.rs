@@ -306,6 +306,12 @@ const VARS: &[Var] = &[
         current: |o| o.network.zc_threshold.to_string(),
     },
     Var {
+        name: "ERGORS_NET_COMPRESSION",
+        accepted: "off, or gzip|zlib|lzw[:default|best-speed|best-size][:threshold of at least 1024 bytes]",
+        apply: |o, s| crate::net::Compression::parse(s).map(|c| o.network.compression = c),
+        current: |o| o.network.compression.to_string(),
+    },
+    Var {
         name: "ERGORS_PROCESS_TIMING",
         accepted: "a boolean: 1/0, true/false, yes/no, on/off",
         apply: |o, s| parse_bool(s).map(|v| o.process_timing = v),

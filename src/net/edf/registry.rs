@@ -2,7 +2,7 @@
 //! decoder into a [`Message`]) and by Rust `TypeId` (an encoder of a [`Message`] holding that
 //! type). Built at start-up, then shared read-only by every connection.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -33,7 +33,7 @@ pub enum RegShape {
 }
 
 /// A Rust type registered under a Go wire name. Implemented by [`edf_struct!`](crate::edf_struct).
-pub trait EdfRegistered: Edf + Send + 'static {
+pub trait EdfRegistered: Edf + Send + Sync + 'static {
     /// The wire name: `"#"` + Go package path + `"/"` + Go type name.
     const NAME: &'static str;
     /// The type's shape.
@@ -42,6 +42,10 @@ pub trait EdfRegistered: Edf + Send + 'static {
 
 type DecodeMessage = fn(&mut Decoder<'_>) -> Result<Message, EdfError>;
 type EncodeMessage = fn(&Message, &mut Encoder<'_>) -> Result<(), EdfError>;
+/// An encoder of a shared value (an event's payload, which all its subscribers share).
+type EncodeShared = fn(&(dyn Any + Send + Sync), &mut Encoder<'_>) -> Result<(), EdfError>;
+/// Moves a decoded message's value into a shareable box (an event's payload).
+type IntoShared = fn(Message) -> Result<Box<dyn Any + Send + Sync>, Message>;
 
 /// A registered name.
 #[derive(Debug)]
@@ -85,11 +89,25 @@ pub(crate) struct Entry {
 pub struct Registry {
     by_name: HashMap<Arc<str>, Entry>,
     by_type: HashMap<TypeId, EncodeMessage>,
+    /// The same encoders for shared values, and the way back (events across nodes, D216).
+    shared: HashMap<TypeId, (EncodeShared, IntoShared)>,
 }
 
 fn encode_msg<T: Edf + Send + 'static>(m: &Message, enc: &mut Encoder<'_>) -> Result<(), EdfError> {
     let v = m.downcast_ref::<T>().ok_or_else(|| EdfError::NotRegistered(m.type_name().to_owned()))?;
     enc.encode(v)
+}
+
+fn encode_shared<T: Edf + Send + Sync + 'static>(
+    v: &(dyn Any + Send + Sync),
+    enc: &mut Encoder<'_>,
+) -> Result<(), EdfError> {
+    let v = v.downcast_ref::<T>().ok_or_else(|| EdfError::NotRegistered(std::any::type_name::<T>().to_owned()))?;
+    enc.encode(v)
+}
+
+fn into_shared<T: Send + Sync + 'static>(m: Message) -> Result<Box<dyn Any + Send + Sync>, Message> {
+    m.downcast::<T>().map(|v| Box::new(v) as Box<dyn Any + Send + Sync>)
 }
 
 fn decode_msg<T: Edf + Send + 'static>(dec: &mut Decoder<'_>) -> Result<Message, EdfError> {
@@ -107,7 +125,7 @@ impl Registry {
     /// identities, [`ErrorValue`], [`GoTime`], [`Value`]) and Ergo's registered types
     /// ([`ergo_types`](super::ergo_types)).
     pub fn new() -> Registry {
-        let mut reg = Registry { by_name: HashMap::new(), by_type: HashMap::new() };
+        let mut reg = Registry { by_name: HashMap::new(), by_type: HashMap::new(), shared: HashMap::new() };
         reg.register_message::<bool>();
         reg.register_message::<i8>();
         reg.register_message::<i16>();
@@ -133,6 +151,7 @@ impl Registry {
         reg.register_message::<Event>();
         reg.register_message::<Value>();
         reg.by_type.insert(TypeId::of::<&'static str>(), encode_static_str);
+        reg.shared.insert(TypeId::of::<&'static str>(), (encode_shared_static_str, into_shared::<&'static str>));
         super::ergo_types::register_all(&mut reg);
         reg
     }
@@ -167,8 +186,9 @@ impl Registry {
 
     /// Lets messages holding a `T` (any [`Edf`] type: `Vec<i32>`, a map, …) be encoded by
     /// [`Registry::encode_message`]. (Decoding gives the dynamic form for composites.)
-    pub fn register_message<T: Edf + Send + 'static>(&mut self) {
+    pub fn register_message<T: Edf + Send + Sync + 'static>(&mut self) {
         self.by_type.insert(TypeId::of::<T>(), encode_msg::<T>);
+        self.shared.insert(TypeId::of::<T>(), (encode_shared::<T>, into_shared::<T>));
     }
 
     fn insert(&mut self, name: &str, shape: RegShape, decode: Option<DecodeMessage>) -> Result<(), EdfError> {
@@ -203,6 +223,28 @@ impl Registry {
             .get(&msg.value_type_id())
             .ok_or_else(|| EdfError::NotRegistered(msg.type_name().to_owned()))?;
         f(msg, enc)
+    }
+
+    /// Writes a shared value (an event's payload) at top level, as [`Registry::encode_message`]
+    /// writes a message holding it.
+    ///
+    /// # Errors
+    /// [`EdfError::NotRegistered`] if no encoder is registered for its type; the encoder's
+    /// errors.
+    pub(crate) fn encode_shared(&self, v: &(dyn Any + Send + Sync), enc: &mut Encoder<'_>) -> Result<(), EdfError> {
+        // Through `dyn Any`: the concrete value's type, never the trait object's.
+        let any: &dyn Any = v;
+        let (f, _) = self.shared.get(&any.type_id()).ok_or(EdfError::NotRegistered("an event's payload".to_owned()))?;
+        f(v, enc)
+    }
+
+    /// Moves a decoded message's value into a box every subscriber of an event can share;
+    /// the message back if its type is not one the registry knows.
+    pub(crate) fn share(&self, m: Message) -> Result<Box<dyn Any + Send + Sync>, Message> {
+        match self.shared.get(&m.value_type_id()) {
+            Some((_, f)) => f(m),
+            None => Err(m),
+        }
     }
 
     /// Reads a top-level value into a `Message`: a registered Rust type as itself, a scalar as
@@ -259,6 +301,11 @@ impl Registry {
             _ => Message::new(dec.decode_value()?),
         })
     }
+}
+
+fn encode_shared_static_str(v: &(dyn Any + Send + Sync), enc: &mut Encoder<'_>) -> Result<(), EdfError> {
+    let s = v.downcast_ref::<&'static str>().ok_or_else(|| EdfError::NotRegistered("&str".to_owned()))?;
+    enc.encode(&(*s).to_string())
 }
 
 /// `Message::new("text")` holds a `&'static str`: written as a string.

@@ -73,6 +73,89 @@ impl CompressionLevel {
     }
 }
 
+/// How a process compresses what it sends to other nodes (Ergo's `gen.Compression`): frames
+/// longer than `threshold` bytes (header included, as Go counts) go out wrapped in a
+/// compressed frame (opcode 200) when `enabled`. Set per process with
+/// `Context::set_compression*` or `SpawnOptions::compression`; the node's default is
+/// `NetworkOptions::compression` (`ERGORS_NET_COMPRESSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Compression {
+    /// Compress at all (off by default, as in Ergo).
+    pub enabled: bool,
+    /// The algorithm (gzip by default).
+    pub kind: CompressionType,
+    /// The level (gzip only; zlib and LZW have one level, as in Go).
+    pub level: CompressionLevel,
+    /// Frames of at most this many bytes go out as they are (Ergo's default 1024, also its
+    /// least accepted value).
+    pub threshold: usize,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression {
+            enabled: false,
+            kind: CompressionType::Gzip,
+            level: CompressionLevel::Default,
+            threshold: DEFAULT_COMPRESSION_THRESHOLD,
+        }
+    }
+}
+
+impl Compression {
+    /// Compression on with `kind` and the default level and threshold.
+    pub fn on(kind: CompressionType) -> Self {
+        Compression { enabled: true, kind, ..Default::default() }
+    }
+
+    /// Parses the `ERGORS_NET_COMPRESSION` form: `off`, or `<type>[:<level>][:<threshold>]`
+    /// with type `gzip`, `zlib` or `lzw`, level `default`, `best-speed` or `best-size`, and a
+    /// threshold of at least 1024 bytes. `None` for anything else.
+    pub fn parse(s: &str) -> Option<Compression> {
+        if s == "off" {
+            return Some(Compression::default());
+        }
+        let mut parts = s.split(':');
+        let kind = match parts.next()? {
+            "gzip" => CompressionType::Gzip,
+            "zlib" => CompressionType::Zlib,
+            "lzw" => CompressionType::Lzw,
+            _ => return None,
+        };
+        let mut c = Compression::on(kind);
+        for part in parts {
+            match part {
+                "default" => c.level = CompressionLevel::Default,
+                "best-speed" => c.level = CompressionLevel::BestSpeed,
+                "best-size" => c.level = CompressionLevel::BestSize,
+                n => {
+                    c.threshold = n.parse().ok().filter(|t| *t >= DEFAULT_COMPRESSION_THRESHOLD)?;
+                }
+            }
+        }
+        Some(c)
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.enabled {
+            return f.write_str("off");
+        }
+        let kind = match self.kind {
+            CompressionType::Gzip => "gzip",
+            CompressionType::Zlib => "zlib",
+            CompressionType::Lzw => "lzw",
+        };
+        let level = match self.level {
+            CompressionLevel::Default => "default",
+            CompressionLevel::BestSpeed => "best-speed",
+            CompressionLevel::BestSize => "best-size",
+        };
+        write!(f, "{kind}:{level}:{}", self.threshold)
+    }
+}
+
 /// Why a compressed frame could not be inflated. The frame is dropped (Go logs and ignores
 /// it); the link stays.
 #[derive(Debug, thiserror::Error)]

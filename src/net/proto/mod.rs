@@ -25,8 +25,8 @@ mod split;
 
 pub use build::{Recipient, Terminated};
 pub use compress::{
-    CompressionLevel, CompressionType, DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_INFLATE_CAP, InflateError, deflate,
-    inflate,
+    Compression, CompressionLevel, CompressionType, DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_INFLATE_CAP, InflateError,
+    deflate, inflate,
 };
 pub use frame::{Enp, Frame, FrameWriter, Prio, ResponseCode, ack_id_of_ref, important_ack};
 pub use header::{HEADER_LEN, Header, MAGIC, Opcode, VERSION};
