@@ -293,3 +293,88 @@ fn ring_io_off_a_worker_is_an_error_not_a_hang() {
         Poll::Pending => panic!("pending off a worker: it would never be woken"),
     }
 }
+
+/// Busy-loops for 300 ms on a message (pinned where it is spawned), saying when it starts and ends.
+struct Hog(Sender<&'static str>);
+
+impl Actor for Hog {
+    async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, _msg: Message) -> Result<(), ExitReason> {
+        let _ = self.0.send("hog busy");
+        let until = std::time::Instant::now() + Duration::from_millis(300);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        let _ = self.0.send("hog done");
+        Ok(())
+    }
+}
+
+/// A meta whose loop receives datagrams (a request on its ring, armed once and left waiting
+/// while the message half runs); reports its Pid, each message and each datagram.
+struct DatagramMeta(Option<UdpSocket>, Sender<&'static str>, Sender<Pid>);
+
+impl ergors::meta::Meta for DatagramMeta {
+    fn start(
+        &mut self,
+        ctx: ergors::meta::MetaContext,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send + 'static {
+        let (sock, report, pid) = (self.0.take(), self.1.clone(), self.2.clone());
+        async move {
+            let sock = sock.ok_or(ExitReason::Normal)?;
+            let _ = pid.send(ctx.pid());
+            loop {
+                sock.recv_from(vec![0; 64]).await.map_err(|_| ExitReason::Normal)?;
+                let _ = report.send("datagram");
+            }
+        }
+    }
+
+    async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, _msg: Message) -> Result<(), ExitReason> {
+        let _ = self.1.send("message");
+        Ok(())
+    }
+}
+
+/// Starts a `DatagramMeta` near `near` and reports its alias.
+struct MetaParent(Option<DatagramMeta>, Pid, Sender<ergors::Alias>);
+
+impl Actor for MetaParent {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        let meta = self.0.take().ok_or(ExitReason::Normal)?;
+        let opts = ergors::meta::MetaOptions::default().near(self.1);
+        let alias = ctx.spawn_meta(meta, opts).await.map_err(ExitReason::error)?;
+        let _ = self.2.send(alias);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_process_taken_by_another_worker_comes_back_with_its_next_completion() {
+    let node = io_node("io_adopt", NodeOptions::default());
+    let (tx, rx) = channel();
+    let hog = node.spawn(Hog(tx.clone()), SpawnOptions::default().worker(0)).unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = sock.local_addr();
+    let (pid_tx, pid_rx) = channel();
+    let (alias_tx, alias_rx) = channel();
+    let meta = DatagramMeta(Some(sock), tx, pid_tx);
+    node.spawn(MetaParent(Some(meta), hog, alias_tx), SpawnOptions::default().near(hog)).unwrap();
+    let alias = alias_rx.recv_timeout(PATIENCE).unwrap();
+    let meta = pid_rx.recv_timeout(PATIENCE).unwrap();
+    assert!(eventually(|| node.info().io_in_flight >= 1), "the receive is armed on worker 0's ring");
+    assert_eq!(node.process_info(meta).unwrap().worker, 0);
+    // Worker 0 is stuck in the hog: worker 1 takes the meta, woken by a message, and runs it.
+    node.send(hog, ()).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), "hog busy");
+    node.send(alias, ()).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), "message");
+    assert_eq!(node.process_info(meta).unwrap().worker, 1, "taken by the idle worker");
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), "hog done");
+    // Its receive still waits on worker 0's ring: the completion brings it back there (D225),
+    // instead of waking worker 1 for it from then on.
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"hi", addr).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), "datagram");
+    assert_eq!(node.process_info(meta).unwrap().worker, 0, "back on the ring's worker");
+    assert!(node.info().adoptions >= 1);
+    node.stop();
+}
