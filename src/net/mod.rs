@@ -16,5 +16,7 @@ pub mod network;
 pub mod proto;
 pub mod registrar;
 pub(crate) mod relations;
+pub mod tls;
 
 pub use network::{NetworkMode, NetworkOptions, PeerInfo};
+pub use tls::{NetworkTls, PemSource, TlsSetupError};

@@ -69,6 +69,8 @@ pub struct NetworkOptions {
     pub routes: Vec<(String, SocketAddr)>,
     /// The types this node sends and receives (Ergo's and the EDF built-ins are always there).
     pub registry: Arc<Registry>,
+    /// TLS for the acceptor and for dialling TLS routes (`ERGORS_NET_TLS_*`; default: plain).
+    pub tls: super::tls::NetworkTls,
 }
 
 impl Default for NetworkOptions {
@@ -84,6 +86,7 @@ impl Default for NetworkOptions {
             tick: Duration::from_secs(5),
             routes: Vec::new(),
             registry: Arc::new(Registry::new()),
+            tls: Default::default(),
         }
     }
 }
@@ -97,6 +100,7 @@ impl std::fmt::Debug for NetworkOptions {
             .field("pool_size", &self.pool_size)
             .field("max_message_size", &self.max_message_size)
             .field("routes", &self.routes)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +138,34 @@ impl NetworkOptions {
     /// Sets the largest frame accepted (0 = no limit).
     pub fn max_message_size(mut self, bytes: u32) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+    /// The acceptor serves TLS with this certificate chain (leaf first) and private key, PEM
+    /// texts or files (as `ERGORS_NET_TLS_CERT` / `ERGORS_NET_TLS_KEY`); read when the node
+    /// starts, which fails with `StartError::Tls` if they are unusable.
+    pub fn tls(mut self, cert: super::tls::PemSource, key: super::tls::PemSource) -> Self {
+        self.tls.cert = Some(cert);
+        self.tls.key = Some(key);
+        self
+    }
+    /// The certificates a dialled acceptor's chain must lead to (`ERGORS_NET_TLS_CA`; default:
+    /// our own certificate chain).
+    pub fn tls_roots(mut self, roots: super::tls::PemSource) -> Self {
+        self.tls.roots = Some(roots);
+        self
+    }
+    /// Dial TLS routes without checking the acceptor's certificate, as Go's
+    /// `InsecureSkipVerify` (`ERGORS_NET_TLS_INSECURE`); the handshake's `DigestCert` still ties
+    /// the certificate to the acceptor.
+    pub fn tls_insecure_skip_verify(mut self, skip: bool) -> Self {
+        self.tls.insecure_skip_verify = skip;
+        self
+    }
+    /// Adds a static route to an acceptor that serves TLS: `node` is reached at `addr`.
+    pub fn route_tls(mut self, node: impl Into<String>, addr: SocketAddr) -> Self {
+        let node = node.into();
+        self.tls.static_routes.push(node.clone());
+        self.routes.push((node, addr));
         self
     }
 }
@@ -460,6 +492,8 @@ pub(crate) struct Network {
     pub(crate) registrar: std::sync::OnceLock<super::registrar::Registrar>,
     /// Sends waiting for a connection being dialled, per node (connect on first send).
     dialing: Mutex<HashMap<Atom, Vec<Waiting>>>,
+    /// The TLS configurations, built at start.
+    pub(crate) tls: std::sync::OnceLock<super::tls::LinkTls>,
 }
 
 /// A send waiting for its node's connection: the destination, its priority and the envelope.
@@ -487,6 +521,7 @@ impl Network {
             core: Default::default(),
             registrar: Default::default(),
             dialing: Mutex::new(HashMap::new()),
+            tls: Default::default(),
         }
     }
 
@@ -975,6 +1010,9 @@ impl NodeInner {
 /// from a busy port, as Go does) and spawns the network process.
 pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::StartError> {
     let Some(net) = node.inner.net.clone() else { return Ok(()) };
+    let tls = super::tls::LinkTls::load(&net.options.tls)?;
+    let tls_acceptor = tls.server.is_some();
+    let _ = net.tls.set(tls);
     let mut addr = net.options.listen;
     let listener = loop {
         match crate::io::net::TcpListener::bind(addr) {
@@ -999,7 +1037,7 @@ pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::
             let route = super::edf::ergo_types::Route {
                 host: String::new(),
                 port: net.local.get().map_or(0, |a| a.port()),
-                tls: false,
+                tls: tls_acceptor,
                 handshake_version: super::link::version_to_wire(&super::handshake::Version::ehs()),
                 proto_version: super::link::version_to_wire(&super::handshake::Version::enp()),
             };
