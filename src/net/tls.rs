@@ -15,10 +15,13 @@ use super::handshake::CertFingerprint;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, PrivateKeyDer, ServerName, SignatureVerificationAlgorithm,
+    UnixTime, alg_id,
+};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Where a PEM text comes from: a file (`ERGORS_NET_TLS_*`) or memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,8 +127,86 @@ fn private_key(source: &PemSource) -> Result<PrivateKeyDer<'static>, TlsSetupErr
     })
 }
 
+/// ring's provider, verifying P-521 signatures as well (D211).
 fn provider() -> Arc<CryptoProvider> {
-    CryptoProvider::get_default().cloned().unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.signature_verification_algorithms =
+        WebPkiSupportedAlgorithms { all: &VERIFY_ALGORITHMS.0, mapping: &VERIFY_ALGORITHMS.1 };
+    Arc::new(provider)
+}
+
+type Mapping = (SignatureScheme, &'static [&'static dyn SignatureVerificationAlgorithm]);
+
+/// ring's signature verifications, and ECDSA P-521 with SHA-512 last (so offered last).
+static VERIFY_ALGORITHMS: LazyLock<(Vec<&'static dyn SignatureVerificationAlgorithm>, Vec<Mapping>)> =
+    LazyLock::new(|| {
+        const P521: &[&dyn SignatureVerificationAlgorithm] = &[&EcdsaP521Sha512];
+        let ring = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+        let mut all = ring.all.to_vec();
+        all.extend_from_slice(P521);
+        let mut mapping = ring.mapping.to_vec();
+        mapping.push((SignatureScheme::ECDSA_NISTP521_SHA512, P521));
+        (all, mapping)
+    });
+
+/// ECDSA over P-521 with SHA-512, which ring lacks: Go Ergo's own self-signed certificates
+/// (`lib.GenerateSelfSignedCert`) are P-521, so a TLS acceptor of a Go node signs its handshake
+/// with it. Verification only (RustCrypto's `p521`); we never sign with P-521.
+#[derive(Debug)]
+struct EcdsaP521Sha512;
+
+impl SignatureVerificationAlgorithm for EcdsaP521Sha512 {
+    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
+        use p521::ecdsa::signature::Verifier;
+        let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
+        let signature = p521_signature(signature).ok_or(InvalidSignature)?;
+        key.verify(message, &signature).map_err(|_| InvalidSignature)
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_P521
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_SHA512
+    }
+}
+
+/// A DER `ECDSA-Sig-Value` (`SEQUENCE { r INTEGER, s INTEGER }`) as a P-521 signature.
+fn p521_signature(der: &[u8]) -> Option<p521::ecdsa::Signature> {
+    const WIDTH: usize = 66;
+    /// One DER element of tag `tag` at the start of `bytes`: its contents and what follows.
+    fn element(bytes: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&first, rest) = bytes.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        if first != tag {
+            return None;
+        }
+        let (len, rest) = match len {
+            0..=0x7f => (usize::from(len), rest),
+            0x81 => {
+                let (&n, rest) = rest.split_first()?;
+                (usize::from(n), rest)
+            }
+            _ => return None,
+        };
+        (rest.len() >= len).then(|| rest.split_at(len))
+    }
+    let (body, trailing) = element(der, 0x30)?;
+    let (r, body) = element(body, 0x02)?;
+    let (s, trailing_in) = element(body, 0x02)?;
+    if !trailing.is_empty() || !trailing_in.is_empty() {
+        return None;
+    }
+    let mut fixed = [0u8; 2 * WIDTH];
+    for (i, int) in [r, s].into_iter().enumerate() {
+        let int = &int[int.iter().take_while(|&&b| b == 0).count()..];
+        if int.len() > WIDTH {
+            return None;
+        }
+        fixed[(i + 1) * WIDTH - int.len()..(i + 1) * WIDTH].copy_from_slice(int);
+    }
+    p521::ecdsa::Signature::from_slice(&fixed).ok()
 }
 
 impl LinkTls {
@@ -221,4 +302,51 @@ impl ServerCertVerifier for SkipVerify {
 /// A PEM path from the environment.
 pub(crate) fn pem_file(path: &str) -> Option<PemSource> {
     (!path.is_empty()).then(|| PemSource::File(Path::new(path).to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p521::ecdsa::signature::Signer;
+
+    /// DER `INTEGER` of big-endian unsigned bytes.
+    fn der_integer(bytes: &[u8]) -> Vec<u8> {
+        let mut int: Vec<u8> = bytes.iter().copied().skip_while(|&b| b == 0).collect();
+        if int.first().is_none_or(|&b| b & 0x80 != 0) {
+            int.insert(0, 0);
+        }
+        let mut out = vec![0x02, int.len() as u8];
+        out.extend(int);
+        out
+    }
+
+    #[test]
+    fn a_p521_signature_in_der_verifies_and_a_changed_message_does_not() {
+        let mut secret = [0x11u8; 66];
+        secret[0] = 0x01;
+        let key = p521::ecdsa::SigningKey::from_slice(&secret).expect("a key");
+        let public = p521::ecdsa::VerifyingKey::from(&key).to_encoded_point(false);
+        let signature: p521::ecdsa::Signature = key.sign(b"the handshake transcript");
+        let (r, s) = signature.split_bytes();
+        let mut body = der_integer(&r);
+        body.extend(der_integer(&s));
+        // A P-521 signature's body is longer than 127 bytes: the long form of the length.
+        let mut der = vec![0x30, 0x81, body.len() as u8];
+        der.extend(body);
+        let alg = EcdsaP521Sha512;
+        assert!(alg.verify_signature(public.as_bytes(), b"the handshake transcript", &der).is_ok());
+        assert!(alg.verify_signature(public.as_bytes(), b"another transcript", &der).is_err());
+        assert!(alg.verify_signature(public.as_bytes(), b"the handshake transcript", &der[1..]).is_err());
+        // Offered to peers: the scheme is in the provider's mapping.
+        let offered = provider().signature_verification_algorithms.supported_schemes();
+        assert!(offered.contains(&SignatureScheme::ECDSA_NISTP521_SHA512), "{offered:?}");
+    }
+
+    #[test]
+    fn the_server_name_is_the_route_host_else_the_node_host_else_the_address() {
+        let addr: std::net::SocketAddr = "10.0.0.1:4000".parse().expect("addr");
+        assert_eq!(server_name("db.example", "n@h", addr), "db.example");
+        assert_eq!(server_name("", "n@localhost", addr), "localhost");
+        assert_eq!(server_name("", "nohost", addr), "10.0.0.1");
+    }
 }
