@@ -5,7 +5,7 @@
 //! The link ends when its socket fails or closes, when a frame breaks the stream, or with the
 //! node; the last link of a peer takes the peer with it.
 
-use super::edf::{Decoder, EdfError, Encoder, OrderedMap, ergo_types as wire};
+use super::edf::EdfError;
 use super::handshake::{
     Acceptor, CertFingerprint, Dialer, Established, FrameReader, HandshakeError, HandshakeMessage, Progress,
     write_frame,
@@ -481,7 +481,7 @@ async fn handshake(
     loop {
         let mut out = Vec::new();
         while let Some(msg) = machine.poll_transmit() {
-            write_frame(&mut out, |b| encode_handshake(&msg, b)).map_err(|e| format!("handshake: {e}"))?;
+            write_frame(&mut out, |b| msg.encode(b)).map_err(|e| format!("handshake: {e}"))?;
         }
         if !out.is_empty() {
             stream.write_all(out).await.map_err(|e| format!("handshake: {e}"))?;
@@ -501,7 +501,7 @@ async fn handshake(
             }
         }
         while let Some(payload) = frames.next_frame().map_err(|e| format!("handshake: {e}"))? {
-            let msg = decode_handshake(net, payload).map_err(|e| format!("handshake: {e}"))?;
+            let msg = HandshakeMessage::decode(net.registry(), payload).map_err(|e| format!("handshake: {e}"))?;
             let rest = frames.remaining().to_vec();
             let done =
                 match machine.handle_message(Instant::now(), msg, &rest).map_err(|e| format!("handshake: {e}"))? {
@@ -528,123 +528,13 @@ async fn handshake(
                 };
             let mut out = Vec::new();
             while let Some(msg) = machine.poll_transmit() {
-                write_frame(&mut out, |b| encode_handshake(&msg, b)).map_err(|e| format!("handshake: {e}"))?;
+                write_frame(&mut out, |b| msg.encode(b)).map_err(|e| format!("handshake: {e}"))?;
             }
             if !out.is_empty() {
                 stream.write_all(out).await.map_err(|e| format!("handshake: {e}"))?;
             }
             return Ok(done);
         }
-    }
-}
-
-/// A handshake `Version` as its EDF struct.
-pub(crate) fn version_to_wire(v: &super::handshake::Version) -> wire::Version {
-    wire::Version {
-        name: v.name.clone(),
-        release: v.release.clone(),
-        commit: v.commit.clone(),
-        license: v.license.clone(),
-    }
-}
-
-fn version_from_wire(v: wire::Version) -> super::handshake::Version {
-    super::handshake::Version { name: v.name, release: v.release, commit: v.commit, license: v.license }
-}
-
-/// A handshake message as its EDF struct, written at top level.
-fn encode_handshake(msg: &HandshakeMessage, buf: &mut Vec<u8>) -> Result<(), EdfError> {
-    let mut enc = Encoder::new(buf);
-    match msg {
-        HandshakeMessage::Hello(h) => enc.encode(&wire::MessageHello {
-            salt: h.salt.clone(),
-            digest: h.digest.clone(),
-            digest_cert: h.digest_cert.clone(),
-        }),
-        HandshakeMessage::Join(j) => enc.encode(&wire::MessageJoin {
-            node: crate::message::Name::new(&j.node),
-            connection_id: j.connection_id.clone(),
-            salt: j.salt.clone(),
-            digest: j.digest.clone(),
-        }),
-        HandshakeMessage::Introduce(i) => enc.encode(&wire::MessageIntroduce {
-            node: crate::message::Name::new(&i.node),
-            version: version_to_wire(&i.version),
-            flags: wire::NetworkFlags::from_bits(i.flags.bits()),
-            creation: i.creation,
-            max_message_size: i.max_message_size as isize,
-            atom_cache: Some(OrderedMap(
-                i.atom_cache.iter().map(|(k, v)| (*k, crate::message::Name::new(v))).collect(),
-            )),
-            reg_cache: Some(OrderedMap(i.reg_cache.iter().map(|(k, v)| (*k, v.clone())).collect())),
-            err_cache: Some(OrderedMap(
-                i.err_cache.iter().map(|(k, v)| (*k, Some(super::edf::ErrorValue::new(v)))).collect(),
-            )),
-            digest: i.digest.clone(),
-        }),
-        HandshakeMessage::Accept(a) => enc.encode(&wire::MessageAccept {
-            id: a.id.clone(),
-            pool_size: a.pool_size as isize,
-            pool_dsn: if a.pool_dsn.is_empty() { None } else { Some(a.pool_dsn.clone()) },
-            digest: a.digest.clone(),
-            digest_cert: a.digest_cert.clone(),
-        }),
-    }
-}
-
-/// A handshake frame's payload as the machine's message.
-fn decode_handshake(net: &Network, payload: &[u8]) -> Result<HandshakeMessage, String> {
-    use super::handshake::{Accept, Hello, Introduce, Join, NetworkFlags};
-    let msg = net.registry().decode_message(&mut Decoder::new(payload, net.registry())).map_err(|e| e.to_string())?;
-    let msg = match msg.downcast::<wire::MessageHello>() {
-        Ok(h) => {
-            return Ok(HandshakeMessage::Hello(Hello { salt: h.salt, digest: h.digest, digest_cert: h.digest_cert }));
-        }
-        Err(m) => m,
-    };
-    let msg = match msg.downcast::<wire::MessageJoin>() {
-        Ok(j) => {
-            return Ok(HandshakeMessage::Join(Join {
-                node: j.node.to_string(),
-                connection_id: j.connection_id,
-                salt: j.salt,
-                digest: j.digest,
-            }));
-        }
-        Err(m) => m,
-    };
-    let msg = match msg.downcast::<wire::MessageIntroduce>() {
-        Ok(i) => {
-            let errors = i.err_cache.map(|m| m.0).unwrap_or_default();
-            return Ok(HandshakeMessage::Introduce(Box::new(Introduce {
-                node: i.node.to_string(),
-                version: version_from_wire(i.version),
-                flags: NetworkFlags::from_bits(i.flags.bits()),
-                creation: i.creation,
-                max_message_size: i.max_message_size as i64,
-                atom_cache: i
-                    .atom_cache
-                    .map(|m| m.0)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.to_string()))
-                    .collect(),
-                reg_cache: i.reg_cache.map(|m| m.0).unwrap_or_default().into_iter().collect(),
-                err_cache: errors.into_iter().filter_map(|(k, v)| Some((k, v?.as_str().to_string()))).collect(),
-                digest: i.digest,
-            })));
-        }
-        Err(m) => m,
-    };
-    match msg.downcast::<wire::MessageAccept>() {
-        Ok(a) => Ok(HandshakeMessage::Accept(Accept {
-            id: a.id,
-            pool_size: a.pool_size as i64,
-            pool_dsn: a.pool_dsn.unwrap_or_default(),
-            digest: a.digest,
-            digest_cert: a.digest_cert,
-        })),
-        Err(m) => Err(format!("not a handshake message: {m:?}")),
     }
 }
 

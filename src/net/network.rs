@@ -1038,8 +1038,8 @@ pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::
                 host: String::new(),
                 port: net.local.get().map_or(0, |a| a.port()),
                 tls: tls_acceptor,
-                handshake_version: super::link::version_to_wire(&super::handshake::Version::ehs()),
-                proto_version: super::link::version_to_wire(&super::handshake::Version::enp()),
+                handshake_version: super::handshake::Version::ehs(),
+                proto_version: super::handshake::Version::enp(),
             };
             match registrar.register(vec![route]) {
                 Ok(()) => {}
