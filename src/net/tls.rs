@@ -23,13 +23,23 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
-/// Where a PEM text comes from: a file (`ERGORS_NET_TLS_*`) or memory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where a PEM text comes from: a file (`ERGORS_NET_TLS_*`) or memory. Its `Debug` shows a
+/// file's path but never a text (it may hold a private key).
+#[derive(Clone, PartialEq, Eq)]
 pub enum PemSource {
     /// A file holding PEM sections, read when the node starts.
     File(PathBuf),
     /// PEM text given directly.
     Text(String),
+}
+
+impl std::fmt::Debug for PemSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PemSource::File(path) => f.debug_tuple("File").field(path).finish(),
+            PemSource::Text(text) => write!(f, "Text(<{} bytes>)", text.len()),
+        }
+    }
 }
 
 impl PemSource {
@@ -340,6 +350,14 @@ mod tests {
         // Offered to peers: the scheme is in the provider's mapping.
         let offered = provider().signature_verification_algorithms.supported_schemes();
         assert!(offered.contains(&SignatureScheme::ECDSA_NISTP521_SHA512), "{offered:?}");
+    }
+
+    #[test]
+    fn a_pem_text_never_shows_in_debug() {
+        let key = PemSource::Text("-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n".into());
+        let shown = format!("{:?}", NetworkTls { key: Some(key), ..Default::default() });
+        assert!(!shown.contains("secret"), "{shown}");
+        assert_eq!(format!("{:?}", PemSource::File("/k.pem".into())), "File(\"/k.pem\")");
     }
 
     #[test]
