@@ -42,6 +42,9 @@ pub enum StartError {
     /// A cron job given in the options was refused (`NodeOptions::cron_job`).
     #[error("cannot start the node's cron: {0}")]
     Cron(#[from] crate::node::cron::CronError),
+    /// The network's TLS certificate, key or roots are unusable (`ERGORS_NET_TLS_*`).
+    #[error("cannot set up the network's TLS: {0}")]
+    Tls(#[from] crate::net::TlsSetupError),
 }
 
 /// Why an operation on a process failed. Non-exhaustive: the network will add variants, so a

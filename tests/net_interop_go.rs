@@ -31,10 +31,23 @@ struct GoNode {
 
 impl GoNode {
     fn start(path: &std::path::Path, port: u16, route: &str, route_port: u16, registrar_port: u16) -> GoNode {
+        Self::start_with(path, port, route, route_port, registrar_port, &[])
+    }
+
+    /// As `start`, with more flags (`-tls`).
+    fn start_with(
+        path: &std::path::Path,
+        port: u16,
+        route: &str,
+        route_port: u16,
+        registrar_port: u16,
+        extra: &[&str],
+    ) -> GoNode {
         let mut child = Command::new(path)
             .args(["peer", "-name", "go@localhost", "-cookie", "interop", "-port", &port.to_string()])
             .args(["-route", route, "-route-port", &route_port.to_string()])
             .args(["-registrar-port", &registrar_port.to_string()])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -291,4 +304,44 @@ fn go_ergo_inflates_what_ergors_compresses() {
         node.spawn(BigAsker { to: echo.clone(), text: text.clone(), report: tx }, opts).expect("asker");
         assert_eq!(rx.recv_timeout(PATIENCE).expect("Go's echo"), format!("echo: {text}"), "{kind:?}");
     }
+}
+
+#[test]
+fn ergors_and_go_ergo_talk_over_tls_both_ways() {
+    let Some(path) = go_peer() else {
+        eprintln!("SKIPPED: no Go peer (see the first test)");
+        return;
+    };
+    use ergors::net::PemSource;
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("a certificate");
+    let (cert, key) = (PemSource::Text(made.cert.pem()), PemSource::Text(made.signing_key.serialize_pem()));
+    let (rs_port, go_port) = (free_port(), free_port());
+    let go_name = Atom::new("go@localhost");
+    let go_addr: std::net::SocketAddr = format!("127.0.0.1:{go_port}").parse().unwrap();
+    // Our acceptor serves TLS; Go (self-signed certificate, InsecureSkipVerify) dials it first,
+    // checking our DigestCert.
+    let net = NetworkOptions::enabled("interop", format!("127.0.0.1:{rs_port}").parse().unwrap())
+        .tls(cert, key)
+        .tls_insecure_skip_verify(true)
+        .route_tls("go@localhost", go_addr)
+        .registrar_port(0);
+    let node = Node::start("rstls@localhost", NodeOptions::default().workers(2).network(net)).expect("node");
+    node.spawn(Echo, SpawnOptions::default()).and_then(|p| node.register_name("echo", p)).expect("echo");
+    let mut go = GoNode::start_with(&path, go_port, "rstls@localhost", rs_port, free_port(), &["-tls"]);
+    assert_eq!(go.command("call rstls@localhost echo over tls"), "REPLY called: over tls");
+    assert_eq!(go.command("send rstls@localhost echo hey"), "GOT 'rstls@localhost' echo: hey");
+    let echo = ProcessId { name: "echo".into(), node: go_name };
+    let reply = node.call(echo.clone(), String::from("back")).expect("Go answers on its connection");
+    assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("called: back"));
+
+    // Another ergors node dials Go's TLS acceptor, without a certificate of its own, skipping
+    // verification and checking Go's DigestCert.
+    let net = NetworkOptions::enabled("interop", "127.0.0.1:0".parse().unwrap())
+        .tls_insecure_skip_verify(true)
+        .route_tls("go@localhost", go_addr)
+        .registrar_port(0);
+    let dialer = Node::start("rstls2@localhost", NodeOptions::default().workers(1).network(net)).expect("node");
+    let reply = dialer.call(echo, String::from("dialled")).expect("Go answers over TLS");
+    assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("called: dialled"));
+    assert!(eventually(|| dialer.peer_info(go_name).is_some_and(|p| p.links == 3)), "{:?}", dialer.peer_info(go_name));
 }

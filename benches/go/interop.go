@@ -21,6 +21,10 @@ package main
 //	quit                        stop the node and exit
 //
 // Whatever the prober process receives is printed as "GOT <from node> <text>".
+//
+// With -tls the acceptor serves TLS with a fresh self-signed certificate (lib's
+// GenerateSelfSignedCert), the static route is dialled over TLS, and certificates are not
+// verified (InsecureSkipVerify), as Ergo's TLS examples run.
 
 import (
 	"bufio"
@@ -34,6 +38,7 @@ import (
 	"ergo.services/ergo"
 	"ergo.services/ergo/act"
 	"ergo.services/ergo/gen"
+	"ergo.services/ergo/lib"
 	"ergo.services/ergo/net/registrar"
 )
 
@@ -162,6 +167,7 @@ func runPeer(args []string) error {
 	route := fs.String("route", "", "name of a node to reach by a static route")
 	routePort := fs.Int("route-port", 0, "that node's acceptor port on 127.0.0.1")
 	registrarPort := fs.Int("registrar-port", 0, "the registrar's port (0: Go's default, 4499)")
+	useTLS := fs.Bool("tls", false, "serve and dial TLS (self-signed, InsecureSkipVerify)")
 	fs.Parse(args)
 
 	var options gen.NodeOptions
@@ -169,6 +175,14 @@ func runPeer(args []string) error {
 	options.Network.Cookie = *cookie
 	options.Network.Acceptors = []gen.AcceptorOptions{{Host: "127.0.0.1", Port: uint16(*port)}}
 	options.Log.Level = gen.LogLevelWarning
+	if *useTLS {
+		cert, err := lib.GenerateSelfSignedCert("ergors interop", "localhost", "127.0.0.1")
+		if err != nil {
+			return err
+		}
+		options.CertManager = gen.CreateCertManager(cert)
+		options.Network.InsecureSkipVerify = true
+	}
 	if *registrarPort != 0 {
 		options.Network.Registrar = registrar.Create(registrar.Options{Port: uint16(*registrarPort)})
 	}
@@ -178,7 +192,8 @@ func runPeer(args []string) error {
 	}
 	defer node.Stop()
 	if *route != "" {
-		r := gen.NetworkRoute{Route: gen.Route{Host: "127.0.0.1", Port: uint16(*routePort)}}
+		r := gen.NetworkRoute{Route: gen.Route{Host: "127.0.0.1", Port: uint16(*routePort), TLS: *useTLS}}
+		r.InsecureSkipVerify = *useTLS
 		if err := node.Network().AddRoute(*route, r, 100); err != nil {
 			return err
 		}

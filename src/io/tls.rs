@@ -91,6 +91,11 @@ impl TlsStream {
         self.writer.write_all(buf).await
     }
 
+    /// The DER bytes of the peer's leaf certificate, if it showed one (a server always does).
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        lock(&self.reader.conn).peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec())
+    }
+
     /// Splits into halves that share the TLS session.
     pub fn into_split(self) -> (TlsReader, TlsWriter) {
         (self.reader, self.writer)

@@ -5,14 +5,16 @@
 //! The link ends when its socket fails or closes, when a frame breaks the stream, or with the
 //! node; the last link of a peer takes the peer with it.
 
-use super::edf::{Decoder, EdfError, Encoder, OrderedMap, ergo_types as wire};
+use super::edf::EdfError;
 use super::handshake::{
-    Acceptor, Dialer, Established, FrameReader, HandshakeError, HandshakeMessage, Progress, write_frame,
+    Acceptor, CertFingerprint, Dialer, Established, FrameReader, HandshakeError, HandshakeMessage, Progress,
+    write_frame,
 };
 use super::network::{Inserted, LinkOut, Network, Peer};
 use super::proto::{Frame, FrameSplitter};
 use crate::act::context::Context;
-use crate::io::net::{TcpReader, TcpStream};
+use crate::io::net::{TcpReader, TcpStream, TcpWriter};
+use crate::io::tls::{TlsReader, TlsStream, TlsWriter};
 use crate::message::{ExitReason, Pid};
 use crate::meta::{Meta, MetaContext};
 use crate::node::NodeHandle;
@@ -26,11 +28,95 @@ use tracing::Level;
 pub(crate) enum Stage {
     /// Accepted by our acceptor: we answer the handshake (a main one, or a join).
     Accepted(TcpStream, SocketAddr),
-    /// We dial `node` at `addr`.
-    Dial(String, SocketAddr),
+    /// We dial `node` at `addr`, over TLS checking the name given when `Some`.
+    Dial(String, SocketAddr, Option<String>),
     /// We add a link to our connection `connection_id` with `node`, dialling `addr` (one of the
-    /// pool addresses its acceptor gave).
-    Join { node: String, connection_id: String, addr: SocketAddr },
+    /// pool addresses its acceptor gave), over TLS as the connection's first link.
+    Join { node: String, connection_id: String, addr: SocketAddr, tls: Option<String> },
+}
+
+/// A link's socket: plain TCP, or TLS over it (rustls over the same ring I/O). Plain links pay
+/// one match per read or write for the choice, nothing else.
+enum LinkStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl LinkStream {
+    async fn read(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        match self {
+            LinkStream::Plain(s) => s.read(buf).await,
+            LinkStream::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&self, buf: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        match self {
+            LinkStream::Plain(s) => s.write_all(buf).await,
+            LinkStream::Tls(s) => s.write_all(buf).await,
+        }
+    }
+
+    /// The fingerprint of the peer's TLS certificate (`None` on plain links), which the
+    /// handshake's `DigestCert` must match.
+    fn peer_cert(&self) -> Option<CertFingerprint> {
+        match self {
+            LinkStream::Plain(_) => None,
+            LinkStream::Tls(s) => s.peer_certificate().map(|der| CertFingerprint::of_der(&der)),
+        }
+    }
+
+    fn into_split(self) -> (LinkReader, LinkWriter) {
+        match self {
+            LinkStream::Plain(s) => {
+                let (r, w) = s.into_split();
+                (LinkReader::Plain(r), LinkWriter::Plain(w))
+            }
+            LinkStream::Tls(s) => {
+                let (r, w) = s.into_split();
+                (LinkReader::Tls(r), LinkWriter::Tls(w))
+            }
+        }
+    }
+}
+
+enum LinkReader {
+    Plain(TcpReader),
+    Tls(TlsReader),
+}
+
+impl LinkReader {
+    async fn read(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        match self {
+            LinkReader::Plain(r) => r.read(buf).await,
+            LinkReader::Tls(r) => r.read(buf).await,
+        }
+    }
+}
+
+enum LinkWriter {
+    Plain(TcpWriter),
+    Tls(TlsWriter),
+}
+
+impl LinkWriter {
+    /// Ends our side of the stream (the peer's reads then end), keeping it open for reading.
+    async fn shutdown(&self) {
+        match self {
+            LinkWriter::Plain(w) => drop(w.shutdown(std::net::Shutdown::Write)),
+            LinkWriter::Tls(w) => drop(w.close_notify().await),
+        }
+    }
+
+    /// Writes `buf`, large batches of a plain link with a zero-copy send (TLS encrypts into
+    /// records of its own, so it has nothing to gain from one).
+    async fn write_all(&self, buf: Vec<u8>, zc_threshold: usize) -> std::io::Result<Vec<u8>> {
+        match self {
+            LinkWriter::Plain(w) if zc_threshold > 0 && buf.len() >= zc_threshold => w.write_all_zc(buf).await,
+            LinkWriter::Plain(w) => w.write_all(buf).await,
+            LinkWriter::Tls(w) => w.write_all(buf).await,
+        }
+    }
 }
 
 /// How a handshake ended well.
@@ -74,9 +160,10 @@ async fn dial(
     net: &Network,
     node: &str,
     addr: SocketAddr,
-) -> Result<(TcpStream, Established), String> {
-    let mut stream = connect(ctx, node, addr).await?;
-    let dialer = Dialer::connect(net.config.clone(), node, None, Instant::now())
+    tls: Option<String>,
+) -> Result<(LinkStream, Established), String> {
+    let mut stream = connect(ctx, net, node, addr, tls).await?;
+    let dialer = Dialer::connect(net.config.clone(), node, stream.peer_cert(), Instant::now())
         .map_err(|e| format!("handshake with {node}: {e}"))?;
     match handshake(ctx, net, &mut stream, Machine::Dialer(dialer)).await? {
         Handshaked::Main(est) => Ok((stream, *est)),
@@ -91,9 +178,10 @@ async fn join(
     node: &str,
     connection_id: &str,
     addr: SocketAddr,
-) -> Result<(TcpStream, Arc<Peer>, Vec<u8>), String> {
-    let mut stream = connect(ctx, node, addr).await?;
-    let dialer = Dialer::join(net.config.clone(), connection_id, None, Instant::now())
+    tls: Option<String>,
+) -> Result<(LinkStream, Arc<Peer>, Vec<u8>), String> {
+    let mut stream = connect(ctx, net, node, addr, tls).await?;
+    let dialer = Dialer::join(net.config.clone(), connection_id, stream.peer_cert(), Instant::now())
         .map_err(|e| format!("join {node}: {e}"))?;
     match handshake(ctx, net, &mut stream, Machine::Dialer(dialer)).await? {
         Handshaked::Joined(_, tail) => {
@@ -109,9 +197,9 @@ async fn join(
 async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), String> {
     let dialed = matches!(stage, Stage::Dial(..));
     let (stream, est) = match stage {
-        Stage::Dial(node, addr) => match dial(ctx, net, &node, addr).await {
+        Stage::Dial(node, addr, tls) => match dial(ctx, net, &node, addr, tls.clone()).await {
             Ok((stream, est)) => {
-                open_pool(ctx, net, &node, &est);
+                open_pool(ctx, net, &node, &est, tls);
                 (stream, est)
             }
             Err(e) => {
@@ -125,13 +213,25 @@ async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), 
                 return Err(e);
             }
         },
-        Stage::Join { node, connection_id, addr } => {
-            let (stream, peer, tail) = join(ctx, net, &node, &connection_id, addr).await?;
+        Stage::Join { node, connection_id, addr, tls } => {
+            let (stream, peer, tail) = join(ctx, net, &node, &connection_id, addr, tls).await?;
             return serve(ctx, net, stream, peer, tail).await;
         }
-        Stage::Accepted(mut stream, local) => {
+        Stage::Accepted(stream, local) => {
             configure(&stream);
-            let acceptor = Acceptor::new(net.config.clone(), local.to_string(), None, Instant::now());
+            // An acceptor with a certificate serves TLS only, as Go's TLS listener: a plain
+            // dialer's handshake fails there, before EHS.
+            let (mut stream, local_cert) = match net.tls.get().and_then(|t| t.server.clone()) {
+                Some((config, cert)) => {
+                    match race(std::pin::pin!(TlsStream::accept(stream, config)), ctx.sleep(CONNECT_TIMEOUT)).await {
+                        Either::Left(Ok(tls)) => (LinkStream::Tls(Box::new(tls)), Some(cert)),
+                        Either::Left(Err(e)) => return Err(format!("TLS handshake with a dialer: {e}")),
+                        Either::Right(()) => return Err("a dialer did not finish its TLS handshake in time".into()),
+                    }
+                }
+                None => (LinkStream::Plain(stream), None),
+            };
+            let acceptor = Acceptor::new(net.config.clone(), local.to_string(), local_cert, Instant::now());
             match handshake(ctx, net, &mut stream, Machine::Acceptor(acceptor)).await? {
                 Handshaked::Main(est) => (stream, *est),
                 Handshaked::Joined(Some(peer), tail) => return serve(ctx, net, stream, peer, tail).await,
@@ -162,7 +262,7 @@ async fn run(ctx: &MetaContext, net: &Arc<Network>, stage: Stage) -> Result<(), 
 
 /// Asks for the other links of a connection we dialled: `pool_size - 1` joins, over the pool
 /// addresses the acceptor gave (Go's dialer does the same).
-fn open_pool(ctx: &MetaContext, net: &Arc<Network>, node: &str, est: &Established) {
+fn open_pool(ctx: &MetaContext, net: &Arc<Network>, node: &str, est: &Established, tls: Option<String>) {
     let addrs: Vec<SocketAddr> = est.pool_dsn.iter().filter_map(|a| a.parse().ok()).collect();
     if addrs.is_empty() {
         return;
@@ -172,6 +272,7 @@ fn open_pool(ctx: &MetaContext, net: &Arc<Network>, node: &str, est: &Establishe
             node: node.to_string(),
             connection_id: est.connection_id.clone(),
             addr: addrs[i % addrs.len()],
+            tls: tls.clone(),
         };
         let link = Link { stage: Some(stage), net: net.clone() };
         if let Err(e) = ctx.spawn_meta(link, crate::meta::MetaOptions::default()) {
@@ -184,7 +285,7 @@ fn open_pool(ctx: &MetaContext, net: &Arc<Network>, node: &str, est: &Establishe
 async fn serve(
     ctx: &MetaContext,
     net: &Arc<Network>,
-    stream: TcpStream,
+    stream: LinkStream,
     peer: Arc<Peer>,
     tail: Vec<u8>,
 ) -> Result<(), String> {
@@ -215,7 +316,7 @@ async fn serve(
         Either::Right(Ok(())) if peer.retired() => {
             // Displaced by the other connection (D226): all that was queued here is written.
             // Say so, and read what the peer still sends here until it says the same.
-            let _ = writer.shutdown(std::net::Shutdown::Write);
+            writer.shutdown().await;
             match race(reading.as_mut(), ctx.sleep(DRAIN_DEADLINE)).await {
                 Either::Left(_) => Ok(()),
                 Either::Right(()) => Err(format!("{} did not end its displaced connection", peer.name)),
@@ -265,8 +366,15 @@ const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 /// and the sends waiting for it, instead of holding them until the kernel gives up.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Connects to `node` at `addr` within [`CONNECT_TIMEOUT`], configured as every link is.
-async fn connect(ctx: &MetaContext, node: &str, addr: SocketAddr) -> Result<TcpStream, String> {
+/// Connects to `node` at `addr` within [`CONNECT_TIMEOUT`], configured as every link is, then
+/// runs TLS over it (checking the certificate for the name in `tls`) within as long again.
+async fn connect(
+    ctx: &MetaContext,
+    net: &Network,
+    node: &str,
+    addr: SocketAddr,
+    tls: Option<String>,
+) -> Result<LinkStream, String> {
     let connecting = race(std::pin::pin!(TcpStream::connect(addr)), ctx.sleep(CONNECT_TIMEOUT)).await;
     let stream = match connecting {
         Either::Left(Ok(stream)) => stream,
@@ -274,7 +382,13 @@ async fn connect(ctx: &MetaContext, node: &str, addr: SocketAddr) -> Result<TcpS
         Either::Right(()) => return Err(format!("dial {node} at {addr}: no answer within {CONNECT_TIMEOUT:?}")),
     };
     configure(&stream);
-    Ok(stream)
+    let Some(name) = tls else { return Ok(LinkStream::Plain(stream)) };
+    let config = net.tls.get().map(|t| t.client.clone()).ok_or("the network's TLS is not set up")?;
+    match race(std::pin::pin!(TlsStream::connect(stream, config, &name)), ctx.sleep(CONNECT_TIMEOUT)).await {
+        Either::Left(Ok(tls)) => Ok(LinkStream::Tls(Box::new(tls))),
+        Either::Left(Err(e)) => Err(format!("TLS with {node} at {addr}: {e}")),
+        Either::Right(()) => Err(format!("TLS with {node} at {addr}: no handshake within {CONNECT_TIMEOUT:?}")),
+    }
 }
 
 /// Every link: no Nagle delay (frames are batched already), and TCP keep-alive after 15 s idle
@@ -323,7 +437,7 @@ async fn tick_loop(
 async fn read_loop(
     node: &NodeHandle,
     peer: &Peer,
-    mut reader: TcpReader,
+    mut reader: LinkReader,
     tail: Vec<u8>,
     heard: &std::sync::atomic::AtomicU64,
 ) -> Result<(), String> {
@@ -355,18 +469,13 @@ async fn read_loop(
 }
 
 /// Writes whatever senders queued, one write per batch, until the link closes.
-async fn write_loop(out: &LinkOut, writer: &crate::io::net::TcpWriter, zc_threshold: usize) -> Result<(), String> {
+async fn write_loop(out: &LinkOut, writer: &LinkWriter, zc_threshold: usize) -> Result<(), String> {
     let mut spare = Vec::new();
     loop {
         match std::future::poll_fn(|cx| out.poll_take(&mut spare, cx.waker())).await {
             None => return Ok(()),
             Some(()) => {
-                let written = if zc_threshold > 0 && spare.len() >= zc_threshold {
-                    writer.write_all_zc(spare).await
-                } else {
-                    writer.write_all(spare).await
-                };
-                spare = written.map_err(|e| format!("writing: {e}"))?;
+                spare = writer.write_all(spare, zc_threshold).await.map_err(|e| format!("writing: {e}"))?;
                 spare.clear();
             }
         }
@@ -410,7 +519,7 @@ impl Machine {
 async fn handshake(
     ctx: &MetaContext,
     net: &Network,
-    stream: &mut TcpStream,
+    stream: &mut LinkStream,
     mut machine: Machine,
 ) -> Result<Handshaked, String> {
     let mut frames = FrameReader::new();
@@ -418,7 +527,7 @@ async fn handshake(
     loop {
         let mut out = Vec::new();
         while let Some(msg) = machine.poll_transmit() {
-            write_frame(&mut out, |b| encode_handshake(&msg, b)).map_err(|e| format!("handshake: {e}"))?;
+            write_frame(&mut out, |b| msg.encode(b)).map_err(|e| format!("handshake: {e}"))?;
         }
         if !out.is_empty() {
             stream.write_all(out).await.map_err(|e| format!("handshake: {e}"))?;
@@ -438,7 +547,7 @@ async fn handshake(
             }
         }
         while let Some(payload) = frames.next_frame().map_err(|e| format!("handshake: {e}"))? {
-            let msg = decode_handshake(net, payload).map_err(|e| format!("handshake: {e}"))?;
+            let msg = HandshakeMessage::decode(net.registry(), payload).map_err(|e| format!("handshake: {e}"))?;
             if let (Machine::Acceptor(_), HandshakeMessage::Introduce(intro)) = (&machine, &msg) {
                 refuse_losing_dial(net, &intro.node)?;
             }
@@ -468,7 +577,7 @@ async fn handshake(
                 };
             let mut out = Vec::new();
             while let Some(msg) = machine.poll_transmit() {
-                write_frame(&mut out, |b| encode_handshake(&msg, b)).map_err(|e| format!("handshake: {e}"))?;
+                write_frame(&mut out, |b| msg.encode(b)).map_err(|e| format!("handshake: {e}"))?;
             }
             if !out.is_empty() {
                 stream.write_all(out).await.map_err(|e| format!("handshake: {e}"))?;
@@ -490,116 +599,6 @@ fn refuse_losing_dial(net: &Network, dialer: &str) -> Result<(), String> {
         return Err(format!("{dialer} dialled us while we dial it; our connection stays"));
     }
     Ok(())
-}
-
-/// A handshake `Version` as its EDF struct.
-pub(crate) fn version_to_wire(v: &super::handshake::Version) -> wire::Version {
-    wire::Version {
-        name: v.name.clone(),
-        release: v.release.clone(),
-        commit: v.commit.clone(),
-        license: v.license.clone(),
-    }
-}
-
-fn version_from_wire(v: wire::Version) -> super::handshake::Version {
-    super::handshake::Version { name: v.name, release: v.release, commit: v.commit, license: v.license }
-}
-
-/// A handshake message as its EDF struct, written at top level.
-fn encode_handshake(msg: &HandshakeMessage, buf: &mut Vec<u8>) -> Result<(), EdfError> {
-    let mut enc = Encoder::new(buf);
-    match msg {
-        HandshakeMessage::Hello(h) => enc.encode(&wire::MessageHello {
-            salt: h.salt.clone(),
-            digest: h.digest.clone(),
-            digest_cert: h.digest_cert.clone(),
-        }),
-        HandshakeMessage::Join(j) => enc.encode(&wire::MessageJoin {
-            node: crate::message::Name::new(&j.node),
-            connection_id: j.connection_id.clone(),
-            salt: j.salt.clone(),
-            digest: j.digest.clone(),
-        }),
-        HandshakeMessage::Introduce(i) => enc.encode(&wire::MessageIntroduce {
-            node: crate::message::Name::new(&i.node),
-            version: version_to_wire(&i.version),
-            flags: wire::NetworkFlags::from_bits(i.flags.bits()),
-            creation: i.creation,
-            max_message_size: i.max_message_size as isize,
-            atom_cache: Some(OrderedMap(
-                i.atom_cache.iter().map(|(k, v)| (*k, crate::message::Name::new(v))).collect(),
-            )),
-            reg_cache: Some(OrderedMap(i.reg_cache.iter().map(|(k, v)| (*k, v.clone())).collect())),
-            err_cache: Some(OrderedMap(
-                i.err_cache.iter().map(|(k, v)| (*k, Some(super::edf::ErrorValue::new(v)))).collect(),
-            )),
-            digest: i.digest.clone(),
-        }),
-        HandshakeMessage::Accept(a) => enc.encode(&wire::MessageAccept {
-            id: a.id.clone(),
-            pool_size: a.pool_size as isize,
-            pool_dsn: if a.pool_dsn.is_empty() { None } else { Some(a.pool_dsn.clone()) },
-            digest: a.digest.clone(),
-            digest_cert: a.digest_cert.clone(),
-        }),
-    }
-}
-
-/// A handshake frame's payload as the machine's message.
-fn decode_handshake(net: &Network, payload: &[u8]) -> Result<HandshakeMessage, String> {
-    use super::handshake::{Accept, Hello, Introduce, Join, NetworkFlags};
-    let msg = net.registry().decode_message(&mut Decoder::new(payload, net.registry())).map_err(|e| e.to_string())?;
-    let msg = match msg.downcast::<wire::MessageHello>() {
-        Ok(h) => {
-            return Ok(HandshakeMessage::Hello(Hello { salt: h.salt, digest: h.digest, digest_cert: h.digest_cert }));
-        }
-        Err(m) => m,
-    };
-    let msg = match msg.downcast::<wire::MessageJoin>() {
-        Ok(j) => {
-            return Ok(HandshakeMessage::Join(Join {
-                node: j.node.to_string(),
-                connection_id: j.connection_id,
-                salt: j.salt,
-                digest: j.digest,
-            }));
-        }
-        Err(m) => m,
-    };
-    let msg = match msg.downcast::<wire::MessageIntroduce>() {
-        Ok(i) => {
-            let errors = i.err_cache.map(|m| m.0).unwrap_or_default();
-            return Ok(HandshakeMessage::Introduce(Box::new(Introduce {
-                node: i.node.to_string(),
-                version: version_from_wire(i.version),
-                flags: NetworkFlags::from_bits(i.flags.bits()),
-                creation: i.creation,
-                max_message_size: i.max_message_size as i64,
-                atom_cache: i
-                    .atom_cache
-                    .map(|m| m.0)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.to_string()))
-                    .collect(),
-                reg_cache: i.reg_cache.map(|m| m.0).unwrap_or_default().into_iter().collect(),
-                err_cache: errors.into_iter().filter_map(|(k, v)| Some((k, v?.as_str().to_string()))).collect(),
-                digest: i.digest,
-            })));
-        }
-        Err(m) => m,
-    };
-    match msg.downcast::<wire::MessageAccept>() {
-        Ok(a) => Ok(HandshakeMessage::Accept(Accept {
-            id: a.id,
-            pool_size: a.pool_size as i64,
-            pool_dsn: a.pool_dsn.unwrap_or_default(),
-            digest: a.digest,
-            digest_cert: a.digest_cert,
-        })),
-        Err(m) => Err(format!("not a handshake message: {m:?}")),
-    }
 }
 
 /// The node's network process: it owns the acceptor (a meta) and dials on request; every link
@@ -627,10 +626,13 @@ impl crate::act::Actor for NetCore {
 
     async fn handle_message(&mut self, ctx: &mut Context, _from: Pid, msg: crate::Message) -> Result<(), ExitReason> {
         if let Ok(dial) = msg.downcast::<Dial>() {
-            let addr = match dial.addr {
-                Some(addr) => addr,
+            let (addr, tls) = match dial.addr {
+                Some(addr) => {
+                    let tls = self.net.options.tls.static_routes.contains(&dial.node);
+                    (addr, tls.then(|| super::tls::server_name("", &dial.node, addr)))
+                }
                 None => match resolve(ctx, &self.net, &dial.node).await {
-                    Ok(addr) => addr,
+                    Ok(found) => found,
                     Err(e) => {
                         ctx.log(Level::INFO, format_args!("cannot reach {}: {e}", dial.node));
                         self.net.dial_failed(&ctx.node().inner, &dial.node);
@@ -638,7 +640,7 @@ impl crate::act::Actor for NetCore {
                     }
                 },
             };
-            let link = Link { stage: Some(Stage::Dial(dial.node.clone(), addr)), net: self.net.clone() };
+            let link = Link { stage: Some(Stage::Dial(dial.node.clone(), addr, tls)), net: self.net.clone() };
             if let Err(e) = ctx.spawn_meta(link, crate::meta::MetaOptions::default()).await {
                 ctx.log(Level::WARN, format_args!("cannot dial {}: {e}", dial.node));
                 self.net.dial_failed(&ctx.node().inner, &dial.node);
@@ -648,20 +650,23 @@ impl crate::act::Actor for NetCore {
     }
 }
 
-/// Where `node` accepts connections, from the registrar of its host: its first route, dialled
-/// at the route's host or, when empty (as Go registers), the host part of the name.
-async fn resolve(ctx: &mut Context, net: &Network, node: &str) -> Result<SocketAddr, String> {
+/// Where `node` accepts connections, from the registrar of its host: its first route (as Go
+/// takes), dialled at the route's host or, when empty (as Go registers), the host part of the
+/// name; with the name to check its certificate for when the route is TLS.
+async fn resolve(ctx: &mut Context, net: &Network, node: &str) -> Result<(SocketAddr, Option<String>), String> {
     let registrar = net.registrar.get().ok_or("no registrar and no static route")?;
     let routes = registrar.resolve(node).await.map_err(|e| e.to_string())?;
-    let route = routes.into_iter().find(|r| !r.tls).ok_or("it offers TLS routes only (not supported yet)")?;
+    let route = routes.into_iter().next().ok_or("the registrar knows no route to it")?;
     let host = if route.host.is_empty() { node.split_once('@').map_or("", |(_, h)| h).to_string() } else { route.host };
-    let port = route.port;
+    let (port, tls) = (route.port, route.tls);
+    let name = host.clone();
     // Name lookups may block (DNS): on the blocking pool.
     let found = ctx
         .spawn_blocking(move || std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(|mut a| a.next()))
         .await
         .map_err(|e| e.to_string())?;
-    found.map_err(|e| e.to_string())?.ok_or_else(|| "its host has no address".to_string())
+    let addr = found.map_err(|e| e.to_string())?.ok_or_else(|| "its host has no address".to_string())?;
+    Ok((addr, tls.then(|| super::tls::server_name(&name, node, addr))))
 }
 
 /// Accepts connections and starts a link for each.

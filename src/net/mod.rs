@@ -18,6 +18,8 @@ pub mod network;
 pub mod proto;
 pub mod registrar;
 pub(crate) mod relations;
+pub mod tls;
 
 pub use network::{NetworkMode, NetworkOptions, PeerInfo};
 pub use proto::{Compression, CompressionLevel, CompressionType};
+pub use tls::{NetworkTls, PemSource, TlsSetupError};

@@ -72,6 +72,8 @@ pub struct NetworkOptions {
     /// How processes compress their sends unless they choose otherwise
     /// (`ERGORS_NET_COMPRESSION`, default off; D217).
     pub compression: super::proto::Compression,
+    /// TLS for the acceptor and for dialling TLS routes (`ERGORS_NET_TLS_*`; default: plain).
+    pub tls: super::tls::NetworkTls,
 }
 
 impl Default for NetworkOptions {
@@ -88,6 +90,7 @@ impl Default for NetworkOptions {
             routes: Vec::new(),
             registry: Arc::new(Registry::new()),
             compression: super::proto::Compression::default(),
+            tls: Default::default(),
         }
     }
 }
@@ -102,6 +105,7 @@ impl std::fmt::Debug for NetworkOptions {
             .field("max_message_size", &self.max_message_size)
             .field("routes", &self.routes)
             .field("compression", &self.compression)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -144,6 +148,34 @@ impl NetworkOptions {
     /// Sets the largest frame accepted (0 = no limit).
     pub fn max_message_size(mut self, bytes: u32) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+    /// The acceptor serves TLS with this certificate chain (leaf first) and private key, PEM
+    /// texts or files (as `ERGORS_NET_TLS_CERT` / `ERGORS_NET_TLS_KEY`); read when the node
+    /// starts, which fails with `StartError::Tls` if they are unusable.
+    pub fn tls(mut self, cert: super::tls::PemSource, key: super::tls::PemSource) -> Self {
+        self.tls.cert = Some(cert);
+        self.tls.key = Some(key);
+        self
+    }
+    /// The certificates a dialled acceptor's chain must lead to (`ERGORS_NET_TLS_CA`; default:
+    /// our own certificate chain).
+    pub fn tls_roots(mut self, roots: super::tls::PemSource) -> Self {
+        self.tls.roots = Some(roots);
+        self
+    }
+    /// Dial TLS routes without checking the acceptor's certificate, as Go's
+    /// `InsecureSkipVerify` (`ERGORS_NET_TLS_INSECURE`); the handshake's `DigestCert` still ties
+    /// the certificate to the acceptor.
+    pub fn tls_insecure_skip_verify(mut self, skip: bool) -> Self {
+        self.tls.insecure_skip_verify = skip;
+        self
+    }
+    /// Adds a static route to an acceptor that serves TLS: `node` is reached at `addr`.
+    pub fn route_tls(mut self, node: impl Into<String>, addr: SocketAddr) -> Self {
+        let node = node.into();
+        self.tls.static_routes.push(node.clone());
+        self.routes.push((node, addr));
         self
     }
 }
@@ -594,6 +626,8 @@ pub(crate) struct Network {
     dialing: Mutex<HashMap<Atom, Vec<Waiting>>>,
     /// Some sender may compress: the node's default is on, or a process turned it on (D217).
     pub(crate) compress_any: std::sync::atomic::AtomicBool,
+    /// The TLS configurations, built at start.
+    pub(crate) tls: std::sync::OnceLock<super::tls::LinkTls>,
 }
 
 /// A send waiting for its node's connection: the destination, its priority and the envelope.
@@ -622,6 +656,7 @@ impl Network {
             core: Default::default(),
             registrar: Default::default(),
             dialing: Mutex::new(HashMap::new()),
+            tls: Default::default(),
         }
     }
 
@@ -1134,6 +1169,9 @@ impl NodeInner {
 /// from a busy port, as Go does) and spawns the network process.
 pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::StartError> {
     let Some(net) = node.inner.net.clone() else { return Ok(()) };
+    let tls = super::tls::LinkTls::load(&net.options.tls)?;
+    let tls_acceptor = tls.server.is_some();
+    let _ = net.tls.set(tls);
     let mut addr = net.options.listen;
     let listener = loop {
         match crate::io::net::TcpListener::bind(addr) {
@@ -1158,9 +1196,9 @@ pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::
             let route = super::edf::ergo_types::Route {
                 host: String::new(),
                 port: net.local.get().map_or(0, |a| a.port()),
-                tls: false,
-                handshake_version: super::link::version_to_wire(&super::handshake::Version::ehs()),
-                proto_version: super::link::version_to_wire(&super::handshake::Version::enp()),
+                tls: tls_acceptor,
+                handshake_version: super::handshake::Version::ehs(),
+                proto_version: super::handshake::Version::enp(),
             };
             match registrar.register(vec![route]) {
                 Ok(()) => {}

@@ -103,6 +103,14 @@ fn parse_range<T: std::str::FromStr + PartialOrd>(s: &str, min: T, max: T) -> Op
     s.trim().parse::<T>().ok().filter(|v| *v >= min && *v <= max)
 }
 
+/// A PEM source as its variable's value: the file's path (PEM text given in code has none).
+fn pem_path(source: &Option<crate::net::PemSource>) -> String {
+    match source {
+        Some(crate::net::PemSource::File(path)) => path.display().to_string(),
+        _ => String::new(),
+    }
+}
+
 fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
@@ -312,6 +320,39 @@ const VARS: &[Var] = &[
         current: |o| o.network.compression.to_string(),
     },
     Var {
+        name: "ERGORS_NET_TLS_CERT",
+        accepted: "a path to a PEM file: the acceptor's certificate chain, leaf first",
+        apply: |o, s| {
+            o.network.tls.cert = crate::net::tls::pem_file(s);
+            Some(())
+        },
+        current: |o| pem_path(&o.network.tls.cert),
+    },
+    Var {
+        name: "ERGORS_NET_TLS_KEY",
+        accepted: "a path to a PEM file: the acceptor's private key",
+        apply: |o, s| {
+            o.network.tls.key = crate::net::tls::pem_file(s);
+            Some(())
+        },
+        current: |o| pem_path(&o.network.tls.key),
+    },
+    Var {
+        name: "ERGORS_NET_TLS_CA",
+        accepted: "a path to a PEM file: the certificates dialled acceptors must lead to",
+        apply: |o, s| {
+            o.network.tls.roots = crate::net::tls::pem_file(s);
+            Some(())
+        },
+        current: |o| pem_path(&o.network.tls.roots),
+    },
+    Var {
+        name: "ERGORS_NET_TLS_INSECURE",
+        accepted: "a boolean: 1/0, true/false, yes/no, on/off",
+        apply: |o, s| parse_bool(s).map(|v| o.network.tls.insecure_skip_verify = v),
+        current: |o| o.network.tls.insecure_skip_verify.to_string(),
+    },
+    Var {
         name: "ERGORS_PROCESS_TIMING",
         accepted: "a boolean: 1/0, true/false, yes/no, on/off",
         apply: |o, s| parse_bool(s).map(|v| o.process_timing = v),
@@ -518,7 +559,7 @@ impl NodeOptions {
 
     /// The network: mode, cookie, acceptor address, static routes, registered types
     /// (`ERGORS_NET_MODE`, `ERGORS_NET_COOKIE`, `ERGORS_NET_LISTEN`, `ERGORS_NET_POOL_SIZE`,
-    /// `ERGORS_NET_MAX_MESSAGE_SIZE`; routes and types only here).
+    /// `ERGORS_NET_MAX_MESSAGE_SIZE`, `ERGORS_NET_TLS_*`; routes and types only here).
     pub fn network(mut self, network: crate::net::NetworkOptions) -> Self {
         self.network = network;
         self
@@ -530,6 +571,10 @@ impl NodeOptions {
         self
     }
 
+    /// The configured network options.
+    pub fn get_network(&self) -> &crate::net::NetworkOptions {
+        &self.network
+    }
     /// The configured worker count.
     pub fn get_workers(&self) -> usize {
         self.workers
