@@ -16,5 +16,6 @@ pub mod network;
 pub mod proto;
 pub mod registrar;
 pub(crate) mod relations;
+pub(crate) mod spawn;
 
 pub use network::{NetworkMode, NetworkOptions, PeerInfo};

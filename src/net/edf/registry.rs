@@ -134,6 +134,7 @@ impl Registry {
         reg.register_message::<Value>();
         reg.by_type.insert(TypeId::of::<&'static str>(), encode_static_str);
         super::ergo_types::register_all(&mut reg);
+        super::ergo_spawn::register_all(&mut reg);
         reg
     }
 
