@@ -12,12 +12,23 @@ package main
 //	important <node> <name> <text>  send it as an important message: prints "DELIVERED" once
 //	                            the other node acknowledged it, or "ERROR <error>"
 //	zip <node> <name> <n>       send a string of <n> 'z's with compression on (gzip above 1 KiB)
+//	spawn <node> <name> <arg>   remote spawn <name> on <node> with the argument <arg>, then call
+//	                            the new process with "go": prints "SPAWNED <reply>" or "ERROR <error>"
+//	victim <name> -             spawn a process registered as <name> that answers a call with its
+//	                            PID and ends with reason "boom" on the message "die": prints "VICTIM"
+//	monitor <node> <name> -     monitor that process by name: prints "MONITORING", later
+//	                            "DOWN name <name> <reason>"
+//	monitorpid <node> <name> -  call that process for its PID, monitor the PID: prints
+//	                            "MONITORING", later "DOWN pid <reason>"
+//	ping - - -                  prints "PONG" once the prober handled everything before it
 //	quit                        stop the node and exit
 //
-// Whatever the prober process receives is printed as "GOT <from node> <text>".
+// Whatever the prober process receives is printed as "GOT <from node> <text>". Other nodes may
+// remote-spawn "goecho" (an echo process).
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -57,6 +68,21 @@ func (e *interopEcho) HandleCall(from gen.PID, ref gen.Ref, request any) (any, e
 	return request, nil
 }
 
+type interopVictim struct {
+	act.Actor
+}
+
+func (v *interopVictim) HandleMessage(from gen.PID, message any) error {
+	if s, ok := message.(string); ok && s == "die" {
+		return errors.New("boom")
+	}
+	return nil
+}
+
+func (v *interopVictim) HandleCall(from gen.PID, ref gen.Ref, request any) (any, error) {
+	return v.PID(), nil
+}
+
 type proberCommand struct {
 	verb string
 	to   gen.ProcessID
@@ -84,6 +110,42 @@ func (p *interopProber) HandleMessage(from gen.PID, message any) error {
 			} else {
 				say("DELIVERED")
 			}
+		case "spawn":
+			pid, err := p.RemoteSpawn(m.to.Node, m.to.Name, gen.ProcessOptions{}, m.text)
+			if err != nil {
+				say("ERROR %v", err)
+				break
+			}
+			reply, err := p.Call(pid, "go")
+			if err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("SPAWNED %v", reply)
+			}
+		case "monitor":
+			if err := p.MonitorProcessID(m.to); err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("MONITORING")
+			}
+		case "monitorpid":
+			reply, err := p.Call(m.to, "pid")
+			if err != nil {
+				say("ERROR %v", err)
+				break
+			}
+			pid, ok := reply.(gen.PID)
+			if !ok {
+				say("ERROR not a PID: %v", reply)
+				break
+			}
+			if err := p.MonitorPID(pid); err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("MONITORING")
+			}
+		case "ping":
+			say("PONG")
 		case "zip":
 			n, _ := strconv.Atoi(m.text)
 			p.SetCompression(true)
@@ -99,6 +161,10 @@ func (p *interopProber) HandleMessage(from gen.PID, message any) error {
 		}
 	case string:
 		say("GOT %s %s", from.Node, m)
+	case gen.MessageDownProcessID:
+		say("DOWN name %s %v", m.ProcessID.Name, m.Reason)
+	case gen.MessageDownPID:
+		say("DOWN pid %v", m.Reason)
 	}
 	return nil
 }
@@ -135,6 +201,9 @@ func runPeer(args []string) error {
 	if _, err := node.SpawnRegister("echo", func() gen.ProcessBehavior { return &interopEcho{} }, gen.ProcessOptions{}); err != nil {
 		return err
 	}
+	if err := node.Network().EnableSpawn("goecho", func() gen.ProcessBehavior { return &interopEcho{} }); err != nil {
+		return err
+	}
 	prober, err := node.Spawn(func() gen.ProcessBehavior { return &interopProber{} }, gen.ProcessOptions{})
 	if err != nil {
 		return err
@@ -146,7 +215,17 @@ func runPeer(args []string) error {
 		switch {
 		case len(f) == 1 && f[0] == "quit":
 			return nil
-		case len(f) == 4 && (f[0] == "send" || f[0] == "call" || f[0] == "important" || f[0] == "zip"):
+		case len(f) == 4 && f[0] == "victim":
+			behavior := func() gen.ProcessBehavior { return &interopVictim{} }
+			// Its abnormal end would be logged on stdout, among the answers.
+			quiet := gen.ProcessOptions{LogLevel: gen.LogLevelDisabled}
+			if _, err := node.SpawnRegister(gen.Atom(f[1]), behavior, quiet); err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("VICTIM")
+			}
+		case len(f) == 4 && (f[0] == "send" || f[0] == "call" || f[0] == "important" || f[0] == "zip" ||
+			f[0] == "spawn" || f[0] == "monitor" || f[0] == "monitorpid" || f[0] == "ping"):
 			to := gen.ProcessID{Node: gen.Atom(f[1]), Name: gen.Atom(f[2])}
 			node.Send(prober, proberCommand{verb: f[0], to: to, text: f[3]})
 		default:
