@@ -8,7 +8,8 @@ mod support;
 use ergors::net::NetworkOptions;
 use ergors::net::edf::Value;
 use ergors::{
-    Actor, Atom, Context, ExitReason, From, Message, Node, NodeOptions, Pid, ProcessId, SpawnOptions, Target,
+    Actor, ApplicationError, ApplicationMode, ApplicationSpec, Atom, ChildSpec, Context, ExitReason, From, Message,
+    Node, NodeOptions, Pid, ProcessId, SpawnOptions, Target,
 };
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -220,6 +221,30 @@ fn ergors_and_go_ergo_spawn_processes_on_each_other() {
     assert_eq!(refused, Err(ergors::Error::NameUnknown));
 }
 
+#[test]
+fn ergors_and_go_ergo_start_applications_on_each_other() {
+    let Some(path) = go_peer() else {
+        eprintln!("SKIPPED: no Go peer (see the first test)");
+        return;
+    };
+    let (node, mut go, go_name) = start_pair(&path, "rs5@localhost");
+    let spec = ApplicationSpec::new("rsapp").member(ChildSpec::new("rsappclerk", || Greeter("hi".into())));
+    node.application_load(spec).expect("loaded");
+    node.enable_application_start("rsapp", &[]).expect("enabled");
+    // Go starts ours (transient); a second start finds it running.
+    assert_eq!(go.command("appstart rs5@localhost rsapp -"), "STARTED");
+    assert_eq!(node.applications_running(), vec!["rsapp".to_string()]);
+    assert_eq!(go.command("call rs5@localhost rsappclerk go"), "REPLY hi go");
+    assert_eq!(go.command("appstart rs5@localhost rsapp -"), "ERROR application is in running/stopping state");
+    assert_eq!(go.command("appstart rs5@localhost other -"), "ERROR unknown name");
+    // We start Go's; its member answers.
+    node.remote_application_start(go_name, "goapp", Some(ApplicationMode::Transient)).expect("started on Go");
+    let reply = node.call(ProcessId { name: "goappecho".into(), node: go_name }, String::from("x")).expect("answers");
+    assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("called: x"));
+    let unknown = node.remote_application_start(go_name, "other", None);
+    assert_eq!(unknown, Err(ApplicationError::Node(ergors::Error::NameUnknown)));
+}
+
 /// Answers a call with its own Pid; ends with `boom` on "die".
 struct Victim;
 
@@ -328,8 +353,7 @@ fn links_and_monitors_between_ergors_and_go_processes_fire_with_the_reason() {
     let by_pid = go_watch(&node, v2, false, true);
     let pid = by_pid.recv_timeout(PATIENCE).expect("set up").expect("a Pid");
     // The victim is gone on Go's side before the connection closes.
-    assert_eq!(go.command("call rs4@localhost nobody -"), "ERROR unknown process");
-    assert!(go.command("monitorpid go@localhost v2 -").starts_with("ERROR"), "v2 has ended");
+    assert_eq!(go.command("gone v2 - -"), "GONE");
     drop(go);
     assert_eq!(by_pid.recv_timeout(PATIENCE).expect("exit"), Err((Target::Pid(pid), ExitReason::NoConnection)));
 }

@@ -21,10 +21,15 @@ package main
 //	monitorpid <node> <name> -  call that process for its PID, monitor the PID: prints
 //	                            "MONITORING", later "DOWN pid <reason>"
 //	ping - - -                  prints "PONG" once the prober handled everything before it
+//	gone <name> - -             wait (up to 10 s) until the victim <name> has ended:
+//	                            prints "GONE" or "ERROR still there"
+//	appstart <node> <name> -    start the application <name> on <node> (transient): prints
+//	                            "STARTED" or "ERROR <error>"
 //	quit                        stop the node and exit
 //
 // Whatever the prober process receives is printed as "GOT <from node> <text>". Other nodes may
-// remote-spawn "goecho" (an echo process).
+// remote-spawn "goecho" (an echo process) and start the application "goapp" (one echo
+// process registered as "goappecho").
 
 import (
 	"bufio"
@@ -35,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"ergo.services/ergo"
 	"ergo.services/ergo/act"
@@ -82,6 +88,16 @@ func (v *interopVictim) HandleMessage(from gen.PID, message any) error {
 func (v *interopVictim) HandleCall(from gen.PID, ref gen.Ref, request any) (any, error) {
 	return v.PID(), nil
 }
+
+type interopApp struct{}
+
+func (a *interopApp) Load(node gen.Node, args ...any) (gen.ApplicationSpec, error) {
+	member := gen.ApplicationMemberSpec{Name: "goappecho", Factory: func() gen.ProcessBehavior { return &interopEcho{} }}
+	return gen.ApplicationSpec{Name: "goapp", Group: []gen.ApplicationMemberSpec{member}}, nil
+}
+
+func (a *interopApp) Start(mode gen.ApplicationMode) {}
+func (a *interopApp) Terminate(reason error)         {}
 
 type proberCommand struct {
 	verb string
@@ -204,10 +220,17 @@ func runPeer(args []string) error {
 	if err := node.Network().EnableSpawn("goecho", func() gen.ProcessBehavior { return &interopEcho{} }); err != nil {
 		return err
 	}
+	if _, err := node.ApplicationLoad(&interopApp{}); err != nil {
+		return err
+	}
+	if err := node.Network().EnableApplicationStart("goapp"); err != nil {
+		return err
+	}
 	prober, err := node.Spawn(func() gen.ProcessBehavior { return &interopProber{} }, gen.ProcessOptions{})
 	if err != nil {
 		return err
 	}
+	victims := make(map[string]gen.PID)
 	say("READY")
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -215,13 +238,37 @@ func runPeer(args []string) error {
 		switch {
 		case len(f) == 1 && f[0] == "quit":
 			return nil
+		case len(f) == 4 && f[0] == "gone":
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, err := node.ProcessState(victims[f[1]]); err != nil {
+					say("GONE")
+					break
+				}
+				if time.Now().After(deadline) {
+					say("ERROR still there")
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		case len(f) == 4 && f[0] == "appstart":
+			remote, err := node.Network().GetNode(gen.Atom(f[1]))
+			if err == nil {
+				err = remote.ApplicationStartTransient(gen.Atom(f[2]), gen.ApplicationOptions{})
+			}
+			if err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("STARTED")
+			}
 		case len(f) == 4 && f[0] == "victim":
 			behavior := func() gen.ProcessBehavior { return &interopVictim{} }
 			// Its abnormal end would be logged on stdout, among the answers.
 			quiet := gen.ProcessOptions{LogLevel: gen.LogLevelDisabled}
-			if _, err := node.SpawnRegister(gen.Atom(f[1]), behavior, quiet); err != nil {
+			if pid, err := node.SpawnRegister(gen.Atom(f[1]), behavior, quiet); err != nil {
 				say("ERROR %v", err)
 			} else {
+				victims[f[1]] = pid
 				say("VICTIM")
 			}
 		case len(f) == 4 && (f[0] == "send" || f[0] == "call" || f[0] == "important" || f[0] == "zip" ||
