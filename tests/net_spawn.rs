@@ -66,11 +66,19 @@ fn a_remote_spawn_starts_the_enabled_process_which_then_answers_calls() {
     assert!(a.is_alive(pid));
     let reply = b.call(pid, String::from("world")).expect("it answers");
     assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("hello world"));
-    // Arguments reach the factory.
+    // Arguments reach the factory; the options' environment reaches the process. (Go's case
+    // also checks parent and leader: ours are a's core, D220.)
     let args = vec![Value::String("bonjour".into())];
-    let pid = b.remote_spawn(a_name, "greeter", SpawnOptions::default(), args).expect("spawned");
+    let opts = SpawnOptions::default().env("colour", "blue");
+    let pid = b.remote_spawn(a_name, "greeter", opts, args).expect("spawned");
     let reply = b.call(pid, String::from("monde")).expect("it answers");
     assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("bonjour monde"));
+    let env = a.process_info(pid).expect("alive").env;
+    assert!(env.contains(&("COLOUR".to_string(), "blue".to_string())), "{env:?}");
+    // Its parent is a's core, as for a process a's node spawns (not the remote caller: D220).
+    let local = a.spawn(Greeter { greeting: String::new() }, SpawnOptions::default()).expect("local");
+    let parent = |p: Pid| a.process_info(p).map(|i| i.parent);
+    assert_eq!(parent(pid), parent(local));
 }
 
 #[test]
