@@ -6,7 +6,11 @@
 mod support;
 
 use ergors::net::NetworkOptions;
-use ergors::{Actor, Atom, Context, ExitReason, From, Message, Node, NodeOptions, Pid, ProcessId, SpawnOptions};
+use ergors::net::edf::Value;
+use ergors::{
+    Actor, ApplicationError, ApplicationMode, ApplicationSpec, Atom, ChildSpec, Context, ExitReason, From, Message,
+    Node, NodeOptions, Pid, ProcessId, SpawnOptions, Target,
+};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -344,4 +348,190 @@ fn ergors_and_go_ergo_talk_over_tls_both_ways() {
     let reply = dialer.call(echo, String::from("dialled")).expect("Go answers over TLS");
     assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("called: dialled"));
     assert!(eventually(|| dialer.peer_info(go_name).is_some_and(|p| p.links == 3)), "{:?}", dialer.peer_info(go_name));
+}
+
+/// Starts `rs_name` and the Go peer with static routes to each other (no registrar).
+fn start_pair(path: &std::path::Path, rs_name: &str) -> (Node, GoNode, Atom) {
+    let (rs_port, go_port) = (free_port(), free_port());
+    let net = NetworkOptions::enabled("interop", format!("127.0.0.1:{rs_port}").parse().unwrap())
+        .route("go@localhost", format!("127.0.0.1:{go_port}").parse().unwrap())
+        .registrar_port(0);
+    let node = Node::start(rs_name, NodeOptions::default().workers(2).network(net)).expect("node");
+    let go = GoNode::start(path, go_port, rs_name, rs_port, free_port());
+    (node, go, Atom::new("go@localhost"))
+}
+
+/// Answers a call with its greeting and the text it got (made by remote spawns).
+struct Greeter(String);
+
+impl Actor for Greeter {
+    async fn handle_call(&mut self, _: &mut Context, _: From, req: Message) -> Result<Option<Message>, ExitReason> {
+        let text = req.downcast::<String>().unwrap_or_default();
+        Ok(Some(Message::new(format!("{} {text}", self.0))))
+    }
+}
+
+#[test]
+fn ergors_and_go_ergo_spawn_processes_on_each_other() {
+    let Some(path) = go_peer() else {
+        eprintln!("SKIPPED: no Go peer (see the first test)");
+        return;
+    };
+    let (node, mut go, go_name) = start_pair(&path, "rs3@localhost");
+    node.enable_spawn(
+        "greeter",
+        |args: Vec<Value>| match args.first() {
+            Some(Value::String(s)) => Greeter(s.clone()),
+            _ => Greeter("hello".into()),
+        },
+        &[],
+    )
+    .expect("enabled");
+    // Go spawns on ergors (its argument reaches our factory), then calls the new process.
+    assert_eq!(go.command("spawn rs3@localhost greeter hola"), "SPAWNED hola go");
+    assert_eq!(go.command("spawn rs3@localhost nothing x"), "ERROR unknown name");
+    // ergors spawns on Go, then calls the new process.
+    let pid = node.remote_spawn(go_name, "goecho", SpawnOptions::default(), vec![]).expect("spawned on Go");
+    assert_eq!(pid.node, go_name);
+    let reply = node.call(pid, String::from("x")).expect("it answers");
+    assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("called: x"));
+    let refused = node.remote_spawn(go_name, "nothing", SpawnOptions::default(), vec![]);
+    assert_eq!(refused, Err(ergors::Error::NameUnknown));
+}
+
+#[test]
+fn ergors_and_go_ergo_start_applications_on_each_other() {
+    let Some(path) = go_peer() else {
+        eprintln!("SKIPPED: no Go peer (see the first test)");
+        return;
+    };
+    let (node, mut go, go_name) = start_pair(&path, "rs5@localhost");
+    let spec = ApplicationSpec::new("rsapp").member(ChildSpec::new("rsappclerk", || Greeter("hi".into())));
+    node.application_load(spec).expect("loaded");
+    node.enable_application_start("rsapp", &[]).expect("enabled");
+    // Go starts ours (transient); a second start finds it running.
+    assert_eq!(go.command("appstart rs5@localhost rsapp -"), "STARTED");
+    assert_eq!(node.applications_running(), vec!["rsapp".to_string()]);
+    assert_eq!(go.command("call rs5@localhost rsappclerk go"), "REPLY hi go");
+    assert_eq!(go.command("appstart rs5@localhost rsapp -"), "ERROR application is in running/stopping state");
+    assert_eq!(go.command("appstart rs5@localhost other -"), "ERROR unknown name");
+    // We start Go's; its member answers.
+    node.remote_application_start(go_name, "goapp", Some(ApplicationMode::Transient)).expect("started on Go");
+    let reply = node.call(ProcessId { name: "goappecho".into(), node: go_name }, String::from("x")).expect("answers");
+    assert_eq!(reply.downcast::<String>().ok().as_deref(), Some("called: x"));
+    let unknown = node.remote_application_start(go_name, "other", None);
+    assert_eq!(unknown, Err(ApplicationError::Node(ergors::Error::NameUnknown)));
+}
+
+/// Answers a call with its own Pid; ends with `boom` on "die".
+struct Victim;
+
+impl Actor for Victim {
+    async fn handle_message(&mut self, _: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
+        match msg.downcast::<String>() {
+            Ok(s) if s == "die" => Err(ExitReason::error("boom")),
+            _ => Ok(()),
+        }
+    }
+    async fn handle_call(&mut self, ctx: &mut Context, _: From, _: Message) -> Result<Option<Message>, ExitReason> {
+        Ok(Some(Message::new(ctx.pid())))
+    }
+}
+
+/// Links to (trapping exits) or monitors `target` on a Go node, then calls the Go process for
+/// its Pid (a round trip after the request) and reports it; then reports what fires. With
+/// `kill`, it links to that Pid too and sends it "die" itself (the same link and order as the
+/// link request, so Go handles the link first).
+struct GoWatcher {
+    target: Target,
+    link: bool,
+    kill: bool,
+    report: Sender<Result<Pid, (Target, ExitReason)>>,
+}
+
+impl Actor for GoWatcher {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        ctx.set_trap_exit(true);
+        let name = match &self.target {
+            Target::Name(id) => id.clone(),
+            _ => return Err(ExitReason::error("a GoWatcher starts from a name")),
+        };
+        if self.link {
+            ctx.link(self.target.clone()).map_err(ExitReason::error)?;
+        } else if !self.kill {
+            ctx.monitor(self.target.clone()).map_err(ExitReason::error)?;
+        }
+        let reply = ctx.call(name.clone(), String::from("pid")).await.map_err(ExitReason::error)?;
+        let pid = reply.downcast::<Pid>().map_err(|_| ExitReason::error("not a Pid"))?;
+        if self.kill {
+            ctx.link(pid).map_err(ExitReason::error)?;
+            ctx.send(pid, String::from("die")).map_err(ExitReason::error)?;
+        }
+        let _ = self.report.send(Ok(pid));
+        Ok(())
+    }
+    async fn handle_message(&mut self, _: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
+        let msg = match msg.downcast::<ergors::MessageDown>() {
+            Ok(down) => {
+                let _ = self.report.send(Err((down.target, down.reason)));
+                return Ok(());
+            }
+            Err(m) => m,
+        };
+        if let Ok(exit) = msg.downcast::<ergors::MessageExit>() {
+            let _ = self.report.send(Err((exit.target, exit.reason)));
+        }
+        Ok(())
+    }
+}
+
+fn go_watch(node: &Node, target: Target, link: bool, kill: bool) -> Receiver<Result<Pid, (Target, ExitReason)>> {
+    let (tx, rx) = channel();
+    node.spawn(GoWatcher { target, link, kill, report: tx }, SpawnOptions::default()).expect("watcher");
+    rx
+}
+
+#[test]
+fn links_and_monitors_between_ergors_and_go_processes_fire_with_the_reason() {
+    let Some(path) = go_peer() else {
+        eprintln!("SKIPPED: no Go peer (see the first test)");
+        return;
+    };
+    let (node, mut go, go_name) = start_pair(&path, "rs4@localhost");
+
+    // ergors watches a Go process by name: its end reaches both watchers with its reason (182).
+    assert_eq!(go.command("victim v1 - -"), "VICTIM");
+    let v1 = Target::Name(ProcessId { name: "v1".into(), node: go_name });
+    let monitor = go_watch(&node, v1.clone(), false, false);
+    let link = go_watch(&node, v1.clone(), true, false);
+    let pid = monitor.recv_timeout(PATIENCE).expect("set up").expect("a Pid");
+    assert_eq!(link.recv_timeout(PATIENCE).expect("set up"), Ok(pid));
+    node.send(ProcessId { name: "v1".into(), node: go_name }, String::from("die")).expect("told");
+    let boom = ExitReason::error("boom");
+    assert_eq!(monitor.recv_timeout(PATIENCE).expect("down"), Err((v1.clone(), boom.clone())));
+    assert_eq!(link.recv_timeout(PATIENCE).expect("exit"), Err((v1, boom)));
+
+    // Go watches ergors processes by name and by Pid: their ends reach Go (182, 181).
+    let victim = node.spawn(Victim, SpawnOptions::default()).expect("victim");
+    node.register_name("victim", victim).expect("registered");
+    assert_eq!(go.command("monitor rs4@localhost victim -"), "MONITORING");
+    node.send(victim, String::from("die")).expect("told");
+    assert_eq!(go.next_line(), "DOWN name 'victim' boom");
+    let victim = node.spawn(Victim, SpawnOptions::default()).expect("victim");
+    node.register_name("victim2", victim).expect("registered");
+    assert_eq!(go.command("monitorpid rs4@localhost victim2 -"), "MONITORING");
+    node.send(victim, String::from("die")).expect("told");
+    assert_eq!(go.next_line(), "DOWN pid boom");
+
+    // ergors links to a Go process by Pid: Go never sends us 181 (its creation check compares
+    // its own Pid's creation with ours: PROTOCOL.md §3.2 quirk), so the link fires only when
+    // the connection goes, with `NoConnection`, not with the process's reason.
+    assert_eq!(go.command("victim v2 - -"), "VICTIM");
+    let v2 = Target::Name(ProcessId { name: "v2".into(), node: go_name });
+    let by_pid = go_watch(&node, v2, false, true);
+    let pid = by_pid.recv_timeout(PATIENCE).expect("set up").expect("a Pid");
+    // The victim is gone on Go's side before the connection closes.
+    assert_eq!(go.command("gone v2 - -"), "GONE");
+    drop(go);
+    assert_eq!(by_pid.recv_timeout(PATIENCE).expect("exit"), Err((Target::Pid(pid), ExitReason::NoConnection)));
 }

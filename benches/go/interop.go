@@ -18,9 +18,24 @@ package main
 //	publish - <event> <text>    publish <text> on the prober's event <event> (registered on first
 //	                            use, buffer 2): prints "PUBLISHED"
 //	unregister - <event> -      unregister it: prints "UNREGISTERED"
+//	spawn <node> <name> <arg>   remote spawn <name> on <node> with the argument <arg>, then call
+//	                            the new process with "go": prints "SPAWNED <reply>" or "ERROR <error>"
+//	victim <name> -             spawn a process registered as <name> that answers a call with its
+//	                            PID and ends with reason "boom" on the message "die": prints "VICTIM"
+//	monitor <node> <name> -     monitor that process by name: prints "MONITORING", later
+//	                            "DOWN name <name> <reason>"
+//	monitorpid <node> <name> -  call that process for its PID, monitor the PID: prints
+//	                            "MONITORING", later "DOWN pid <reason>"
+//	ping - - -                  prints "PONG" once the prober handled everything before it
+//	gone <name> - -             wait (up to 10 s) until the victim <name> has ended:
+//	                            prints "GONE" or "ERROR still there"
+//	appstart <node> <name> -    start the application <name> on <node> (transient): prints
+//	                            "STARTED" or "ERROR <error>"
 //	quit                        stop the node and exit
 //
-// Whatever the prober process receives is printed as "GOT <from node> <text>".
+// Whatever the prober process receives is printed as "GOT <from node> <text>". Other nodes may
+// remote-spawn "goecho" (an echo process) and start the application "goapp" (one echo
+// process registered as "goappecho").
 //
 // With -tls the acceptor serves TLS with a fresh self-signed certificate (lib's
 // GenerateSelfSignedCert), the static route is dialled over TLS, and certificates are not
@@ -28,12 +43,14 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"ergo.services/ergo"
 	"ergo.services/ergo/act"
@@ -68,6 +85,31 @@ func (e *interopEcho) HandleCall(from gen.PID, ref gen.Ref, request any) (any, e
 	return request, nil
 }
 
+type interopVictim struct {
+	act.Actor
+}
+
+func (v *interopVictim) HandleMessage(from gen.PID, message any) error {
+	if s, ok := message.(string); ok && s == "die" {
+		return errors.New("boom")
+	}
+	return nil
+}
+
+func (v *interopVictim) HandleCall(from gen.PID, ref gen.Ref, request any) (any, error) {
+	return v.PID(), nil
+}
+
+type interopApp struct{}
+
+func (a *interopApp) Load(node gen.Node, args ...any) (gen.ApplicationSpec, error) {
+	member := gen.ApplicationMemberSpec{Name: "goappecho", Factory: func() gen.ProcessBehavior { return &interopEcho{} }}
+	return gen.ApplicationSpec{Name: "goapp", Group: []gen.ApplicationMemberSpec{member}}, nil
+}
+
+func (a *interopApp) Start(mode gen.ApplicationMode) {}
+func (a *interopApp) Terminate(reason error)         {}
+
 type proberCommand struct {
 	verb string
 	to   gen.ProcessID
@@ -101,6 +143,42 @@ func (p *interopProber) HandleMessage(from gen.PID, message any) error {
 			} else {
 				say("DELIVERED")
 			}
+		case "spawn":
+			pid, err := p.RemoteSpawn(m.to.Node, m.to.Name, gen.ProcessOptions{}, m.text)
+			if err != nil {
+				say("ERROR %v", err)
+				break
+			}
+			reply, err := p.Call(pid, "go")
+			if err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("SPAWNED %v", reply)
+			}
+		case "monitor":
+			if err := p.MonitorProcessID(m.to); err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("MONITORING")
+			}
+		case "monitorpid":
+			reply, err := p.Call(m.to, "pid")
+			if err != nil {
+				say("ERROR %v", err)
+				break
+			}
+			pid, ok := reply.(gen.PID)
+			if !ok {
+				say("ERROR not a PID: %v", reply)
+				break
+			}
+			if err := p.MonitorPID(pid); err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("MONITORING")
+			}
+		case "ping":
+			say("PONG")
 		case "zip":
 			n, _ := strconv.Atoi(m.text)
 			p.SetCompression(true)
@@ -155,6 +233,10 @@ func (p *interopProber) HandleMessage(from gen.PID, message any) error {
 		say("GOT %s %s", from.Node, m)
 	case gen.MessageDownEvent:
 		say("DOWNEVENT %s %v", m.Event.Name, m.Reason)
+	case gen.MessageDownProcessID:
+		say("DOWN name %s %v", m.ProcessID.Name, m.Reason)
+	case gen.MessageDownPID:
+		say("DOWN pid %v", m.Reason)
 	}
 	return nil
 }
@@ -201,10 +283,20 @@ func runPeer(args []string) error {
 	if _, err := node.SpawnRegister("echo", func() gen.ProcessBehavior { return &interopEcho{} }, gen.ProcessOptions{}); err != nil {
 		return err
 	}
+	if err := node.Network().EnableSpawn("goecho", func() gen.ProcessBehavior { return &interopEcho{} }); err != nil {
+		return err
+	}
+	if _, err := node.ApplicationLoad(&interopApp{}); err != nil {
+		return err
+	}
+	if err := node.Network().EnableApplicationStart("goapp"); err != nil {
+		return err
+	}
 	prober, err := node.Spawn(func() gen.ProcessBehavior { return &interopProber{} }, gen.ProcessOptions{})
 	if err != nil {
 		return err
 	}
+	victims := make(map[string]gen.PID)
 	say("READY")
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -212,8 +304,42 @@ func runPeer(args []string) error {
 		switch {
 		case len(f) == 1 && f[0] == "quit":
 			return nil
+		case len(f) == 4 && f[0] == "gone":
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, err := node.ProcessState(victims[f[1]]); err != nil {
+					say("GONE")
+					break
+				}
+				if time.Now().After(deadline) {
+					say("ERROR still there")
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		case len(f) == 4 && f[0] == "appstart":
+			remote, err := node.Network().GetNode(gen.Atom(f[1]))
+			if err == nil {
+				err = remote.ApplicationStartTransient(gen.Atom(f[2]), gen.ApplicationOptions{})
+			}
+			if err != nil {
+				say("ERROR %v", err)
+			} else {
+				say("STARTED")
+			}
+		case len(f) == 4 && f[0] == "victim":
+			behavior := func() gen.ProcessBehavior { return &interopVictim{} }
+			// Its abnormal end would be logged on stdout, among the answers.
+			quiet := gen.ProcessOptions{LogLevel: gen.LogLevelDisabled}
+			if pid, err := node.SpawnRegister(gen.Atom(f[1]), behavior, quiet); err != nil {
+				say("ERROR %v", err)
+			} else {
+				victims[f[1]] = pid
+				say("VICTIM")
+			}
 		case len(f) == 4 && (f[0] == "send" || f[0] == "call" || f[0] == "important" || f[0] == "zip" ||
-			f[0] == "monitorevent" || f[0] == "publish" || f[0] == "unregister"):
+			f[0] == "monitorevent" || f[0] == "publish" || f[0] == "unregister" ||
+			f[0] == "spawn" || f[0] == "monitor" || f[0] == "monitorpid" || f[0] == "ping"):
 			to := gen.ProcessID{Node: gen.Atom(f[1]), Name: gen.Atom(f[2])}
 			node.Send(prober, proberCommand{verb: f[0], to: to, text: f[3]})
 		default:

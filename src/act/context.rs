@@ -504,6 +504,31 @@ impl Context {
         Ok(pending)
     }
 
+    /// Waits, as a call does, for the one outcome that `start` arranges to reach this process
+    /// through `NodeInner::respond` addressed to the given `From` (a remote spawn's result, a
+    /// connection coming up): the network's requests that are not ENP calls.
+    pub(crate) fn await_outcome(
+        &mut self,
+        timeout: Duration,
+        start: impl FnOnce(&Arc<NodeInner>, From) -> Result<(), Error>,
+    ) -> impl Future<Output = Result<Message, Error>> + Send + '_ {
+        let timeout = call::effective_timeout(&self.node.inner, timeout);
+        let ref_id = self.node.inner.make_ref().local_id();
+        // Claimed before `start`, so that no outcome can arrive before the slot waits for it.
+        let mut pending = PendingCall::begin(&self.entry, ref_id);
+        let from = From { pid: self.entry.pid, ref_id: [ref_id, 0, 0] };
+        let started = start(&self.node.inner, from);
+        let started = started.map(|()| {
+            self.end_turn();
+            pending.arm_timeout(timeout);
+            pending
+        });
+        async move {
+            let pending = started?;
+            poll_fn(|cx| pending.poll_outcome(cx.waker())).await
+        }
+    }
+
     /// Hands a request received in `handle_call` on to `to` (Ergo's "forward the request, reply
     /// from elsewhere"): `to` gets it in its `handle_call` as a call from the original caller and
     /// its reply goes straight to that caller. This process no longer owes a reply, so it may

@@ -18,6 +18,7 @@ pub mod network;
 pub mod proto;
 pub mod registrar;
 pub(crate) mod relations;
+pub(crate) mod spawn;
 pub mod tls;
 
 pub use network::{NetworkMode, NetworkOptions, PeerInfo};

@@ -289,6 +289,8 @@ pub(crate) struct Peer {
     pub(crate) creation: i64,
     /// The peer is an ergors node (its Introduce says so): it sends and expects heartbeats.
     pub(crate) ticks: bool,
+    /// What the peer offers (remote spawn, application start: `super::spawn`).
+    pub(crate) flags: super::handshake::NetworkFlags,
     /// The connection's id (joins name it).
     pub(crate) connection_id: String,
     /// We dialled this connection (else the peer did): the tie-break of D206 needs it.
@@ -299,6 +301,9 @@ pub(crate) struct Peer {
     /// The dictionaries the peer encodes with (decode its frames with them).
     pub(crate) caches: super::edf::DecodeCaches,
     links: RwLock<Vec<Arc<LinkOut>>>,
+    /// `close_links` was called: a link that joins later closes at once (a pool link still
+    /// joining when the connection is closed must not keep it alive).
+    closing: std::sync::atomic::AtomicBool,
     round_robin: AtomicU32,
     /// Our calls waiting for this peer's answer: ref word → caller. Failed with
     /// `NoConnection` when the connection goes; swept of calls nobody waits for any more.
@@ -343,10 +348,12 @@ impl Peer {
             connection_id: est.connection_id.clone(),
             dialed_by_us,
             ticks: est.peer_version.name == ERGORS_VERSION_NAME,
+            flags: est.peer_flags,
             joins: Mutex::new(super::handshake::JoinGuard::new()),
             writer: FrameWriter::new(est.peer_max_message_size),
             caches,
             links: RwLock::new(Vec::new()),
+            closing: Default::default(),
             round_robin: AtomicU32::new(0),
             calls: Mutex::new(CallBook { waiting: HashMap::new(), sweep_at: 1024, closed: false }),
             watchers: Mutex::new(HashMap::new()),
@@ -357,7 +364,15 @@ impl Peer {
     }
 
     pub(crate) fn add_link(&self, link: Arc<LinkOut>) {
-        self.links.write().unwrap_or_else(|p| p.into_inner()).push(link);
+        let mut links = self.links.write().unwrap_or_else(|p| p.into_inner());
+        // Checked under the links' lock, which `close_links` takes after setting the flag.
+        if self.closing.load(Ordering::Acquire) {
+            link.close();
+        } else if self.retired() {
+            // A pool link joining a displaced connection: it drains like the others (D226).
+            link.retire();
+        }
+        links.push(link);
     }
 
     /// Forgets `link`; true if it was the last one (the peer is then gone).
@@ -386,7 +401,7 @@ impl Peer {
     ///
     /// # Errors
     /// `NoConnection` once the connection is gone.
-    fn book_call(&self, inner: &NodeInner, n: u64, caller: Pid) -> Result<(), Error> {
+    pub(crate) fn book_call(&self, inner: &NodeInner, n: u64, caller: Pid) -> Result<(), Error> {
         let mut book = self.calls.lock().unwrap_or_else(|p| p.into_inner());
         // Looked at under the lock: `hand_over_to` sets it before it empties the book.
         if let Some(next) = self.successor.get() {
@@ -410,6 +425,11 @@ impl Peer {
             return next.call_answered(n);
         }
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).waiting.remove(&n);
+    }
+
+    /// Our request `n` (a remote spawn or application start) is answered: its caller, if booked.
+    pub(crate) fn take_call(&self, n: u64) -> Option<Pid> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).waiting.remove(&n)
     }
 
     /// Fails every call still waiting for this peer (its connection is gone).
@@ -489,6 +509,15 @@ impl Peer {
         }
         for link in self.links.read().unwrap_or_else(|p| p.into_inner()).iter() {
             link.retire();
+        }
+    }
+
+    /// Closes every link (a `disconnect`): each link's loop ends, dropping what is queued, and a
+    /// link that joins later closes at once.
+    pub(crate) fn close_links(&self) {
+        self.closing.store(true, Ordering::Release);
+        for link in self.links.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            link.close();
         }
     }
 
@@ -628,6 +657,8 @@ pub(crate) struct Network {
     pub(crate) compress_any: std::sync::atomic::AtomicBool,
     /// The TLS configurations, built at start.
     pub(crate) tls: std::sync::OnceLock<super::tls::LinkTls>,
+    /// Remote spawn and application start, connects and node watches waiting for a dial.
+    pub(crate) spawn: super::spawn::SpawnState,
 }
 
 /// A send waiting for its node's connection: the destination, its priority and the envelope.
@@ -657,6 +688,7 @@ impl Network {
             registrar: Default::default(),
             dialing: Mutex::new(HashMap::new()),
             tls: Default::default(),
+            spawn: Default::default(),
         }
     }
 
@@ -716,6 +748,19 @@ impl Network {
     /// Queues a send to `node`, which has no connection yet, and has it dialled unless that is
     /// under way.
     fn queue_for_dial(&self, inner: &NodeInner, node: Atom, item: Waiting) -> Result<(), Error> {
+        self.dial_with(inner, node, Some(item))
+    }
+
+    /// Has `node` dialled unless that is under way (`NodeHandle::connect`); the outcome reaches
+    /// [`super::spawn`]'s waiters.
+    ///
+    /// # Errors
+    /// `NoConnection` without a static route or a registrar to find the node.
+    pub(crate) fn start_dial(&self, inner: &NodeInner, node: Atom) -> Result<(), Error> {
+        self.dial_with(inner, node, None)
+    }
+
+    fn dial_with(&self, inner: &NodeInner, node: Atom, item: Option<Waiting>) -> Result<(), Error> {
         // A static route, or a name for the registrar to resolve (the network process asks).
         let addr = self.static_route(node);
         if addr.is_none() && self.registrar.get().is_none() {
@@ -724,12 +769,15 @@ impl Network {
         let core = *self.core.get().ok_or(Error::NoConnection(node))?;
         let first = {
             let mut dialing = self.dialing.lock().unwrap_or_else(|p| p.into_inner());
+            let first = !dialing.contains_key(&node);
             let queue = dialing.entry(node).or_default();
-            if queue.len() >= DIALING_LIMIT {
-                return Err(Error::MailboxFull);
+            if let Some(item) = item {
+                if queue.len() >= DIALING_LIMIT {
+                    return Err(Error::MailboxFull);
+                }
+                queue.push(item);
             }
-            queue.push(item);
-            queue.len() == 1
+            first
         };
         if first {
             let dial = super::link::Dial { node: node.as_str().to_string(), addr };
@@ -751,6 +799,7 @@ impl Network {
     /// A connection to `node` came up: the sends that waited for it go out, in their order.
     pub(crate) fn flush_dialing(&self, inner: &NodeInner, node: Atom) {
         let queued = self.dialing.lock().unwrap_or_else(|p| p.into_inner()).remove(&node).unwrap_or_default();
+        self.spawn.connected(inner, node);
         for (to, priority, envelope) in queued {
             let from = envelope.from;
             let request = envelope.payload.request_ref();
@@ -778,6 +827,7 @@ impl Network {
             return;
         }
         let queued = self.dialing.lock().unwrap_or_else(|p| p.into_inner()).remove(&atom).unwrap_or_default();
+        self.spawn.unreachable(inner, atom);
         for (_, _, envelope) in queued {
             if let Some(n) = envelope.payload.request_ref() {
                 let _ = inner
@@ -801,6 +851,7 @@ pub(crate) fn error_text(e: &Error) -> String {
         Error::Terminated => "process terminated".into(),
         Error::NotAllowed(_) => "not allowed".into(),
         Error::MailboxFull => "process mailbox is full".into(),
+        Error::Taken => "resource is taken".into(),
         other => other.to_string(),
     }
 }
@@ -814,6 +865,8 @@ pub(crate) fn error_from_text(node: Atom, text: &str) -> Error {
         "process mailbox is full" => Error::MailboxFull,
         "timed out" => Error::Timeout(Duration::ZERO),
         "no connection" => Error::NoConnection(node),
+        "not allowed" => Error::NotAllowed("refused by the remote node"),
+        "resource is taken" => Error::Taken,
         other => Error::Remote(other.to_string()),
     }
 }
@@ -1059,7 +1112,10 @@ impl NodeInner {
                 self.complete_remote_call(local(to), reference, Err(error));
                 Ok(())
             }
-            Enp::MessageAny => self.deliver_control(peer, decode()?),
+            Enp::MessageAny => match super::spawn::deliver(self, peer, decode()?) {
+                Some(other) => self.deliver_control(peer, other),
+                None => Ok(()),
+            },
             Enp::MessageExit { from, to, .. } => self.deliver_exit(peer, from, to, frame.payload),
             Enp::TerminatePid { target, .. } => {
                 self.deliver_terminate(peer, NodeInner::peer_target_pid(peer, target), frame.payload)
@@ -1183,6 +1239,7 @@ pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::
         }
     };
     let _ = net.local.set(listener.local_addr());
+    net.spawn.set_node(node);
     let core = super::link::NetCore { net: net.clone(), listener: Some(listener) };
     let pid = node
         .spawn(core, crate::SpawnOptions::default())

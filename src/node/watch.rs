@@ -135,6 +135,10 @@ impl NodeInner {
     ) -> Result<Vec<MessageEvent>, Error> {
         let node = node_of(&target);
         if node != self.name {
+            // Not connected: Ergo connects first; here the relation waits for the dial (D222).
+            if !matches!(target, Target::Event(_)) && self.net.as_ref().is_some_and(|n| n.peer(node).is_none()) {
+                return crate::net::spawn::watch_unconnected(self, consumer, node, target, kind).map(|()| Vec::new());
+            }
             return self.watch_remote(consumer, node, target, kind).map(|()| Vec::new());
         }
         let watched = match &target {

@@ -2,8 +2,7 @@
 //! and the registrar (ESRD) carry, with their Go wire names and field order (PROTOCOL.md §1.3,
 //! §2.1, §3.3, §4.4). Go `gen.Atom` fields are [`Name`]s, Go `int` fields `isize`, `error`
 //! fields `Option<ErrorValue>`, `any` fields [`Value`]s, maps [`OrderedMap`]s (nil: `None`).
-//! Not here (large option structs, only for remote spawn / application start):
-//! `MessageSpawn`, `MessageApplicationStart`.
+//! Remote spawn's and application start's (large option structs): [`super::ergo_spawn`].
 
 use super::cache::{DecodeCaches, EncodeCaches};
 use super::encoder::Encoder;

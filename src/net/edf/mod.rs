@@ -62,6 +62,7 @@
 mod cache;
 mod decoder;
 mod encoder;
+pub mod ergo_spawn;
 pub mod ergo_types;
 mod error;
 mod ident;

@@ -153,6 +153,7 @@ impl Registry {
         reg.by_type.insert(TypeId::of::<&'static str>(), encode_static_str);
         reg.shared.insert(TypeId::of::<&'static str>(), (encode_shared_static_str, into_shared::<&'static str>));
         super::ergo_types::register_all(&mut reg);
+        super::ergo_spawn::register_all(&mut reg);
         reg
     }
 
