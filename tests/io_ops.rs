@@ -378,3 +378,35 @@ fn a_process_taken_by_another_worker_comes_back_with_its_next_completion() {
     assert!(node.info().adoptions >= 1);
     node.stop();
 }
+
+#[test]
+fn a_process_bound_to_its_ring_is_not_taken_by_an_idle_worker_while_its_own_is_busy() {
+    // The idle worker spins (and looks for work to take) the whole time; no stall is declared.
+    let opts = NodeOptions::default()
+        .spin(Duration::from_secs(1))
+        .io_spin(Duration::from_secs(1))
+        .stall(Duration::from_secs(30));
+    let node = Node::start("io_bound@localhost", opts.workers(2).pin_workers(false)).expect("node starts");
+    let (tx, rx) = channel();
+    let hog = node.spawn(Hog(tx.clone()), SpawnOptions::default().worker(0)).unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = sock.local_addr();
+    let (pid_tx, pid_rx) = channel();
+    let (alias_tx, alias_rx) = channel();
+    let meta = DatagramMeta(Some(sock), tx, pid_tx);
+    node.spawn(MetaParent(Some(meta), hog, alias_tx), SpawnOptions::default().near(hog)).unwrap();
+    let alias = alias_rx.recv_timeout(PATIENCE).unwrap();
+    let meta = pid_rx.recv_timeout(PATIENCE).unwrap();
+    assert!(eventually(|| node.info().io_in_flight >= 1), "the receive is armed on worker 0's ring");
+    // A datagram binds the meta to worker 0's ring (D227).
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"hi", addr).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), "datagram");
+    // Worker 0 is busy (not stalled); a message queues the meta there, and worker 1 leaves it.
+    node.send(hog, ()).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), "hog busy");
+    node.send(alias, ()).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), "hog done", "the meta waited for its worker");
+    assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), "message");
+    assert_eq!(node.process_info(meta).unwrap().worker, 0);
+    node.stop();
+}

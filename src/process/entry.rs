@@ -112,6 +112,9 @@ pub(crate) struct ProcessEntry {
     /// waiting across workers polls this flag, read-only, instead of the slot's lock, whose
     /// line would otherwise move back and forth under the replier's feet.
     pub(crate) call_done: AtomicBool,
+    /// Woken by a completion on a worker's ring at least once: the process does its I/O there,
+    /// and stays with that worker like a pinned one (D227). Written by that worker only.
+    pub(crate) ring_bound: AtomicBool,
     /// Why a callback suspended in this process must be abandoned (`INTERRUPT_*` bits): a kill
     /// of a process suspended on something other than a call (I/O, a sleep, a blocking job:
     /// the process ends with `Kill`, D111), or an exit signal it does not trap (the message
@@ -186,6 +189,7 @@ impl ProcessEntry {
             initialized: AtomicBool::new(false),
             split: AtomicBool::new(false),
             call_done: AtomicBool::new(false),
+            ring_bound: AtomicBool::new(false),
             interrupt: AtomicU8::new(0),
             trap: AtomicU8::new(0),
             alive: Alive::new(),
