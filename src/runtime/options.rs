@@ -67,7 +67,7 @@ impl Default for NodeOptions {
             io_multishot: true,
             io_buffers: 64,
             io_buffer_size: 16 * 1024,
-            io_spin: Duration::ZERO,
+            io_spin: Duration::from_micros(50),
             io_coalesce: Duration::ZERO,
             mailbox_size: 0,
             log_level: tracing::Level::INFO,
@@ -462,8 +462,9 @@ impl NodeOptions {
         self
     }
     /// How long an idle worker with ring requests in flight polls before parking
-    /// (`ERGORS_IO_SPIN_US`; default 0, at most `spin`): work then comes from the kernel rather than from a
-    /// sibling worker, and spinning takes the core from the threads that produce it.
+    /// (`ERGORS_IO_SPIN_US`; default 50 µs, at most `spin`). Its work then comes from the kernel,
+    /// in the context of the threads that produce it, so this spin yields the core to any other
+    /// runnable thread each round (D228); 0 parks at once.
     pub fn io_spin(mut self, d: Duration) -> Self {
         self.io_spin = d;
         self

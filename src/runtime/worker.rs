@@ -374,10 +374,12 @@ impl Worker {
 
     /// Polls for work for up to `spin`; true if some arrived (or was taken from another worker).
     fn spin(&mut self, spin: Duration) -> bool {
-        // Waiting on the network, the next work comes from the kernel, not from a sibling a few
-        // hundred ns away: spin for `io_spin` instead (D115).
-        let spin =
-            if self.local.io.borrow().in_flight() > 0 { spin.min(self.local.node.options.io_spin) } else { spin };
+        // Waiting on the network, the next work mostly comes from the kernel, in the context of
+        // the threads that produce it (a client on this machine, the blocking pool): the spin
+        // then yields the core each round to any of them that is runnable, so that it stays
+        // awake for the answer without taking their CPU (D228).
+        let io = self.local.io.borrow().in_flight() > 0;
+        let spin = if io { spin.min(self.local.node.options.io_spin) } else { spin };
         if spin.is_zero() {
             return false;
         }
@@ -388,6 +390,10 @@ impl Worker {
                 return true;
             }
             round = round.wrapping_add(1);
+            if io {
+                // sched_yield(2): back at once when no other thread wants this core.
+                std::thread::yield_now();
+            }
             if round.is_multiple_of(16) {
                 if self.steal() {
                     return true;
