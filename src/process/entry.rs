@@ -80,6 +80,11 @@ impl Stats {
     }
 }
 
+/// `ProcessEntry::placement`: placed on its worker on purpose.
+const PINNED: u8 = 1;
+/// `ProcessEntry::placement`: bound to its worker's ring (D227).
+const RING_BOUND: u8 = 2;
+
 pub(crate) struct ProcessEntry {
     pub(crate) pid: Pid,
     /// The node's workers; `home` indexes them.
@@ -87,9 +92,9 @@ pub(crate) struct ProcessEntry {
     /// The worker whose run queue this process joins when woken from elsewhere. A worker that
     /// takes the process from another one's queue (stealing) makes itself the home.
     home: AtomicU32,
-    /// Placed on a worker on purpose (`SpawnOptions::worker`/`colocate`): other workers take it
-    /// only when its worker is stalled.
-    pub(crate) pinned: bool,
+    /// How the process stays on its worker (`PINNED`, `RING_BOUND`): other workers take such a
+    /// process only when its worker is stalled.
+    placement: AtomicU8,
     /// The actor's type name (for the stall watchdog and inspection).
     pub(crate) behaviour: fn() -> &'static str,
     pub(crate) parent: Pid,
@@ -112,9 +117,6 @@ pub(crate) struct ProcessEntry {
     /// waiting across workers polls this flag, read-only, instead of the slot's lock, whose
     /// line would otherwise move back and forth under the replier's feet.
     pub(crate) call_done: AtomicBool,
-    /// Woken by a completion on a worker's ring at least once: the process does its I/O there,
-    /// and stays with that worker like a pinned one (D227). Written by that worker only.
-    pub(crate) ring_bound: AtomicBool,
     /// Why a callback suspended in this process must be abandoned (`INTERRUPT_*` bits): a kill
     /// of a process suspended on something other than a call (I/O, a sleep, a blocking job:
     /// the process ends with `Kill`, D111), or an exit signal it does not trap (the message
@@ -176,7 +178,7 @@ impl ProcessEntry {
             pid: i.pid,
             workers: i.workers,
             home: AtomicU32::new(i.home as u32),
-            pinned: i.pinned,
+            placement: AtomicU8::new(if i.pinned { PINNED } else { 0 }),
             behaviour: i.behaviour,
             parent: i.parent,
             leader: i.leader,
@@ -189,7 +191,6 @@ impl ProcessEntry {
             initialized: AtomicBool::new(false),
             split: AtomicBool::new(false),
             call_done: AtomicBool::new(false),
-            ring_bound: AtomicBool::new(false),
             interrupt: AtomicU8::new(0),
             trap: AtomicU8::new(0),
             alive: Alive::new(),
@@ -284,6 +285,24 @@ impl ProcessEntry {
     }
 
     /// The worker this process is queued on when woken from another thread.
+    /// Placed on a worker on purpose (`SpawnOptions::worker`/`colocate`).
+    pub(crate) fn pinned(&self) -> bool {
+        self.placement.load(Ordering::Relaxed) & PINNED != 0
+    }
+
+    /// Stays on its worker unless the worker stalls: pinned, or bound to its ring (D227).
+    pub(crate) fn stays(&self) -> bool {
+        self.placement.load(Ordering::Relaxed) != 0
+    }
+
+    /// Woken by a completion on its worker's ring: it does its I/O there, and stays (D227).
+    /// Called by that worker only.
+    pub(crate) fn bind_to_ring(&self) {
+        if self.placement.load(Ordering::Relaxed) == 0 {
+            self.placement.store(RING_BOUND, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn home(&self) -> usize {
         self.home.load(Ordering::Relaxed) as usize
     }

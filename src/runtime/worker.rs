@@ -182,7 +182,7 @@ impl WorkerLocal {
     /// Queues a process on this worker (its home): placed here on purpose, or bound to this
     /// worker's ring (D227), it waits where only a stalled worker's rescuers take it.
     fn push_local(&self, entry: Arc<ProcessEntry>) {
-        if stays(&entry) { self.pinned.push(entry) } else { self.deque.push(entry) }
+        if entry.stays() { self.pinned.push(entry) } else { self.deque.push(entry) }
     }
 
     /// The next queued process, alternating between the two queues.
@@ -242,35 +242,22 @@ pub(crate) fn on_worker_thread() -> bool {
     CURRENT.with(|c| c.get().is_some())
 }
 
-/// True for a process that stays on its worker unless the worker stalls: placed there on purpose
-/// (`SpawnOptions::worker`/`colocate`), or bound to its ring (D227).
-fn stays(entry: &ProcessEntry) -> bool {
-    entry.pinned || entry.ring_bound.load(Relaxed)
-}
-
-/// Marks a process woken by a completion on `w`'s ring as bound to it (D227).
-fn bind_to_ring(entry: &ProcessEntry) {
-    if !entry.pinned && !entry.ring_bound.load(Relaxed) {
-        entry.ring_bound.store(true, Relaxed);
-    }
-}
-
 /// Queues a process that won its Idle → Notified transition: locally if we are its home worker,
 /// otherwise through its home worker's injector.
 pub(crate) fn schedule(entry: Arc<ProcessEntry>) {
     with_current(|w| match w {
         Some(w) if w.shared.index == entry.home() && Arc::ptr_eq(&w.workers, &entry.workers) => {
             if w.adopting.get() {
-                bind_to_ring(&entry);
+                entry.bind_to_ring();
             }
             w.push_local(entry)
         }
-        Some(w) if w.adopting.get() && !entry.pinned && Arc::ptr_eq(&w.workers, &entry.workers) => {
+        Some(w) if w.adopting.get() && !entry.pinned() && Arc::ptr_eq(&w.workers, &entry.workers) => {
             // Woken by a completion on this worker's ring: run it here, where its I/O is, rather
             // than wake its home worker through the injector (D225), and keep it here (D227).
             entry.set_home(w.shared.index);
             w.node.adoptions.fetch_add(1, Relaxed);
-            bind_to_ring(&entry);
+            entry.bind_to_ring();
             w.push_local(entry)
         }
         _ => {
@@ -437,7 +424,7 @@ impl Worker {
             let mut returned = false;
             for _ in 0..waiting {
                 let Some(e) = victim.injector.pop() else { break };
-                if stays(&e) && !stalled {
+                if e.stays() && !stalled {
                     victim.injector.push(e);
                     returned = true;
                 } else {
