@@ -294,14 +294,19 @@ fn ring_io_off_a_worker_is_an_error_not_a_hang() {
     }
 }
 
-/// Busy-loops for 300 ms on a message (pinned where it is spawned), saying when it starts and ends.
-struct Hog(Sender<&'static str>);
+/// Busy-loops on a message (pinned where it is spawned) until released, or for 300 ms without
+/// a release flag; says when it starts and ends.
+struct Hog(Sender<&'static str>, Option<std::sync::Arc<std::sync::atomic::AtomicBool>>);
 
 impl Actor for Hog {
     async fn handle_message(&mut self, _ctx: &mut Context, _from: Pid, _msg: Message) -> Result<(), ExitReason> {
         let _ = self.0.send("hog busy");
-        let until = std::time::Instant::now() + Duration::from_millis(300);
-        while std::time::Instant::now() < until {
+        let started = std::time::Instant::now();
+        let released = || match &self.1 {
+            Some(flag) => flag.load(std::sync::atomic::Ordering::Acquire) || started.elapsed() > PATIENCE,
+            None => started.elapsed() > Duration::from_millis(300),
+        };
+        while !released() {
             std::hint::spin_loop();
         }
         let _ = self.0.send("hog done");
@@ -352,7 +357,8 @@ impl Actor for MetaParent {
 fn a_process_taken_by_another_worker_comes_back_with_its_next_completion() {
     let node = io_node("io_adopt", NodeOptions::default());
     let (tx, rx) = channel();
-    let hog = node.spawn(Hog(tx.clone()), SpawnOptions::default().worker(0)).unwrap();
+    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hog = node.spawn(Hog(tx.clone(), Some(release.clone())), SpawnOptions::default().worker(0)).unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = sock.local_addr();
     let (pid_tx, pid_rx) = channel();
@@ -369,6 +375,7 @@ fn a_process_taken_by_another_worker_comes_back_with_its_next_completion() {
     node.send(alias, ()).unwrap();
     assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), "message");
     assert_eq!(node.process_info(meta).unwrap().worker, 1, "taken by the idle worker");
+    release.store(true, std::sync::atomic::Ordering::Release);
     assert_eq!(rx.recv_timeout(PATIENCE).unwrap(), "hog done");
     // Its receive still waits on worker 0's ring: the completion brings it back there (D225),
     // instead of waking worker 1 for it from then on.
@@ -388,7 +395,7 @@ fn a_process_bound_to_its_ring_is_not_taken_by_an_idle_worker_while_its_own_is_b
         .stall(Duration::from_secs(30));
     let node = Node::start("io_bound@localhost", opts.workers(2).pin_workers(false)).expect("node starts");
     let (tx, rx) = channel();
-    let hog = node.spawn(Hog(tx.clone()), SpawnOptions::default().worker(0)).unwrap();
+    let hog = node.spawn(Hog(tx.clone(), None), SpawnOptions::default().worker(0)).unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = sock.local_addr();
     let (pid_tx, pid_rx) = channel();

@@ -57,6 +57,10 @@ impl Actor for Producer {
             Ok(n) => return ctx.send_event(self.name, token, n).map_err(ExitReason::error),
             Err(m) => m,
         };
+        let msg = match msg.downcast::<String>() {
+            Ok(text) => return ctx.send_event(self.name, token, text).map_err(ExitReason::error),
+            Err(m) => m,
+        };
         if msg.is::<ergors::MessageEventStart>() {
             let _ = self.report.send("start");
         } else if msg.is::<ergors::MessageEventStop>() {
@@ -86,6 +90,7 @@ fn producer(node: &Node, name: &'static str, buffer: usize, notify: bool) -> (Pi
 #[derive(Debug, PartialEq)]
 enum Seen {
     Event(u64),
+    Text(String),
     Down(Target, ExitReason),
     Exit(Target, ExitReason),
     Marker,
@@ -118,6 +123,9 @@ impl Actor for Consumer {
         assert_eq!(event.event(), &self.event);
         if let Some(n) = event.message::<u64>() {
             let _ = self.report.send(Seen::Event(*n));
+        }
+        if let Some(text) = event.message::<String>() {
+            let _ = self.report.send(Seen::Text(text.clone()));
         }
         Ok(())
     }
@@ -378,4 +386,30 @@ fn a_remote_consumer_that_ends_leaves_the_event() {
     assert_eq!(notes.recv_timeout(PATIENCE), Ok("start"));
     b.kill(c).expect("killed");
     assert_eq!(notes.recv_timeout(PATIENCE), Ok("stop"));
+}
+
+#[test]
+fn a_compressing_producer_sends_its_large_events_compressed_on_the_wire() {
+    // One link (pool of 1), through a relay that counts what a sends to b.
+    let zlib = Compression::on(CompressionType::Zlib);
+    let a_name = "a-ev-zipwire@localhost";
+    let net = NetworkOptions::enabled("secret", "127.0.0.1:0".parse().unwrap())
+        .registrar_port(0)
+        .pool_size(1)
+        .compression(zlib);
+    let a = Node::start(a_name, NodeOptions::default().workers(2).network(net)).expect("a");
+    let relay = counting_relay(a.handle().network_address().expect("a listens"));
+    let b = start("b-ev-zipwire@localhost", &[(a_name, relay.addr)], Compression::default());
+    let (p, started) = producer(&a, "zipwire", 0, true);
+    b.connect(Atom::new(a_name)).expect("connected through the relay");
+    let (_, rx) = consumer(&b, &Event { name: "zipwire".into(), node: Atom::new(a_name) }, false, true);
+    assert_eq!(started.recv_timeout(PATIENCE).expect("subscribed"), "start");
+    assert!(relay.downstream() > 0);
+    let before = relay.downstream();
+    // Under EDF's 65,535-byte limit for a string.
+    let text = "z".repeat(60_000);
+    a.send(p, text.clone()).expect("published");
+    assert_eq!(next(&rx), Seen::Text(text));
+    let carried = relay.downstream() - before;
+    assert!(carried < 6_000, "60,000 bytes of one letter took {carried} bytes on the wire");
 }

@@ -419,50 +419,16 @@ fn a_large_message_crosses_with_zero_copy_sends_and_comes_back_whole() {
     assert_eq!(reply.downcast::<Vec<u8>>().ok(), Some(big));
 }
 
-/// A TCP relay that can go silent: once `mute` is set it reads and drops everything both
-/// ways, never closing (a peer powered off, a cable cut).
-fn silent_relay(
-    upstream: std::net::SocketAddr,
-    mute: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay");
-    let addr = listener.local_addr().expect("relay address");
-    std::thread::spawn(move || {
-        for client in listener.incoming().map_while(Result::ok) {
-            let Ok(server) = std::net::TcpStream::connect(upstream) else { return };
-            for (mut from, mut to) in
-                [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server, client)]
-            {
-                let mute = mute.clone();
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 65536];
-                    while let Ok(n) = from.read(&mut buf) {
-                        if n == 0 {
-                            break;
-                        }
-                        if !mute.load(std::sync::atomic::Ordering::Relaxed) && to.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        }
-    });
-    addr
-}
-
 #[test]
 fn heartbeats_keep_an_idle_link_up_and_a_silent_peer_is_dropped() {
     let tick = std::time::Duration::from_millis(50);
     let net = |cookie| test_net(cookie, "127.0.0.1:0".parse().unwrap()).registry(registry()).tick(tick);
     let a = Node::start("a-tick@localhost", NodeOptions::default().workers(1).network(net("secret").pool_size(1)))
         .expect("a");
-    let mute = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let relay = silent_relay(a.handle().network_address().expect("a listens"), mute.clone());
+    let relay = counting_relay(a.handle().network_address().expect("a listens"));
     let b = Node::start(
         "b-tick@localhost",
-        NodeOptions::default().workers(1).network(net("secret").route("a-tick@localhost", relay)),
+        NodeOptions::default().workers(1).network(net("secret").route("a-tick@localhost", relay.addr)),
     )
     .expect("b");
     let a_name = Atom::new("a-tick@localhost");
@@ -471,7 +437,7 @@ fn heartbeats_keep_an_idle_link_up_and_a_silent_peer_is_dropped() {
     std::thread::sleep(tick * 10);
     assert!(b.peer_info(a_name).is_some(), "an idle link with heartbeats stays");
     // The relay goes silent without closing: b drops the link after three silent ticks.
-    mute.store(true, std::sync::atomic::Ordering::Relaxed);
+    relay.mute.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(eventually(|| b.peer_info(a_name).is_none()), "a silent peer is dropped");
 }
 

@@ -35,7 +35,9 @@ pub(crate) fn write_frame(
     // The inner frame is limited only by the outer one's size.
     let mut inner = Vec::new();
     FrameWriter::new(0).write(&mut inner, route.order, enp, payload).map_err(build_error)?;
-    if inner.len() <= c.threshold {
+    // A threshold below Go's minimum (given through `SpawnOptions` or `NetworkOptions`, which
+    // do not check it) acts as the minimum, as `set_compression_threshold` insists (D217).
+    if inner.len() <= c.threshold.max(super::proto::DEFAULT_COMPRESSION_THRESHOLD) {
         if inner.len() > writer.limit() {
             return Err(Error::Encode(format!("a frame of {} bytes is over the peer's limit", inner.len())));
         }

@@ -86,10 +86,7 @@ impl NodeInner {
                 b.extend_from_slice(&body);
                 Ok(())
             };
-            let sent = match &compression {
-                None => peer.push_frame(route, &enp, payload),
-                Some(c) => peer.push_frame_compressed(route, &enp, payload, c),
-            };
+            let sent = peer.push_frame_with(route, &enp, payload, compression.as_ref());
             if let Err(e) = sent {
                 tracing::debug!("network: an event message to {node} failed: {e}");
             }
@@ -160,6 +157,13 @@ impl NodeInner {
             .map_err(|e| format!("answering an event request: {e}"))
         };
         let route = order::request_result(source.id, order::Target::Event);
+        if source.node != peer.name {
+            // Only the peer's own processes subscribe through its connection: a consumer named
+            // on another node would outlive this connection in the producer's tables.
+            let error =
+                Some(ErrorValue::new(&super::network::error_text(&Error::NotAllowed("a consumer of another node"))));
+            return push(route, wire::MessageResult { error, result: Value::Nil, r#ref: r });
+        }
         if !on {
             if event.node == self.name {
                 self.detach(source, crate::message::Target::Event(event.clone()), kind);
@@ -167,7 +171,7 @@ impl NodeInner {
             return push(route, wire::MessageResult { error: None, result: Value::Nil, r#ref: r });
         }
         // Noted before subscribing: a connection lost meanwhile then drops the consumer too.
-        peer.note_consumed_event(event.name.clone());
+        let noted = peer.note_consumed_event(event.name.clone());
         let mut answered = None;
         let outcome = if event.node == self.name {
             self.subscribe_remote(source, &event.name, kind, |producer, buffer| {
@@ -182,6 +186,11 @@ impl NodeInner {
         match outcome {
             Ok(()) => answered.unwrap_or(Ok(())),
             Err(e) => {
+                if noted {
+                    // Names of events that were never consumed do not pile up (a peer asking
+                    // for made-up ones).
+                    peer.forget_consumed_event(&event.name);
+                }
                 let error = Some(ErrorValue::new(&super::network::error_text(&e)));
                 push(route, wire::MessageResult { error, result: Value::Nil, r#ref: r })
             }
@@ -189,18 +198,15 @@ impl NodeInner {
     }
 
     /// The connection to `peer` is gone: its processes no longer consume our events — unless
-    /// another connection to that node took its place (D206), which inherits them.
+    /// the connection that displaced it (D206, D226) carries them on.
     pub(crate) fn peer_events_down(&self, peer: &Peer) {
         let names = peer.take_consumed_events();
         if names.is_empty() {
             return;
         }
-        if let Some(net) = self.net.as_ref()
-            && let Some(now) = net.peer(peer.name)
-            && !std::ptr::eq(&*now, peer)
-        {
+        if let Some(next) = peer.successor() {
             for name in names {
-                now.note_consumed_event(name);
+                next.note_consumed_event(name);
             }
             return;
         }

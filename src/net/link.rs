@@ -592,10 +592,9 @@ async fn handshake(
 /// it knows who dials, before its `Accept`, so that the dialer never takes that connection for
 /// established and sends nothing on it; the dialer keeps its waiting sends for our dial (D226).
 fn refuse_losing_dial(net: &Network, dialer: &str) -> Result<(), String> {
-    if net.config.name.as_str() < dialer
-        && let Ok(peer) = crate::message::Atom::try_new(dialer)
-        && net.dialing_to(peer)
-    {
+    // Before the cookie is checked: the name is compared, never interned (an unauthenticated
+    // peer must not grow the atom table).
+    if net.config.name.as_str() < dialer && net.dialing_to_name(dialer) {
         return Err(format!("{dialer} dialled us while we dial it; our connection stays"));
     }
     Ok(())

@@ -316,7 +316,7 @@ pub(crate) struct Peer {
     /// requests booked here, and frames for this peer go there while this one drains (D226).
     successor: std::sync::OnceLock<Arc<Peer>>,
     /// Our events this peer's processes consume (dropped from them when it goes, D215).
-    consumed_events: Mutex<Vec<crate::message::Name>>,
+    consumed_events: Mutex<std::collections::HashSet<crate::message::Name>>,
 }
 
 /// The calls in flight towards one peer (see [`Peer::calls`]).
@@ -359,7 +359,7 @@ impl Peer {
             watchers: Mutex::new(HashMap::new()),
             controls: Mutex::new(HashMap::new()),
             successor: std::sync::OnceLock::new(),
-            consumed_events: Mutex::new(Vec::new()),
+            consumed_events: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -402,34 +402,30 @@ impl Peer {
     /// # Errors
     /// `NoConnection` once the connection is gone.
     pub(crate) fn book_call(&self, inner: &NodeInner, n: u64, caller: Pid) -> Result<(), Error> {
-        let mut book = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        // Looked at under the lock: `hand_over_to` sets it before it empties the book.
-        if let Some(next) = self.successor.get() {
-            drop(book);
-            return next.book_call(inner, n, caller);
-        }
-        if book.closed {
-            return Err(Error::NoConnection(self.name));
-        }
-        book.waiting.insert(n, caller);
-        if book.waiting.len() >= book.sweep_at {
-            book.waiting.retain(|n, caller| inner.call_waits(*caller, *n));
-            book.sweep_at = (book.waiting.len() * 2).max(1024);
-        }
-        Ok(())
+        self.current(
+            |p| &p.calls,
+            |peer, book| {
+                if book.closed {
+                    return Err(Error::NoConnection(peer.name));
+                }
+                book.waiting.insert(n, caller);
+                if book.waiting.len() >= book.sweep_at {
+                    book.waiting.retain(|n, caller| inner.call_waits(*caller, *n));
+                    book.sweep_at = (book.waiting.len() * 2).max(1024);
+                }
+                Ok(())
+            },
+        )
     }
 
     /// Our call `n` is answered: off the book.
     fn call_answered(&self, n: u64) {
-        if let Some(next) = self.successor.get() {
-            return next.call_answered(n);
-        }
-        self.calls.lock().unwrap_or_else(|p| p.into_inner()).waiting.remove(&n);
+        self.current(|p| &p.calls, |_, book| book.waiting.remove(&n));
     }
 
     /// Our request `n` (a remote spawn or application start) is answered: its caller, if booked.
     pub(crate) fn take_call(&self, n: u64) -> Option<Pid> {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner()).waiting.remove(&n)
+        self.current(|p| &p.calls, |_, book| book.waiting.remove(&n))
     }
 
     /// Fails every call still waiting for this peer (its connection is gone).
@@ -446,13 +442,7 @@ impl Peer {
     }
 
     pub(crate) fn add_watcher(&self, target: crate::message::Target, consumer: Pid, kind: crate::node::watch::Kind) {
-        let mut watchers = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
-        // Looked at under the lock, as in `book_call`.
-        if let Some(next) = self.successor.get() {
-            drop(watchers);
-            return next.add_watcher(target, consumer, kind);
-        }
-        watchers.entry(target).or_default().push((consumer, kind));
+        self.current(|p| &p.watchers, |_, w| w.entry(target).or_default().push((consumer, kind)));
     }
 
     pub(crate) fn remove_watcher(
@@ -461,24 +451,22 @@ impl Peer {
         consumer: Pid,
         kind: crate::node::watch::Kind,
     ) {
-        if let Some(next) = self.successor.get() {
-            return next.remove_watcher(target, consumer, kind);
-        }
-        let mut w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(list) = w.get_mut(target) {
-            crate::node::watch::remove_first(list, &(consumer, kind));
-            if list.is_empty() {
-                w.remove(target);
-            }
-        }
+        self.current(
+            |p| &p.watchers,
+            |_, w| {
+                if let Some(list) = w.get_mut(target) {
+                    crate::node::watch::remove_first(list, &(consumer, kind));
+                    if list.is_empty() {
+                        w.remove(target);
+                    }
+                }
+            },
+        );
     }
 
     /// Everyone watching `target` (it ended): they are no longer watching.
     pub(crate) fn take_watchers(&self, target: &crate::message::Target) -> Vec<(Pid, crate::node::watch::Kind)> {
-        if let Some(next) = self.successor.get() {
-            return next.take_watchers(target);
-        }
-        self.watchers.lock().unwrap_or_else(|p| p.into_inner()).remove(target).unwrap_or_default()
+        self.current(|p| &p.watchers, |_, w| w.remove(target).unwrap_or_default())
     }
 
     /// Hands this connection over to `next`, which displaced it (D206, D226): what our
@@ -526,6 +514,11 @@ impl Peer {
         self.successor.get().is_some()
     }
 
+    /// The connection that displaced this one, if one did.
+    pub(crate) fn successor(&self) -> Option<&Arc<Peer>> {
+        self.successor.get()
+    }
+
     /// Every relation on this peer's targets (the connection is gone), the node's own included.
     pub(crate) fn take_all_watchers(&self) -> Vec<(crate::message::Target, Pid, crate::node::watch::Kind)> {
         let all = std::mem::take(&mut *self.watchers.lock().unwrap_or_else(|p| p.into_inner()));
@@ -535,8 +528,10 @@ impl Peer {
 
     /// Our processes consuming `target` (an event of this peer), each once.
     pub(crate) fn consumers_of(&self, target: &crate::message::Target) -> Vec<Pid> {
-        let w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
-        let mut pids: Vec<Pid> = w.get(target).map(|l| l.iter().map(|(p, _)| *p).collect()).unwrap_or_default();
+        let mut pids: Vec<Pid> = self.current(
+            |p| &p.watchers,
+            |_, w| w.get(target).map(|l| l.iter().map(|(p, _)| *p).collect()).unwrap_or_default(),
+        );
         // A process that both links and monitors gets each message once.
         pids.sort_unstable_by_key(|p| p.id);
         pids.dedup();
@@ -544,38 +539,44 @@ impl Peer {
     }
 
     /// This peer's processes consume our event `name`.
-    pub(crate) fn note_consumed_event(&self, name: crate::message::Name) {
-        let mut names = self.consumed_events.lock().unwrap_or_else(|p| p.into_inner());
-        // Looked at under the lock, as in `book_call`.
-        if let Some(next) = self.successor.get() {
-            drop(names);
-            return next.note_consumed_event(name);
-        }
-        if !names.contains(&name) {
-            names.push(name);
-        }
+    pub(crate) fn note_consumed_event(&self, name: crate::message::Name) -> bool {
+        self.current(|p| &p.consumed_events, |_, names| names.insert(name))
+    }
+
+    /// Forgets `name` noted by [`Peer::note_consumed_event`] for a subscription that failed.
+    pub(crate) fn forget_consumed_event(&self, name: &crate::message::Name) {
+        self.current(|p| &p.consumed_events, |_, names| names.remove(name));
     }
 
     /// Our events this peer's processes consumed (the connection is gone).
     pub(crate) fn take_consumed_events(&self) -> Vec<crate::message::Name> {
-        std::mem::take(&mut *self.consumed_events.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *self.consumed_events.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect()
     }
 
     pub(crate) fn await_control(&self, n: u64, wait: super::relations::ControlWait) {
-        let mut controls = self.controls.lock().unwrap_or_else(|p| p.into_inner());
-        // Looked at under the lock, as in `book_call`.
-        if let Some(next) = self.successor.get() {
-            drop(controls);
-            return next.await_control(n, wait);
-        }
-        controls.insert(n, wait);
+        self.current(|p| &p.controls, |_, c| c.insert(n, wait));
     }
 
     pub(crate) fn control_answered(&self, n: u64) -> Option<super::relations::ControlWait> {
-        if let Some(next) = self.successor.get() {
-            return next.control_answered(n);
+        self.current(|p| &p.controls, |_, c| c.remove(&n))
+    }
+
+    /// Runs `f` on the table `field` picks of the connection that carries this peer's traffic
+    /// now: this one, or the one that displaced it (D226). The successor is looked at under that
+    /// table's lock, which `hand_over_to` takes after setting it: nothing lands in a table it
+    /// has already emptied, and nothing is looked up in one.
+    fn current<T, R>(&self, field: fn(&Peer) -> &Mutex<T>, f: impl FnOnce(&Peer, &mut T) -> R) -> R {
+        let mut peer = self;
+        loop {
+            let mut guard = field(peer).lock().unwrap_or_else(|p| p.into_inner());
+            match peer.successor.get() {
+                Some(next) => {
+                    drop(guard);
+                    peer = next;
+                }
+                None => return f(peer, &mut guard),
+            }
         }
-        self.controls.lock().unwrap_or_else(|p| p.into_inner()).remove(&n)
     }
 
     /// Queues one frame with `enp`'s fixed fields and the payload `payload` writes, on the link
@@ -590,26 +591,29 @@ impl Peer {
         enp: &Enp<'_>,
         payload: impl FnOnce(&mut Vec<u8>) -> Result<(), EdfError>,
     ) -> Result<(), Error> {
-        if let Some(next) = self.successor.get() {
-            return next.push_frame(route, enp, payload);
-        }
-        let link = self.link(route).ok_or(Error::NoConnection(self.name))?;
-        link.push(|buf| self.writer.write(buf, route.order, enp, payload).map(drop).map_err(build_error))
+        self.push_frame_with(route, enp, payload, None)
     }
 
-    /// [`push_frame`](Peer::push_frame) compressed as `c` asks (D217).
+    /// [`push_frame`](Peer::push_frame), compressed as `compression` asks when given (D217);
+    /// on the connection that displaced this one, if one did (D226).
     ///
     /// # Errors
     /// As `push_frame`.
-    pub(crate) fn push_frame_compressed(
+    pub(crate) fn push_frame_with(
         &self,
         route: order::Route,
         enp: &Enp<'_>,
         payload: impl FnOnce(&mut Vec<u8>) -> Result<(), EdfError>,
-        c: &super::proto::Compression,
+        compression: Option<&super::proto::Compression>,
     ) -> Result<(), Error> {
+        if let Some(next) = self.successor.get() {
+            return next.push_frame_with(route, enp, payload, compression);
+        }
         let link = self.link(route).ok_or(Error::NoConnection(self.name))?;
-        super::compression::push_compressed(&link, &self.writer, route, enp, payload, c)
+        match compression {
+            None => link.push(|buf| self.writer.write(buf, route.order, enp, payload).map(drop).map_err(build_error)),
+            Some(c) => super::compression::push_compressed(&link, &self.writer, route, enp, payload, c),
+        }
     }
 
     /// The Pid `id` of this peer.
@@ -817,6 +821,11 @@ impl Network {
         self.dialing.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&node)
     }
 
+    /// Whether we are dialling the node named `node`, without making an atom of the name.
+    pub(crate) fn dialing_to_name(&self, node: &str) -> bool {
+        self.dialing.lock().unwrap_or_else(|p| p.into_inner()).keys().any(|a| a.as_str() == node)
+    }
+
     /// Dialling `node` failed: the sends that waited are dropped, their calls failed at once —
     /// unless a connection came up the other way meanwhile (both nodes dialled at once and
     /// theirs won): then they take that one.
@@ -893,7 +902,12 @@ pub(crate) fn priority_byte(p: Priority) -> u8 {
 
 /// The priority of a frame's `prio` byte.
 pub(crate) fn priority_of(prio: Prio) -> Priority {
-    match prio.priority() {
+    priority_from_byte(prio.priority())
+}
+
+/// The priority Ergo numbers `byte` (as frames and `gen.MessagePriority` carry it).
+pub(crate) fn priority_from_byte(byte: u8) -> Priority {
+    match byte {
         2 => Priority::Urgent,
         1 => Priority::System,
         _ => Priority::Main,
@@ -958,7 +972,6 @@ impl NodeInner {
             None => Enp::send(from, recipient, prio, 0, true),
             Some(r) => Enp::request(from, recipient, prio, r, true),
         };
-        let link = peer.link(route).ok_or(Error::NoConnection(node))?;
         let reg = net.registry();
         let booked = match envelope.payload {
             Payload::Request(n, _) => {
@@ -967,22 +980,8 @@ impl NodeInner {
             }
             _ => None,
         };
-        let pushed = match self.compression_for(net, envelope.from) {
-            None => link.push(|buf| {
-                peer.writer
-                    .write(buf, route.order, &enp, |b| encode_payload(reg, msg, b))
-                    .map(drop)
-                    .map_err(build_error)
-            }),
-            Some(c) => super::compression::push_compressed(
-                &link,
-                &peer.writer,
-                route,
-                &enp,
-                |b| encode_payload(reg, msg, b),
-                &c,
-            ),
-        };
+        let compression = self.compression_for(net, envelope.from);
+        let pushed = peer.push_frame_with(route, &enp, |b| encode_payload(reg, msg, b), compression.as_ref());
         if let (Err(_), Some(n)) = (&pushed, booked) {
             peer.call_answered(n);
         }
@@ -1012,10 +1011,8 @@ impl NodeInner {
         match &outcome {
             Ok(msg) => {
                 let (enp, route) = Enp::response(from.id, to.pid.id, prio, to.ref_id, true);
-                match self.compression_for(net, from) {
-                    None => peer.push_frame(route, &enp, |b| encode_payload(reg, msg, b)),
-                    Some(c) => peer.push_frame_compressed(route, &enp, |b| encode_payload(reg, msg, b), &c),
-                }
+                let compression = self.compression_for(net, from);
+                peer.push_frame_with(route, &enp, |b| encode_payload(reg, msg, b), compression.as_ref())
             }
             Err(e) => {
                 let (code, text) = match e {
@@ -1045,12 +1042,21 @@ impl NodeInner {
         let name_of = |b: &[u8]| -> Result<crate::message::Name, String> {
             std::str::from_utf8(b).map(crate::message::Name::new).map_err(|_| "a name is not UTF-8".to_string())
         };
+        // The name-by-cache forms (103/106/123/183/186): an id in the atom cache the peer
+        // announced in its handshake.
+        let cached = |id: u16| -> Result<crate::message::Name, String> {
+            peer.caches.atom(id).map(|a| a.name.clone()).map_err(|e| format!("a cached name: {e}"))
+        };
         match frame.enp {
             Enp::MessagePid { from, prio, impid, to } => {
                 self.deliver_message(peer, from, prio, impid, &To::Pid(local(to)), to, decode, frame)
             }
             Enp::MessageName { from, prio, impid, name } => {
                 let to = To::Local(name_of(name)?);
+                self.deliver_message(peer, from, prio, impid, &to, 0, decode, frame)
+            }
+            Enp::MessageNameCache { from, prio, impid, cache_id } => {
+                let to = To::Local(cached(cache_id)?);
                 self.deliver_message(peer, from, prio, impid, &to, 0, decode, frame)
             }
             Enp::MessageAlias { from, prio, impid, alias } => {
@@ -1079,6 +1085,10 @@ impl NodeInner {
             }
             Enp::RequestName { from, prio, reference, name } => {
                 let to = To::Local(name_of(name)?);
+                self.deliver_request(peer, from, reference, &to, priority_of(prio), decode)
+            }
+            Enp::RequestNameCache { from, prio, reference, cache_id } => {
+                let to = To::Local(cached(cache_id)?);
                 self.deliver_request(peer, from, reference, &to, priority_of(prio), decode)
             }
             Enp::RequestAlias { from, prio, reference, alias } => {
@@ -1124,6 +1134,10 @@ impl NodeInner {
                 let name = std::str::from_utf8(name).map_err(|_| "a name is not UTF-8".to_string())?;
                 self.deliver_terminate(peer, NodeInner::peer_target_name(peer, name), frame.payload)
             }
+            Enp::TerminateNameCache { cache_id, .. } => {
+                let name = cached(cache_id)?;
+                self.deliver_terminate(peer, NodeInner::peer_target_name(peer, name.as_str()), frame.payload)
+            }
             Enp::TerminateAlias { alias, .. } => {
                 let target = crate::message::Target::Alias(crate::message::Alias(crate::message::Ref {
                     node: peer.name,
@@ -1135,9 +1149,17 @@ impl NodeInner {
             Enp::MessageEvent { from, prio, timestamp, name } => {
                 self.deliver_event(peer, from, prio, timestamp, name, frame.payload)
             }
+            Enp::MessageEventCache { from, prio, timestamp, cache_id } => {
+                let name = cached(cache_id)?;
+                self.deliver_event(peer, from, prio, timestamp, name.as_bytes(), frame.payload)
+            }
             Enp::TerminateEvent { name, .. } => {
                 let name = name_of(name)?;
                 let event = crate::message::Event { name, node: peer.name };
+                self.deliver_terminate(peer, crate::message::Target::Event(event), frame.payload)
+            }
+            Enp::TerminateEventCache { cache_id, .. } => {
+                let event = crate::message::Event { name: cached(cache_id)?, node: peer.name };
                 self.deliver_terminate(peer, crate::message::Target::Event(event), frame.payload)
             }
             Enp::Unknown { opcode: HEARTBEAT } => Ok(()),
@@ -1283,13 +1305,21 @@ mod tests {
     use crate::node::watch::Kind;
 
     fn peer(connection_id: &str, dialed_by_us: bool) -> Arc<Peer> {
+        peer_with_atoms(connection_id, dialed_by_us, Default::default())
+    }
+
+    fn peer_with_atoms(
+        connection_id: &str,
+        dialed_by_us: bool,
+        atoms: std::collections::BTreeMap<u16, String>,
+    ) -> Arc<Peer> {
         let est = Established {
             peer: "other@localhost".into(),
             peer_version: Default::default(),
             peer_creation: 7,
             peer_flags: Default::default(),
             peer_max_message_size: 0,
-            peer_atom_cache: Default::default(),
+            peer_atom_cache: atoms,
             peer_reg_cache: Default::default(),
             peer_err_cache: Default::default(),
             connection_id: connection_id.into(),
@@ -1334,5 +1364,49 @@ mod tests {
         beat(&old).expect("forwarded");
         assert!(matches!(take(&new_link), std::task::Poll::Ready(Some(b)) if !b.is_empty()));
         assert!(matches!(old_link.push(|_| Ok(())), Err(Error::NoConnection(_))));
+    }
+
+    /// Forwards the strings it gets to a test thread.
+    struct Inbox(std::sync::mpsc::Sender<String>);
+
+    impl crate::Actor for Inbox {
+        async fn handle_message(
+            &mut self,
+            _: &mut crate::Context,
+            _: Pid,
+            msg: Message,
+        ) -> Result<(), crate::ExitReason> {
+            if let Ok(s) = msg.downcast::<String>() {
+                let _ = self.0.send(s);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_name_given_by_the_peers_atom_cache_reaches_its_process() {
+        let net = NetworkOptions::enabled("c", "127.0.0.1:0".parse().unwrap()).registrar_port(0);
+        let node = crate::Node::start("cached@localhost", crate::NodeOptions::default().workers(1).network(net))
+            .expect("node");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let inbox = node.spawn(Inbox(tx), crate::SpawnOptions::default()).expect("inbox");
+        node.register_name("inbox", inbox).expect("named");
+        // The peer announced atom 300 = "inbox" in its handshake; 103 names the target by it.
+        let peer = peer_with_atoms("c1", false, [(300, "inbox".to_string())].into());
+        let enp = Enp::MessageNameCache { from: 5, prio: Prio::new(0, false), impid: 0, cache_id: 300 };
+        let mut bytes = Vec::new();
+        FrameWriter::new(0)
+            .write(&mut bytes, 0, &enp, |b| Encoder::new(b).encode(&"by cache".to_string()))
+            .expect("built");
+        let frame = super::super::proto::Frame::parse(&bytes).expect("parsed");
+        node.inner.deliver_frame(&peer, &frame).expect("delivered");
+        assert_eq!(rx.recv_timeout(Duration::from_secs(20)).expect("arrived"), "by cache");
+        // An id the peer never announced spoils that frame only.
+        let enp = Enp::MessageNameCache { from: 5, prio: Prio::new(0, false), impid: 0, cache_id: 301 };
+        let mut bytes = Vec::new();
+        FrameWriter::new(0).write(&mut bytes, 0, &enp, |b| Encoder::new(b).encode(&"lost".to_string())).expect("built");
+        let frame = super::super::proto::Frame::parse(&bytes).expect("parsed");
+        assert!(node.inner.deliver_frame(&peer, &frame).is_err());
+        node.stop();
     }
 }

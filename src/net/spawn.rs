@@ -24,7 +24,7 @@ use crate::act::Actor;
 use crate::act::application::{ApplicationError, ApplicationMode};
 use crate::act::context::Context;
 use crate::error::Error;
-use crate::message::{Atom, ExitReason, From, Message, Name, Pid, Priority, Target};
+use crate::message::{Atom, ExitReason, From, Message, Name, Pid, Target};
 use crate::node::watch::{Kind, remove_first, start_watching};
 use crate::node::{NodeHandle, NodeInner, SpawnOptions};
 use crate::process::entry::ProcessEntry;
@@ -357,9 +357,15 @@ fn spawn_requested(net: &Arc<Network>, peer: &Peer, m: MessageSpawn) {
     let register = (!options.register.as_str().is_empty()).then(|| options.register.as_str().to_string());
     let wait = InitWait::new();
     let args = options.args.clone().unwrap_or_default();
-    match factory(&node, args, &opts, register.as_deref(), level, wait.clone()) {
-        Err(e) => refuse(&error_text(&e)),
-        Ok(child) => {
+    // The factory is user code fed by the peer's arguments, running on this link's reader: a
+    // panic in it refuses the spawn instead of taking the connection down.
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        factory(&node, args, &opts, register.as_deref(), level, wait.clone())
+    }));
+    match made {
+        Err(_) => refuse("the spawn factory panicked"),
+        Ok(Err(e)) => refuse(&error_text(&e)),
+        Ok(Ok(child)) => {
             let reply = Arc::new(SpawnReply {
                 wait,
                 child,
@@ -382,11 +388,7 @@ fn spawn_options(extra: &ProcessOptionsExtra) -> SpawnOptions {
     if o.mailbox_size > 0 {
         opts.mailbox_size = usize::try_from(o.mailbox_size).ok();
     }
-    opts.send_priority = match o.send_priority.0 {
-        2 => Priority::Urgent,
-        1 => Priority::System,
-        _ => Priority::Main,
-    };
+    opts.send_priority = super::network::priority_from_byte(u8::try_from(o.send_priority.0).unwrap_or(0));
     // The parent's environment first, the options' own over it (Go's order).
     for env in [&extra.parent_env, &o.env].into_iter().flatten() {
         for (k, v) in &env.0 {
@@ -456,11 +458,7 @@ fn spawn_message(
         leader: opts.leader.unwrap_or_else(zero_pid),
         env,
         compression: Compression::default(),
-        send_priority: MessagePriority(match opts.send_priority {
-            Priority::Urgent => 2,
-            Priority::System => 1,
-            _ => 0,
-        }),
+        send_priority: MessagePriority(super::network::priority_byte(opts.send_priority).into()),
         important_delivery: false,
         fallback: ProcessFallback { enable: opts.fallback.is_some(), name: fallback_name, tag: fallback_tag },
         link_parent: opts.link_parent,
@@ -686,7 +684,9 @@ impl NodeHandle {
 
     /// Spawns on `node` the process it enabled under `name` (Ergo's `RemoteNode.Spawn`), with
     /// the node as its parent, connecting first if needed; blocks this plain thread until the
-    /// process has run its `init`. `args` go to the remote factory.
+    /// process has run its `init`. `args` go to the remote factory. A plain thread links to
+    /// nothing: `SpawnOptions::link_child` takes effect only from a process
+    /// ([`Context::remote_spawn`](crate::Context::remote_spawn)).
     ///
     /// # Errors
     /// [`Error::NameUnknown`] (nothing enabled under `name` there), [`Error::NotAllowed`] (not

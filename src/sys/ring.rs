@@ -118,7 +118,11 @@ impl Ring {
                 self.ring.submitter().submit_with_args(want, &args)
             }
             None if coalesce_us > 0 => {
-                let args = types::SubmitArgs::new().min_wait_usec(coalesce_us);
+                // Without a general timeout the kernel would take the minimum wait for one and
+                // return empty-handed every `coalesce_us` while idle: an hour instead (the
+                // caller loops anyway).
+                let ts = types::Timespec::new().sec(3600);
+                let args = types::SubmitArgs::new().timespec(&ts).min_wait_usec(coalesce_us);
                 self.ring.submitter().submit_with_args(want, &args)
             }
             None => self.ring.submitter().submit_and_wait(1),

@@ -124,3 +124,61 @@ pub async fn first_of<A: std::future::Future, B: std::future::Future>(a: A, b: B
     })
     .await
 }
+
+/// A TCP relay in front of `upstream` (a node's acceptor) for the network tests: it counts the
+/// bytes upstream sends back, and can go silent (`mute`: it then reads and drops everything both
+/// ways, never closing, as a peer powered off or a cable cut).
+pub struct Relay {
+    pub addr: std::net::SocketAddr,
+    pub mute: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    down: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Relay {
+    /// Bytes relayed from upstream to its clients so far.
+    pub fn downstream(&self) -> u64 {
+        self.down.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+pub fn counting_relay(upstream: std::net::SocketAddr) -> Relay {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering::Relaxed;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay");
+    let relay = Relay {
+        addr: listener.local_addr().expect("relay address"),
+        mute: Default::default(),
+        down: Default::default(),
+    };
+    let (mute, down) = (relay.mute.clone(), relay.down.clone());
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let Ok(server) = std::net::TcpStream::connect(upstream) else { return };
+            let halves = [
+                (client.try_clone().expect("clone"), server.try_clone().expect("clone"), None),
+                (server, client, Some(down.clone())),
+            ];
+            for (mut from, mut to, count) in halves {
+                let mute = mute.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        if mute.load(Relaxed) {
+                            continue;
+                        }
+                        if let Some(c) = &count {
+                            c.fetch_add(n as u64, Relaxed);
+                        }
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    relay
+}
