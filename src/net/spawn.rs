@@ -555,35 +555,6 @@ fn spawned(msg: Message) -> Result<Pid, Error> {
     msg.downcast::<Pid>().map_err(|_| Error::Remote("a remote spawn answered without a Pid".into()))
 }
 
-/// Blocks a plain thread until the outcome that `start` arranges arrives at the node's
-/// embedding pseudo-process (as `Node::call` does), or `timeout`.
-fn wait_external(
-    inner: &NodeInner,
-    what: &'static str,
-    timeout: Duration,
-    start: impl FnOnce(From) -> Result<(), Error>,
-) -> Result<Message, Error> {
-    if crate::runtime::worker::on_worker_thread() {
-        return Err(Error::WouldBlockWorker(what));
-    }
-    inner.check_running()?;
-    let n = inner.make_ref().local_id();
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    inner.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(n, tx);
-    let forget = || inner.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&n);
-    if let Err(e) = start(From { pid: inner.core_pid(), ref_id: [n, 0, 0] }) {
-        forget();
-        return Err(e);
-    }
-    match rx.recv_timeout(timeout) {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            forget();
-            Err(Error::Timeout(timeout))
-        }
-    }
-}
-
 impl NodeHandle {
     /// Lets other nodes spawn processes made by `factory` under `name` (Ergo's `EnableSpawn`):
     /// `factory` gets the arguments the request carries and returns the actor. With `nodes`
@@ -667,7 +638,7 @@ impl NodeHandle {
     /// registrar, refused, a failed handshake); [`Error::NotAllowed`] for this node itself;
     /// [`Error::WouldBlockWorker`] on a worker thread (use [`Context::connect`]).
     pub fn connect(&self, node: Atom) -> Result<PeerInfo, Error> {
-        wait_external(&self.inner, "connect", CONNECT_TIMEOUT, |from| begin_connect(&self.inner, node, from))?;
+        self.inner.wait_external("connect", CONNECT_TIMEOUT, |from| begin_connect(&self.inner, node, from))?;
         self.peer_info(node).ok_or(Error::NoConnection(node))
     }
 
@@ -725,7 +696,7 @@ impl NodeHandle {
         }
         let core = self.inner.core_pid();
         let level = tracing::Level::INFO;
-        let msg = wait_external(&self.inner, "remote_spawn", REQUEST_TIMEOUT, |from| {
+        let msg = self.inner.wait_external("remote_spawn", REQUEST_TIMEOUT, |from| {
             let msg = spawn_message(name, register, &opts, args, (core, core, level), &from);
             send_request(&self.inner, node, from, NetworkFlags::REMOTE_SPAWN, msg)
         })?;
@@ -751,12 +722,13 @@ impl NodeHandle {
             self.connect(node)?;
         }
         let core = self.inner.core_pid();
-        wait_external(&self.inner, "remote_application_start", REQUEST_TIMEOUT, |from| {
-            let msg = application_message(name, mode, core, &from);
-            send_request(&self.inner, node, from, NetworkFlags::REMOTE_APPLICATION_START, msg)
-        })
-        .map(drop)
-        .map_err(|e| application_error(name, e))
+        self.inner
+            .wait_external("remote_application_start", REQUEST_TIMEOUT, |from| {
+                let msg = application_message(name, mode, core, &from);
+                send_request(&self.inner, node, from, NetworkFlags::REMOTE_APPLICATION_START, msg)
+            })
+            .map(drop)
+            .map_err(|e| application_error(name, e))
     }
 }
 

@@ -316,24 +316,41 @@ impl NodeInner {
     /// As `Context::call`, plus [`Error::WouldBlockWorker`] on a worker thread and
     /// [`Error::NodeStopped`] once the node is stopping.
     pub(crate) fn call_external(&self, to: To, request: Message, timeout: Duration) -> Result<Message, Error> {
+        let timeout = effective_timeout(self, timeout);
+        self.wait_external("call", timeout, |from| {
+            let envelope = Envelope { from: from.pid, payload: Payload::Request(from.ref_id[0], request) };
+            match self.remote_node(&to) {
+                Some(node) => self.push_remote(node, &to, Priority::Main, envelope),
+                None => {
+                    let target = self.resolve(&to)?;
+                    self.push(&target, Priority::Main, NodeInner::addressed(&to, &target, envelope))
+                }
+            }
+        })
+    }
+
+    /// Blocks a plain thread until the outcome that `start` arranges for the node's embedding
+    /// pseudo-process (a request from the `From` it is given) arrives, or `timeout` (D11).
+    /// `what` names the operation in the error a worker thread gets.
+    ///
+    /// # Errors
+    /// What `start` returns; [`Error::Timeout`]; [`Error::WouldBlockWorker`] on a worker thread;
+    /// [`Error::NodeStopped`] once the node is stopping.
+    pub(crate) fn wait_external(
+        &self,
+        what: &'static str,
+        timeout: Duration,
+        start: impl FnOnce(From) -> Result<(), Error>,
+    ) -> Result<Message, Error> {
         if on_worker_thread() {
-            return Err(Error::WouldBlockWorker("call"));
+            return Err(Error::WouldBlockWorker(what));
         }
         self.check_running()?;
-        let timeout = effective_timeout(self, timeout);
-        let remote = self.remote_node(&to);
-        let target = if remote.is_none() { Some(self.resolve(&to)?) } else { None };
-        let reference = self.make_ref();
+        let n = self.make_ref().local_id();
         let (tx, rx) = sync_channel(1);
-        self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(reference.local_id(), tx);
-        let envelope = Envelope { from: self.core_pid(), payload: Payload::Request(reference.local_id(), request) };
-        let forget = || self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&reference.local_id());
-        let pushed = match (remote, &target) {
-            (Some(node), _) => self.push_remote(node, &to, Priority::Main, envelope),
-            (None, Some(target)) => self.push(target, Priority::Main, NodeInner::addressed(&to, target, envelope)),
-            (None, None) => Err(Error::ProcessUnknown),
-        };
-        if let Err(e) = pushed {
+        self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).insert(n, tx);
+        let forget = || self.external_calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&n);
+        if let Err(e) = start(From { pid: self.core_pid(), ref_id: [n, 0, 0] }) {
             forget();
             return Err(e);
         }
