@@ -476,3 +476,21 @@ fn a_dial_to_an_address_that_never_answers_fails_the_waiting_call_with_no_connec
     let outcome = b.call_timeout(to, String::from("anyone?"), std::time::Duration::from_secs(60));
     assert_eq!(outcome.expect_err("nobody there"), Error::NoConnection(Atom::new("far@localhost")));
 }
+
+#[test]
+fn a_busy_listening_port_is_scanned_upward_within_the_port_range() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("address").port();
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // The range ends at the busy port: the start fails, naming the range.
+    let net = test_net("secret", listen).port_range(port);
+    let Err(err) = Node::start("a-range-none@localhost", NodeOptions::default().workers(1).network(net)) else {
+        panic!("started with no free port in the range");
+    };
+    assert!(err.to_string().contains("no free port"), "{err}");
+    // With room above it, the acceptor takes a port after the busy one, within the range.
+    let net = test_net("secret", listen).port_range(port.saturating_add(50));
+    let a = Node::start("a-range@localhost", NodeOptions::default().workers(1).network(net)).expect("started");
+    let got = a.handle().network_address().expect("listening").port();
+    assert!(got > port && got <= port.saturating_add(50), "{got} after {port}");
+}

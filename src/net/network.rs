@@ -45,8 +45,13 @@ pub struct NetworkOptions {
     /// The shared secret of the handshake (`ERGORS_NET_COOKIE`).
     pub cookie: String,
     /// Where the acceptor listens (`ERGORS_NET_LISTEN`, default `127.0.0.1:11144`, Ergo's
-    /// port; port 0 picks a free one). A busy port is scanned upward, as Go does.
+    /// port; port 0 picks a free one). A busy port is scanned upward, as Go does, up to
+    /// `port_range_end`.
     pub listen: SocketAddr,
+    /// The last port the acceptor tries when the ones from `listen`'s are busy
+    /// (`ERGORS_NET_PORT_RANGE`, default 50000: Go's `AcceptorOptions.PortRange`, which its code
+    /// takes as the last port).
+    pub port_range_end: u16,
     /// Links per connection the acceptor asks dialers for (`ERGORS_NET_POOL_SIZE`, default 3).
     pub pool_size: u32,
     /// The largest frame accepted, announced to peers; 0 = no limit
@@ -87,6 +92,7 @@ impl Default for NetworkOptions {
             zc_threshold: 64 * 1024,
             registrar_port: super::registrar::DEFAULT_PORT,
             tick: Duration::from_secs(5),
+            port_range_end: 50000,
             routes: Vec::new(),
             registry: Arc::new(Registry::new()),
             compression: super::proto::Compression::default(),
@@ -143,6 +149,11 @@ impl NetworkOptions {
     /// Sets the node's default compression of sends to other nodes.
     pub fn compression(mut self, c: super::proto::Compression) -> Self {
         self.compression = c;
+        self
+    }
+    /// Sets the last port tried when the listening port is busy (Go's `PortRange`).
+    pub fn port_range(mut self, last_port: u16) -> Self {
+        self.port_range_end = last_port;
         self
     }
     /// Sets the largest frame accepted (0 = no limit).
@@ -1254,7 +1265,15 @@ pub(crate) fn start(node: &crate::node::NodeHandle) -> Result<(), crate::error::
     let listener = loop {
         match crate::io::net::TcpListener::bind(addr) {
             Ok(l) => break l,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && addr.port() != 0 && addr.port() < 50000 => {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && addr.port() != 0 => {
+                if addr.port() >= net.options.port_range_end {
+                    let text = format!(
+                        "no free port for the acceptor from {} to {} (ERGORS_NET_LISTEN, ERGORS_NET_PORT_RANGE)",
+                        net.options.listen,
+                        net.options.port_range_end.max(net.options.listen.port())
+                    );
+                    return Err(crate::error::StartError::Io(std::io::Error::new(e.kind(), text)));
+                }
                 addr.set_port(addr.port() + 1);
             }
             Err(e) => return Err(crate::error::StartError::Io(e)),

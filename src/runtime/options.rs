@@ -284,6 +284,12 @@ const VARS: &[Var] = &[
         current: |o| o.network.listen.to_string(),
     },
     Var {
+        name: "ERGORS_NET_PORT_RANGE",
+        accepted: "a port from 1 to 65535 (the last one the acceptor tries)",
+        apply: |o, s| parse_range(s, 1u16, u16::MAX).map(|v| o.network.port_range_end = v),
+        current: |o| o.network.port_range_end.to_string(),
+    },
+    Var {
         name: "ERGORS_NET_POOL_SIZE",
         accepted: "an integer from 1 to 32 (links per connection)",
         apply: |o, s| parse_range(s, 1u32, 32).map(|v| o.network.pool_size = v),
