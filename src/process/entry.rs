@@ -284,7 +284,6 @@ impl ProcessEntry {
         crate::runtime::waker::notify(self);
     }
 
-    /// The worker this process is queued on when woken from another thread.
     /// Placed on a worker on purpose (`SpawnOptions::worker`/`colocate`).
     pub(crate) fn pinned(&self) -> bool {
         self.placement.load(Ordering::Relaxed) & PINNED != 0
@@ -303,6 +302,7 @@ impl ProcessEntry {
         }
     }
 
+    /// The worker this process is queued on when woken from another thread.
     pub(crate) fn home(&self) -> usize {
         self.home.load(Ordering::Relaxed) as usize
     }
