@@ -288,3 +288,39 @@ fn a_monitor_on_a_node_that_cannot_be_reached_fires_with_no_connection() {
     let on_node = watch(&b, Target::Node(a_name), false);
     assert_eq!(on_node.recv_timeout(PATIENCE).expect("down"), (Target::Node(a_name), ExitReason::NoConnection));
 }
+
+/// Monitors its target in init and takes the monitor back at once (before the target's node is
+/// connected); reports any down.
+struct Fickle(Target, Sender<(Target, ExitReason)>);
+
+impl Actor for Fickle {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        ctx.monitor(self.0.clone()).map_err(ExitReason::error)?;
+        ctx.demonitor(self.0.clone()).map_err(ExitReason::error)
+    }
+    async fn handle_message(&mut self, _: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
+        if let Ok(down) = msg.downcast::<ergors::MessageDown>() {
+            let _ = self.1.send((down.target, down.reason));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_monitor_taken_back_before_its_node_is_connected_is_never_set_up() {
+    let (a, b, a_name) = pair("moncancel");
+    let victim = a.spawn(Greeter { greeting: "hi".into() }, SpawnOptions::default()).expect("victim");
+    a.register_name("victim", victim).expect("registered");
+    let to = ProcessId { name: "victim".into(), node: a_name };
+    let (tx, _downs) = channel();
+    let fickle = b.spawn_wait(Fickle(Target::Name(to.clone()), tx), SpawnOptions::default()).expect("fickle");
+    // The dial its monitor started comes up; the cancelled request never reaches a (a round
+    // trip to the victim after the connection is up).
+    assert!(eventually(|| b.peer_info(a_name).is_some()), "connected");
+    assert_eq!(
+        b.call(to, String::from("there")).ok().and_then(|m| m.downcast::<String>().ok()).as_deref(),
+        Some("hi there")
+    );
+    assert_eq!(a.process_info(victim).expect("alive").monitored_by, 0);
+    assert!(b.process_info(fickle).expect("alive").monitors.is_empty());
+}
