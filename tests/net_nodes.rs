@@ -207,48 +207,6 @@ impl Actor for Victim {
     }
 }
 
-/// Links to (trapping exits) or monitors a target in init and reports what fires.
-struct Watcher {
-    target: ergors::Target,
-    link: bool,
-    report: Sender<(ergors::Target, ExitReason)>,
-}
-
-impl Actor for Watcher {
-    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
-        if self.link {
-            ctx.set_trap_exit(true);
-            ctx.link(self.target.clone()).map_err(ExitReason::error)
-        } else {
-            ctx.monitor(self.target.clone()).map_err(ExitReason::error)
-        }
-    }
-
-    async fn handle_message(&mut self, _: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
-        let msg = match msg.downcast::<ergors::MessageDown>() {
-            Ok(down) => {
-                let _ = self.report.send((down.target, down.reason));
-                return Ok(());
-            }
-            Err(m) => m,
-        };
-        if let Ok(exit) = msg.downcast::<ergors::MessageExit>() {
-            let _ = self.report.send((exit.target, exit.reason));
-        }
-        Ok(())
-    }
-}
-
-fn watch(
-    node: &Node,
-    target: impl Into<ergors::Target>,
-    link: bool,
-) -> std::sync::mpsc::Receiver<(ergors::Target, ExitReason)> {
-    let (tx, rx) = channel();
-    node.spawn(Watcher { target: target.into(), link, report: tx }, SpawnOptions::default()).expect("watcher");
-    rx
-}
-
 /// Connects `b` to `a` (a call to a name nobody has is answered at once).
 fn connect(b: &Node, a_name: Atom) {
     let _ = b.call(ProcessId { name: "nobody".into(), node: a_name }, String::from("hello"));

@@ -9,7 +9,7 @@ use ergors::{
     Actor, ApplicationError, ApplicationMode, ApplicationSpec, Atom, ChildSpec, Context, Error, ExitReason, From,
     Message, Node, NodeOptions, Pid, ProcessId, SpawnOptions, Target,
 };
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Sender, channel};
 use support::*;
 
 fn start(name: &str, routes: &[(&str, std::net::SocketAddr)]) -> Node {
@@ -218,44 +218,6 @@ fn connecting_to_a_node_without_a_route_or_that_is_gone_fails_with_no_connection
     drop(a);
     assert_eq!(b.connect(a_name), Err(Error::NoConnection(a_name)), "a route to a closed port");
     assert_eq!(b.connect(b.handle().name()).map(drop), Err(Error::NotAllowed("a node cannot connect to itself")));
-}
-
-/// Links to (trapping exits) or monitors a target in init and reports what fires.
-struct Watcher {
-    target: Target,
-    link: bool,
-    report: Sender<(Target, ExitReason)>,
-}
-
-impl Actor for Watcher {
-    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
-        if self.link {
-            ctx.set_trap_exit(true);
-            ctx.link(self.target.clone()).map_err(ExitReason::error)
-        } else {
-            ctx.monitor(self.target.clone()).map_err(ExitReason::error)
-        }
-    }
-    async fn handle_message(&mut self, _: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
-        let msg = match msg.downcast::<ergors::MessageDown>() {
-            Ok(down) => {
-                let _ = self.report.send((down.target, down.reason));
-                return Ok(());
-            }
-            Err(m) => m,
-        };
-        if let Ok(exit) = msg.downcast::<ergors::MessageExit>() {
-            let _ = self.report.send((exit.target, exit.reason));
-        }
-        Ok(())
-    }
-}
-
-fn watch(node: &Node, target: Target, link: bool) -> Receiver<(Target, ExitReason)> {
-    let (tx, rx) = channel();
-    // Waits for `init`: the relation is set up (or waiting for its dial) when this returns.
-    node.spawn_wait(Watcher { target, link, report: tx }, SpawnOptions::default()).expect("watcher");
-    rx
 }
 
 #[test]

@@ -182,3 +182,43 @@ pub fn counting_relay(upstream: std::net::SocketAddr) -> Relay {
     });
     relay
 }
+
+/// Links to (trapping exits) or monitors a target in init, and reports what fires.
+pub struct Watcher {
+    pub target: ergors::Target,
+    pub link: bool,
+    pub report: Sender<(ergors::Target, ExitReason)>,
+}
+
+impl Actor for Watcher {
+    async fn init(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        if self.link {
+            ctx.set_trap_exit(true);
+            ctx.link(self.target.clone()).map_err(ExitReason::error)
+        } else {
+            ctx.monitor(self.target.clone()).map_err(ExitReason::error)
+        }
+    }
+
+    async fn handle_message(&mut self, _: &mut Context, _: Pid, msg: Message) -> Result<(), ExitReason> {
+        let msg = match msg.downcast::<ergors::MessageDown>() {
+            Ok(down) => {
+                let _ = self.report.send((down.target, down.reason));
+                return Ok(());
+            }
+            Err(m) => m,
+        };
+        if let Ok(exit) = msg.downcast::<ergors::MessageExit>() {
+            let _ = self.report.send((exit.target, exit.reason));
+        }
+        Ok(())
+    }
+}
+
+/// Starts a `Watcher` on `node`; returns once its relation is set up (or waiting for its dial).
+pub fn watch(node: &Node, target: impl Into<ergors::Target>, link: bool) -> Receiver<(ergors::Target, ExitReason)> {
+    let (tx, rx) = channel();
+    let watcher = Watcher { target: target.into(), link, report: tx };
+    node.spawn_wait(watcher, ergors::SpawnOptions::default()).expect("watcher");
+    rx
+}
